@@ -1,0 +1,245 @@
+//! The classifier's output types: statement classes and the per-statement record.
+
+use std::fmt;
+
+/// One statement class. The dotted names are the user-facing contract (PRODUCT.md);
+/// policies match them with globs, metrics use them as a bounded label set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    DropDatabase,
+    DropSchema,
+    DropTable,
+    DropView,
+    DropIndex,
+    DropFunction,
+    DropType,
+    DropExtension,
+    DropRole,
+    DropOwned,
+    DropOther,
+    Truncate,
+    DeleteUnbounded,
+    /// DELETE whose WHERE the classifier could not prove bounded or unbounded
+    /// (e.g. it depends on a parameter or a function result).
+    DeleteMaybeUnbounded,
+    DeleteBounded,
+    UpdateUnbounded,
+    UpdateMaybeUnbounded,
+    UpdateBounded,
+    MergeDelete,
+    AlterDropColumn,
+    AlterColumnType,
+    AlterRename,
+    AlterSetSchema,
+    AlterDetachPartition,
+    AlterOther,
+    ReassignOwned,
+    CreateCode,
+    CodeDo,
+    /// A DO block or function body whose effect cannot be seen statically
+    /// (dynamic EXECUTE, or a language the classifier cannot read).
+    CodeOpaque,
+    CodeCall,
+    CopyProgram,
+    CopyIn,
+    CopyOut,
+    Grant,
+    Revoke,
+    System,
+    Maintenance,
+    Transaction,
+    Session,
+    /// SET client_encoding / SET NAMES to an encoding outside the safe set.
+    SessionEncoding,
+    /// SET standard_conforming_strings = off (changes how string literals read).
+    SessionStringLiterals,
+    SessionReplicationRole,
+    SessionSearchPath,
+    SessionRole,
+    /// Session facts say the text cannot be read reliably (unsafe client encoding,
+    /// standard_conforming_strings off): a production policy holds this by default.
+    Unreadable,
+    Read,
+    Write,
+    /// Any other DDL that creates objects (tables, indexes, views, schemas…).
+    Create,
+    Unparsed,
+}
+
+impl Class {
+    /// Every class, in declaration order.
+    pub const ALL: &'static [Class] = &[
+        Class::DropDatabase,
+        Class::DropSchema,
+        Class::DropTable,
+        Class::DropView,
+        Class::DropIndex,
+        Class::DropFunction,
+        Class::DropType,
+        Class::DropExtension,
+        Class::DropRole,
+        Class::DropOwned,
+        Class::DropOther,
+        Class::Truncate,
+        Class::DeleteUnbounded,
+        Class::DeleteMaybeUnbounded,
+        Class::DeleteBounded,
+        Class::UpdateUnbounded,
+        Class::UpdateMaybeUnbounded,
+        Class::UpdateBounded,
+        Class::MergeDelete,
+        Class::AlterDropColumn,
+        Class::AlterColumnType,
+        Class::AlterRename,
+        Class::AlterSetSchema,
+        Class::AlterDetachPartition,
+        Class::AlterOther,
+        Class::ReassignOwned,
+        Class::CreateCode,
+        Class::CodeDo,
+        Class::CodeOpaque,
+        Class::CodeCall,
+        Class::CopyProgram,
+        Class::CopyIn,
+        Class::CopyOut,
+        Class::Grant,
+        Class::Revoke,
+        Class::System,
+        Class::Maintenance,
+        Class::Transaction,
+        Class::Session,
+        Class::SessionEncoding,
+        Class::SessionStringLiterals,
+        Class::SessionReplicationRole,
+        Class::SessionSearchPath,
+        Class::SessionRole,
+        Class::Unreadable,
+        Class::Read,
+        Class::Write,
+        Class::Create,
+        Class::Unparsed,
+    ];
+
+    /// The dotted, user-facing name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Class::DropDatabase => "drop.database",
+            Class::DropSchema => "drop.schema",
+            Class::DropTable => "drop.table",
+            Class::DropView => "drop.view",
+            Class::DropIndex => "drop.index",
+            Class::DropFunction => "drop.function",
+            Class::DropType => "drop.type",
+            Class::DropExtension => "drop.extension",
+            Class::DropRole => "drop.role",
+            Class::DropOwned => "drop.owned",
+            Class::DropOther => "drop.other",
+            Class::Truncate => "truncate",
+            Class::DeleteUnbounded => "delete.unbounded",
+            Class::DeleteMaybeUnbounded => "delete.maybe_unbounded",
+            Class::DeleteBounded => "delete.bounded",
+            Class::UpdateUnbounded => "update.unbounded",
+            Class::UpdateMaybeUnbounded => "update.maybe_unbounded",
+            Class::UpdateBounded => "update.bounded",
+            Class::MergeDelete => "merge.delete",
+            Class::AlterDropColumn => "alter.drop_column",
+            Class::AlterColumnType => "alter.column_type",
+            Class::AlterRename => "alter.rename",
+            Class::AlterSetSchema => "alter.set_schema",
+            Class::AlterDetachPartition => "alter.detach_partition",
+            Class::AlterOther => "alter.other",
+            Class::ReassignOwned => "reassign_owned",
+            Class::CreateCode => "create.code",
+            Class::CodeDo => "code.do",
+            Class::CodeOpaque => "code.opaque",
+            Class::CodeCall => "code.call",
+            Class::CopyProgram => "copy.program",
+            Class::CopyIn => "copy.in",
+            Class::CopyOut => "copy.out",
+            Class::Grant => "grant",
+            Class::Revoke => "revoke",
+            Class::System => "system",
+            Class::Maintenance => "maintenance",
+            Class::Transaction => "transaction",
+            Class::Session => "session",
+            Class::SessionEncoding => "session.encoding",
+            Class::SessionStringLiterals => "session.string_literals",
+            Class::SessionReplicationRole => "session.replication_role",
+            Class::SessionSearchPath => "session.search_path",
+            Class::SessionRole => "session.role",
+            Class::Unreadable => "unreadable",
+            Class::Read => "read",
+            Class::Write => "write",
+            Class::Create => "create.other",
+            Class::Unparsed => "unparsed",
+        }
+    }
+
+    /// Looks a class up by its dotted name.
+    pub fn from_name(name: &str) -> Option<Class> {
+        Class::ALL.iter().copied().find(|c| c.as_str() == name)
+    }
+
+    /// The part before the first dot, a small bounded set for metrics labels.
+    pub fn family(self) -> &'static str {
+        let s = self.as_str();
+        match s.find('.') {
+            Some(i) => &s[..i],
+            None => s,
+        }
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Facts about the session that change how SQL text must be read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionFacts {
+    /// Server-reported `standard_conforming_strings` (true unless the server says "off").
+    pub standard_conforming_strings: bool,
+    /// Server-reported `client_encoding`, upper-case as the server reports it (e.g. "UTF8").
+    pub client_encoding: String,
+}
+
+impl Default for SessionFacts {
+    fn default() -> Self {
+        SessionFacts {
+            standard_conforming_strings: true,
+            client_encoding: "UTF8".to_string(),
+        }
+    }
+}
+
+/// What the classifier knows about one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// This statement's own text, as it appeared in the input (trimmed).
+    pub sql: String,
+    /// Classes, sorted and deduplicated; never empty (at least `read`, `write`,
+    /// `session`… or `unparsed`).
+    pub classes: Vec<Class>,
+    /// Objects the statement touches, schema-qualified when the text qualified them,
+    /// otherwise as written (resolution depends on the server's search_path).
+    /// Sorted and deduplicated.
+    pub objects: Vec<String>,
+    /// pg_query fingerprint as 16 hex digits; for unparsed text a SHA-256-based
+    /// hash of the text so the value is still stable.
+    pub fingerprint: String,
+    /// `PREPARE name AS …`: the name, so `EXECUTE name` can be resolved later.
+    /// The classes above are those of the prepared body.
+    pub prepares: Option<String>,
+    /// `EXECUTE name`: the prepared statement it runs (the session resolves it).
+    pub executes: Option<String>,
+    /// `DEALLOCATE name` (`Some("")` never; `DEALLOCATE ALL` gives `Some("*")`).
+    pub deallocates: Option<String>,
+}
+
+impl Statement {
+    pub fn has(&self, class: Class) -> bool {
+        self.classes.contains(&class)
+    }
+}

@@ -1,0 +1,9 @@
+//! pgwarden: a guarded PostgreSQL proxy.
+//!
+//! The data path is one-way: bytes from a client are framed (`protocol`), the
+//! statements they carry are classified (`classify`), the policy decides (`policy`),
+//! the session carries out the decision (`session`), the audit log records it.
+//! Only `session` and `app` do I/O on the data path.
+
+pub mod classify;
+pub mod policy;

@@ -1,0 +1,1 @@
+//! Pure: the compiled policy and `evaluate(statement, session) -> Verdict`.
