@@ -7,3 +7,5 @@
 
 pub mod classify;
 pub mod policy;
+pub mod app;
+pub mod config;
