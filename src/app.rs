@@ -1,12 +1,37 @@
-//! Wiring: listeners, per-connection tasks, signals and graceful drain.
+//! Wiring: TLS material, the listener, one task per connection, the connection limit,
+//! and graceful drain on shutdown.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::config::Config;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
 
-/// A proxy started with `start`; dropping it does not stop it, call `shutdown`.
+use crate::config::{ClientTls, Config};
+use crate::protocol::{originate, sqlstate::SqlState};
+use crate::session::{self, CancelRegistry, Shared};
+
+/// Errors that stop the proxy from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A proxy started with `start`; call `shutdown` to drain and stop it.
 pub struct RunningProxy {
     addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
 }
 
 impl RunningProxy {
@@ -14,15 +39,170 @@ impl RunningProxy {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
     /// The admin HTTP listener's address, when one is configured.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         None
     }
-    /// Stops accepting, drains sessions up to the grace period, then returns.
-    pub async fn shutdown(self) {}
+
+    /// Stops accepting, lets in-flight statements finish up to the grace period,
+    /// closes every session, then returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.accept.await;
+    }
+
+    /// Waits until the proxy stops (after `shutdown` from elsewhere).
+    pub async fn wait(self) {
+        let _ = self.accept.await;
+    }
 }
 
-/// Binds the listeners of `config` and serves in background tasks.
-pub async fn start(_config: Config) -> std::io::Result<RunningProxy> {
-    Err(std::io::Error::other("not implemented yet"))
+/// Builds what sessions share: TLS configurations are loaded (and checked) here.
+pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
+    let (client_tls, tls_required) = match &config.server.tls {
+        ClientTls::Disable => (None, false),
+        ClientTls::Prefer { cert, key } => (Some(crate::tls::server_config(cert, key)?), false),
+        ClientTls::Require { cert, key } => (Some(crate::tls::server_config(cert, key)?), true),
+    };
+    let mut upstream_tls = HashMap::new();
+    for t in &config.targets {
+        upstream_tls.insert(
+            t.name.clone(),
+            crate::tls::upstream_config(t.tls_mode, t.tls_ca.as_deref())?,
+        );
+    }
+    Ok(Shared {
+        config,
+        client_tls: client_tls.map(tokio_rustls::TlsAcceptor::from),
+        tls_required,
+        upstream_tls,
+        cancels: Arc::new(CancelRegistry::default()),
+    })
+}
+
+/// Binds the listener of `config` and serves in background tasks.
+pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
+    let config = Arc::new(config);
+    let shared = Arc::new(shared(Arc::clone(&config))?);
+    let listen = config.server.listen.clone();
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let (tx, rx) = watch::channel(false);
+    let accept = tokio::spawn(accept_loop(listener, shared, rx));
+    info!(%addr, "pgwarden listening");
+    Ok(RunningProxy {
+        addr,
+        shutdown: tx,
+        accept,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let cfg = Arc::clone(&shared.config);
+    let limit = Arc::new(Semaphore::new(cfg.server.max_connections));
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and similar: back off instead of spinning.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                session::upstream::tune(&tcp, cfg.server.tcp_keepalive);
+                let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+                    sessions.spawn(reject_busy(tcp));
+                    continue;
+                };
+                let shared = Arc::clone(&shared);
+                let rx = shutdown.clone();
+                sessions.spawn(async move {
+                    session::serve(tcp, peer, shared, rx).await;
+                    drop(permit);
+                });
+            }
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    let grace = cfg.server.shutdown_grace;
+    info!(sessions = sessions.len(), ?grace, "draining");
+    let drained = tokio::time::timeout(grace, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            sessions = sessions.len(),
+            "grace period over, closing remaining sessions"
+        );
+        sessions.abort_all();
+        while sessions.join_next().await.is_some() {}
+    }
+    info!("stopped");
+}
+
+async fn reject_busy(mut tcp: TcpStream) {
+    let msg = originate::fatal(
+        SqlState::TOO_MANY_CONNECTIONS,
+        "sorry, too many clients already (pgwarden server.max_connections)",
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        use tokio::io::AsyncWriteExt;
+        let _ = tcp.write_all(&msg).await;
+        let _ = tcp.shutdown().await;
+    })
+    .await;
+}
+
+/// Runs the proxy until SIGTERM or SIGINT, then drains.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let proxy = start(config).await?;
+    wait_for_signal().await;
+    info!("shutdown requested");
+    proxy.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -5,7 +5,10 @@
 //! the session carries out the decision (`session`), the audit log records it.
 //! Only `session` and `app` do I/O on the data path.
 
-pub mod classify;
-pub mod policy;
 pub mod app;
+pub mod classify;
 pub mod config;
+pub mod policy;
+pub mod protocol;
+pub mod session;
+pub mod tls;

@@ -1,0 +1,104 @@
+//! Raw configuration as written in `proxy.toml`: serde structs that reject unknown keys.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    pub admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub audit: RawAudit,
+    pub policy: Option<RawPolicy>,
+    #[serde(default)]
+    pub classifier: RawClassifier,
+    #[serde(default)]
+    pub targets: BTreeMap<String, RawTarget>,
+}
+
+/// A size written as bytes (integer) or a string like "64MB", "1GiB".
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub tls: Option<RawServerTls>,
+    pub max_message_size: Option<RawSize>,
+    pub max_connections: Option<u64>,
+    pub startup_timeout: Option<String>,
+    pub tcp_keepalive: Option<String>,
+    pub shutdown_grace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServerTls {
+    pub mode: String,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: String,
+    #[serde(default)]
+    pub approvers: BTreeMap<String, RawApprover>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApprover {
+    pub token_env: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub path: Option<String>,
+    pub statements: Option<String>,
+    pub durability: Option<String>,
+    pub redact: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawClassifier {
+    pub dangerous_functions: Option<Vec<String>>,
+    pub cache_size: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub host: String,
+    pub port: Option<i64>,
+    pub environment: String,
+    pub databases: Option<Vec<String>>,
+    pub tls: Option<RawTargetTls>,
+    pub mode: Option<String>,
+    pub connect_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTargetTls {
+    pub mode: String,
+    pub ca: Option<String>,
+    pub server_name: Option<String>,
+}

@@ -1,0 +1,309 @@
+//! One validation pass: raw structs → `Config`, with every error naming its key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{RawConfig, RawSize, RawTarget};
+use super::*;
+
+type R<T> = Result<T, ConfigError>;
+
+struct Ctx<'a> {
+    origin: &'a str,
+    base: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            origin: self.origin.to_string(),
+            line: None,
+            key: Some(key.into()),
+            message: message.into(),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() || p == Path::new("-") {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn duration(&self, key: &str, v: Option<&String>, default: Duration) -> R<Duration> {
+        match v {
+            None => Ok(default),
+            Some(t) => units::duration(t).map_err(|m| self.err(key, m)),
+        }
+    }
+
+    fn listen(&self, key: &str, v: &str) -> R<String> {
+        match v.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                Ok(v.to_string())
+            }
+            _ => Err(self.err(
+                key,
+                format!(
+                    "invalid listen address {v:?} (expected HOST:PORT, e.g. \"127.0.0.1:6432\")"
+                ),
+            )),
+        }
+    }
+}
+
+/// Validates raw configuration; `base` is the directory relative paths start from.
+pub fn validate(raw: RawConfig, origin: &str, base: &Path) -> Result<Config, ConfigError> {
+    let cx = Ctx { origin, base };
+    let s = raw.server;
+    let listen = cx.listen(
+        "server.listen",
+        s.listen.as_deref().unwrap_or("127.0.0.1:6432"),
+    )?;
+    let tls = match s.tls {
+        None => ClientTls::Disable,
+        Some(t) => {
+            let files = |cx: &Ctx| -> R<(PathBuf, PathBuf)> {
+                let cert = t.cert.as_deref().ok_or_else(|| {
+                    cx.err(
+                        "server.tls.cert",
+                        format!("tls mode {:?} needs a certificate file", t.mode),
+                    )
+                })?;
+                let key = t.key.as_deref().ok_or_else(|| {
+                    cx.err(
+                        "server.tls.key",
+                        format!("tls mode {:?} needs a key file", t.mode),
+                    )
+                })?;
+                Ok((cx.path(cert), cx.path(key)))
+            };
+            match t.mode.as_str() {
+                "disable" => ClientTls::Disable,
+                "prefer" => {
+                    let (cert, key) = files(&cx)?;
+                    ClientTls::Prefer { cert, key }
+                }
+                "require" => {
+                    let (cert, key) = files(&cx)?;
+                    ClientTls::Require { cert, key }
+                }
+                other => {
+                    return Err(cx.err(
+                        "server.tls.mode",
+                        format!("unknown mode {other:?} (expected disable, prefer or require)"),
+                    ))
+                }
+            }
+        }
+    };
+    let max_message_size = match s.max_message_size {
+        None => crate::protocol::DEFAULT_MAX_MESSAGE_SIZE as u64,
+        Some(RawSize::Bytes(n)) => n,
+        Some(RawSize::Text(t)) => {
+            units::size(&t).map_err(|m| cx.err("server.max_message_size", m))?
+        }
+    };
+    if !(1024..=(1u64 << 30)).contains(&max_message_size) {
+        return Err(cx.err(
+            "server.max_message_size",
+            "must be between 1kB and 1GB (PostgreSQL's own limit)",
+        ));
+    }
+    let max_connections = s.max_connections.unwrap_or(1000);
+    if max_connections == 0 || max_connections > 1_000_000 {
+        return Err(cx.err("server.max_connections", "must be between 1 and 1000000"));
+    }
+    let tcp_keepalive = match s.tcp_keepalive.as_deref() {
+        Some("off") => None,
+        v => Some(cx.duration(
+            "server.tcp_keepalive",
+            v.map(|s| s.to_string()).as_ref(),
+            Duration::from_secs(60),
+        )?),
+    };
+    let server = ServerConfig {
+        listen,
+        tls,
+        max_message_size: max_message_size as usize,
+        max_connections: max_connections as usize,
+        startup_timeout: cx.duration(
+            "server.startup_timeout",
+            s.startup_timeout.as_ref(),
+            Duration::from_secs(15),
+        )?,
+        tcp_keepalive,
+        shutdown_grace: cx.duration(
+            "server.shutdown_grace",
+            s.shutdown_grace.as_ref(),
+            Duration::from_secs(30),
+        )?,
+    };
+
+    let admin = match raw.admin {
+        None => None,
+        Some(a) => {
+            let listen = cx.listen("admin.listen", &a.listen)?;
+            let mut approvers = BTreeMap::new();
+            for (name, ap) in a.approvers {
+                if ap.token_env.is_empty() {
+                    return Err(cx.err(
+                        format!("admin.approvers.{name}.token_env"),
+                        "must name an environment variable",
+                    ));
+                }
+                approvers.insert(name, ap.token_env);
+            }
+            Some(AdminConfig { listen, approvers })
+        }
+    };
+
+    let a = raw.audit;
+    let audit = AuditConfig {
+        path: a.path.as_deref().map(|p| cx.path(p)),
+        statements: match a.statements.as_deref().unwrap_or("guarded") {
+            "all" => AuditScope::All,
+            "writes" => AuditScope::Writes,
+            "guarded" => AuditScope::Guarded,
+            other => {
+                return Err(cx.err(
+                    "audit.statements",
+                    format!("unknown scope {other:?} (expected all, writes or guarded)"),
+                ))
+            }
+        },
+        durability: match a.durability.as_deref().unwrap_or("before-execute") {
+            "before-execute" => Durability::BeforeExecute,
+            "buffered" => Durability::Buffered,
+            other => {
+                return Err(cx.err(
+                    "audit.durability",
+                    format!("unknown durability {other:?} (expected before-execute or buffered)"),
+                ))
+            }
+        },
+        redact: a.redact.unwrap_or(false),
+    };
+
+    let classifier = ClassifierConfig {
+        dangerous_functions: raw.classifier.dangerous_functions,
+        cache_size: raw.classifier.cache_size.unwrap_or(10_000) as usize,
+    };
+
+    let mut targets = Vec::new();
+    for (name, t) in raw.targets {
+        targets.push(target(&cx, name, t)?);
+    }
+    if targets.is_empty() {
+        return Err(cx.err("targets", "at least one [targets.NAME] section is required"));
+    }
+    let defaults: Vec<&str> = targets
+        .iter()
+        .filter(|t| t.databases.is_empty())
+        .map(|t| t.name.as_str())
+        .collect();
+    if defaults.len() > 1 {
+        return Err(cx.err(
+            format!("targets.{}", defaults[1]),
+            format!(
+                "more than one default target ({}): give all but one a `databases` list",
+                defaults.join(", ")
+            ),
+        ));
+    }
+    for (i, t) in targets.iter().enumerate() {
+        for d in &t.databases {
+            if let Some(other) = targets[..i].iter().find(|o| o.databases.contains(d)) {
+                return Err(cx.err(
+                    format!("targets.{}.databases", t.name),
+                    format!(
+                        "database {d:?} is already routed to target {:?}",
+                        other.name
+                    ),
+                ));
+            }
+        }
+    }
+
+    Ok(Config {
+        origin: origin.to_string(),
+        server,
+        admin,
+        audit,
+        policy_path: raw.policy.map(|p| cx.path(&p.path)),
+        classifier,
+        targets,
+    })
+}
+
+fn target(cx: &Ctx, name: String, t: RawTarget) -> R<Target> {
+    let key = |k: &str| format!("targets.{name}.{k}");
+    if t.host.trim().is_empty() {
+        return Err(cx.err(key("host"), "must not be empty"));
+    }
+    let port = t.port.unwrap_or(5432);
+    let port = u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| cx.err(key("port"), format!("invalid port {port} (1-65535)")))?;
+    if t.environment.trim().is_empty() {
+        return Err(cx.err(key("environment"), "must not be empty"));
+    }
+    let (tls_mode, tls_ca, tls_server_name) = match t.tls {
+        None => (UpstreamTlsMode::Disable, None, None),
+        Some(tls) => {
+            let mode = match tls.mode.as_str() {
+                "disable" => UpstreamTlsMode::Disable,
+                "prefer" => UpstreamTlsMode::Prefer,
+                "require" => UpstreamTlsMode::Require,
+                "verify-ca" => UpstreamTlsMode::VerifyCa,
+                "verify-full" => UpstreamTlsMode::VerifyFull,
+                other => {
+                    return Err(cx.err(
+                        key("tls.mode"),
+                        format!("unknown mode {other:?} (expected disable, prefer, require, verify-ca or verify-full)"),
+                    ))
+                }
+            };
+            let verifies = matches!(
+                mode,
+                UpstreamTlsMode::VerifyCa | UpstreamTlsMode::VerifyFull
+            );
+            if verifies && tls.ca.is_none() {
+                return Err(cx.err(
+                    key("tls.ca"),
+                    format!("tls mode {:?} needs a CA file", tls.mode),
+                ));
+            }
+            (mode, tls.ca.as_deref().map(|p| cx.path(p)), tls.server_name)
+        }
+    };
+    let mode = match t.mode.as_deref().unwrap_or("enforce") {
+        "enforce" => TargetMode::Enforce,
+        "shadow" => TargetMode::Shadow,
+        other => {
+            return Err(cx.err(
+                key("mode"),
+                format!("unknown mode {other:?} (expected enforce or shadow)"),
+            ))
+        }
+    };
+    Ok(Target {
+        connect_timeout: cx.duration(
+            &key("connect_timeout"),
+            t.connect_timeout.as_ref(),
+            Duration::from_secs(10),
+        )?,
+        name,
+        host: t.host,
+        port,
+        environment: t.environment,
+        databases: t.databases.unwrap_or_default(),
+        tls_mode,
+        tls_ca,
+        tls_server_name,
+        mode,
+    })
+}

@@ -1,0 +1,33 @@
+//! Sans-IO PostgreSQL v3 wire protocol: framing, message views, startup packets and
+//! the few messages pgwarden originates. No tokio here: everything works on buffers.
+
+pub mod backend;
+pub mod frame;
+pub mod frontend;
+pub mod originate;
+pub mod sqlstate;
+pub mod startup;
+
+pub use frame::{FrameError, Header};
+
+/// Default cap on one regular message's declared length (256 MiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
+
+/// PostgreSQL's own cap on a startup packet (MAX_STARTUP_PACKET_LENGTH).
+pub const MAX_STARTUP_PACKET: usize = 10_000;
+
+/// Reads a NUL-terminated string at the start of `buf`; returns it and the rest.
+pub(crate) fn cstr(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = buf.iter().position(|&b| b == 0)?;
+    Some((&buf[..end], &buf[end + 1..]))
+}
+
+pub(crate) fn be_i32(buf: &[u8]) -> Option<i32> {
+    let b: [u8; 4] = buf.get(..4)?.try_into().ok()?;
+    Some(i32::from_be_bytes(b))
+}
+
+pub(crate) fn be_i16(buf: &[u8]) -> Option<i16> {
+    let b: [u8; 2] = buf.get(..2)?.try_into().ok()?;
+    Some(i16::from_be_bytes(b))
+}

@@ -1,0 +1,68 @@
+//! Routes CancelRequests: which target handed out which backend key.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+type Key = (i32, Vec<u8>);
+
+/// Backend keys of live sessions, shared by all sessions of one proxy.
+#[derive(Debug, Default)]
+pub struct CancelRegistry {
+    keys: Mutex<HashMap<Key, String>>,
+}
+
+/// Removes its key from the registry when the session ends.
+pub struct Registration {
+    registry: Arc<CancelRegistry>,
+    key: Key,
+}
+
+impl CancelRegistry {
+    pub fn register(self: &Arc<Self>, pid: i32, key: Vec<u8>, target: &str) -> Registration {
+        let k = (pid, key);
+        self.lock().insert(k.clone(), target.to_string());
+        Registration {
+            registry: Arc::clone(self),
+            key: k,
+        }
+    }
+
+    /// The target that issued this key, if any live session holds it.
+    pub fn lookup(&self, pid: i32, key: &[u8]) -> Option<String> {
+        self.lock().get(&(pid, key.to_vec())).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, String>> {
+        // A panic elsewhere while holding the lock leaves a map that is still valid.
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_lives_as_long_as_the_session() {
+        let r = Arc::new(CancelRegistry::default());
+        let g = r.register(7, vec![1, 2, 3, 4], "prod");
+        assert_eq!(r.lookup(7, &[1, 2, 3, 4]).as_deref(), Some("prod"));
+        assert_eq!(r.lookup(7, &[1, 2, 3, 5]), None);
+        drop(g);
+        assert!(r.is_empty());
+    }
+}

@@ -1,0 +1,373 @@
+//! The relay after authentication: one task pumps both directions, framing client
+//! messages for a decision and scanning server messages for session facts. Reads are
+//! cancel-safe (partial input lives in buffers owned here) and writes are
+//! non-blocking with high-water marks, so neither side can deadlock the other.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use tokio::io::AsyncWrite;
+use tokio::sync::watch;
+use tokio_util::io::poll_read_buf;
+
+use super::guard::{self, Decision, Permit};
+use super::state::{ServerEvent, SessionState};
+use super::stream::Stream;
+use crate::protocol::{backend, frame, frontend, originate, sqlstate::SqlState};
+
+/// Stop reading a side while this much is waiting to be written to the other.
+const HIGH_WATER: usize = 256 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+/// Server messages are trusted more, but a buffered one is still capped.
+const SERVER_MAX_MESSAGE: usize = 1 << 30;
+
+/// Why a relay ended (logged through Debug).
+#[derive(Debug)]
+#[allow(dead_code)] // fields are read through Debug in the session log
+pub enum End {
+    ClientClosed,
+    ClientTerminated,
+    ServerClosed,
+    ClientError(io::Error),
+    ServerError(io::Error),
+    ClientProtocol(String),
+    ServerProtocol(String),
+    Drained,
+}
+
+enum Wake {
+    Client,
+    ClientEof,
+    Server,
+    ServerEof,
+}
+
+/// Hooks the relay calls into; implemented by the session driver.
+pub trait Hooks {
+    /// The server reported its backend key (also available in `state`).
+    fn backend_key(&mut self, state: &SessionState);
+}
+
+pub struct Relay {
+    pub client: Stream,
+    pub server: Stream,
+    pub cbuf: BytesMut,
+    pub sbuf: BytesMut,
+    pub state: SessionState,
+    pub max_message: usize,
+    to_client: BytesMut,
+    to_server: BytesMut,
+    client_dirty: bool,
+    server_dirty: bool,
+    /// Bytes of a large server message still to pass through unbuffered.
+    server_skip: usize,
+}
+
+impl Relay {
+    pub fn new(client: Stream, server: Stream, cbuf: BytesMut, max_message: usize) -> Self {
+        Relay {
+            client,
+            server,
+            cbuf,
+            sbuf: BytesMut::with_capacity(READ_CHUNK),
+            state: SessionState::default(),
+            max_message,
+            to_client: BytesMut::new(),
+            to_server: BytesMut::new(),
+            client_dirty: false,
+            server_dirty: false,
+            server_skip: 0,
+        }
+    }
+
+    /// Queues bytes for the server; only a decision can produce the permit.
+    fn forward(&mut self, _permit: Permit, msg: BytesMut) {
+        append(&mut self.to_server, msg);
+    }
+
+    /// Runs until either side ends or a drain completes.
+    pub async fn run(
+        &mut self,
+        hooks: &mut (dyn Hooks + Send),
+        mut shutdown: watch::Receiver<bool>,
+    ) -> End {
+        let mut draining = *shutdown.borrow();
+        // Authentication may have left whole messages buffered on either side.
+        if let Err(end) = self
+            .process_server(hooks)
+            .and_then(|()| self.process_client())
+        {
+            self.flush_all().await;
+            return end;
+        }
+        loop {
+            if draining && self.state.is_idle() && self.cbuf.is_empty() {
+                self.to_client.extend_from_slice(&originate::fatal(
+                    SqlState::ADMIN_SHUTDOWN,
+                    "terminating connection because pgwarden is shutting down",
+                ));
+                self.terminate_server();
+                self.flush_all().await;
+                return End::Drained;
+            }
+            let wake = tokio::select! {
+                w = poll_fn(|cx| self.poll_io(cx)) => w,
+                r = shutdown.changed(), if !draining => {
+                    draining = r.is_err() || *shutdown.borrow();
+                    continue;
+                }
+            };
+            let end = match wake {
+                Ok(Wake::Client) => match self.process_client() {
+                    Ok(()) => continue,
+                    Err(end) => end,
+                },
+                Ok(Wake::Server) => match self.process_server(hooks) {
+                    Ok(()) => continue,
+                    Err(end) => end,
+                },
+                Ok(Wake::ClientEof) => {
+                    self.terminate_server();
+                    End::ClientClosed
+                }
+                Ok(Wake::ServerEof) => End::ServerClosed,
+                Err(e) => e,
+            };
+            self.flush_all().await;
+            return end;
+        }
+    }
+
+    fn terminate_server(&mut self) {
+        let mut x = BytesMut::new();
+        x.extend_from_slice(&[frontend::TERMINATE, 0, 0, 0, 4]);
+        self.forward(guard::internal(), x);
+    }
+
+    /// Frames whole client messages and queues each one the guard lets through.
+    fn process_client(&mut self) -> Result<(), End> {
+        loop {
+            let h = match frame::complete(&self.cbuf, self.max_message) {
+                Ok(Some(h)) => h,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    let code = if matches!(e, protocol_too_large!()) {
+                        SqlState::PROGRAM_LIMIT_EXCEEDED
+                    } else {
+                        SqlState::PROTOCOL_VIOLATION
+                    };
+                    self.to_client
+                        .extend_from_slice(&originate::fatal(code, &e.to_string()));
+                    self.terminate_server();
+                    return Err(End::ClientProtocol(e.to_string()));
+                }
+            };
+            let msg = self.cbuf.split_to(h.total);
+            match guard::decide(h.tag, &msg[5..]) {
+                Decision::Forward(permit) => {
+                    self.state.observe_client(h.tag);
+                    self.forward(permit, msg);
+                    if h.tag == frontend::TERMINATE {
+                        return Err(End::ClientTerminated);
+                    }
+                }
+                Decision::Reject(reply) => {
+                    self.to_client.extend_from_slice(&reply);
+                    self.terminate_server();
+                    return Err(End::ClientProtocol(format!(
+                        "rejected message type {}",
+                        h.tag
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Scans server messages for session facts and queues them for the client.
+    fn process_server(&mut self, hooks: &mut (dyn Hooks + Send)) -> Result<(), End> {
+        let mut consumed = 0;
+        let buf = &self.sbuf[..];
+        loop {
+            if self.server_skip > 0 {
+                let n = self.server_skip.min(buf.len() - consumed);
+                consumed += n;
+                self.server_skip -= n;
+                if self.server_skip > 0 {
+                    break;
+                }
+                continue;
+            }
+            let rest = &buf[consumed..];
+            match frame::header(rest, SERVER_MAX_MESSAGE) {
+                Ok(None) => break,
+                Ok(Some(h)) if rest.len() >= h.total => {
+                    if self.state.observe_server(h.tag, &rest[5..h.total])
+                        == ServerEvent::BackendKey
+                    {
+                        hooks.backend_key(&self.state);
+                    }
+                    consumed += h.total;
+                }
+                Ok(Some(h)) if streams_through(h.tag) => {
+                    // Large rows and copy data pass through in pieces: memory stays bounded.
+                    self.server_skip = h.total - rest.len();
+                    consumed = buf.len();
+                    break;
+                }
+                Ok(Some(_)) => break,
+                Err(e) => {
+                    self.to_client.extend_from_slice(&originate::fatal(
+                        SqlState::CONNECTION_FAILURE,
+                        "pgwarden received an invalid message from the server",
+                    ));
+                    return Err(End::ServerProtocol(e.to_string()));
+                }
+            }
+        }
+        if consumed > 0 {
+            let chunk = self.sbuf.split_to(consumed);
+            append(&mut self.to_client, chunk);
+        }
+        Ok(())
+    }
+
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<Wake, End>> {
+        loop {
+            let mut progress = false;
+            match poll_drain(
+                &mut self.server,
+                cx,
+                &mut self.to_server,
+                &mut self.server_dirty,
+            ) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ServerError(e))),
+                Poll::Ready(Ok(p)) => progress |= p,
+                Poll::Pending => {}
+            }
+            match poll_drain(
+                &mut self.client,
+                cx,
+                &mut self.to_client,
+                &mut self.client_dirty,
+            ) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ClientError(e))),
+                Poll::Ready(Ok(p)) => progress |= p,
+                Poll::Pending => {}
+            }
+            if self.to_server.len() < HIGH_WATER {
+                self.cbuf.reserve(READ_CHUNK);
+                match poll_read_buf(Pin::new(&mut self.client), cx, &mut self.cbuf) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Wake::ClientEof)),
+                    Poll::Ready(Ok(_)) => return Poll::Ready(Ok(Wake::Client)),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ClientError(e))),
+                    Poll::Pending => {}
+                }
+            }
+            if self.to_client.len() < HIGH_WATER {
+                self.sbuf.reserve(READ_CHUNK);
+                match poll_read_buf(Pin::new(&mut self.server), cx, &mut self.sbuf) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Wake::ServerEof)),
+                    Poll::Ready(Ok(_)) => return Poll::Ready(Ok(Wake::Server)),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ServerError(e))),
+                    Poll::Pending => {}
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Best-effort delivery of what is queued (bounded in time), then close both.
+    async fn flush_all(&mut self) {
+        let flush = async {
+            use tokio::io::AsyncWriteExt;
+            if !self.to_server.is_empty() {
+                let _ = self.server.write_all(&self.to_server).await;
+            }
+            let _ = self.server.flush().await;
+            if !self.to_client.is_empty() {
+                let _ = self.client.write_all(&self.to_client).await;
+            }
+            let _ = self.client.flush().await;
+            let _ = self.client.shutdown().await;
+            let _ = self.server.shutdown().await;
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), flush).await;
+        self.to_client.clear();
+        self.to_server.clear();
+    }
+}
+
+macro_rules! protocol_too_large {
+    () => {
+        crate::protocol::FrameError::TooLarge { .. }
+    };
+}
+use protocol_too_large;
+
+/// Message types that need not be whole to be forwarded (pgwarden does not read them).
+fn streams_through(tag: u8) -> bool {
+    !matches!(
+        tag,
+        backend::READY_FOR_QUERY
+            | backend::PARAMETER_STATUS
+            | backend::BACKEND_KEY_DATA
+            | backend::AUTHENTICATION
+            | backend::ERROR_RESPONSE
+            | backend::NOTICE_RESPONSE
+            | backend::COMMAND_COMPLETE
+            | backend::COPY_IN_RESPONSE
+            | backend::COPY_OUT_RESPONSE
+            | backend::COPY_BOTH_RESPONSE
+    )
+}
+
+/// Appends without copying when `dst` is empty (the common case).
+fn append(dst: &mut BytesMut, src: BytesMut) {
+    if dst.is_empty() {
+        *dst = src;
+    } else {
+        dst.unsplit(src);
+    }
+}
+
+/// Writes as much of `buf` as the socket takes, then flushes. Ready(Ok(true)) if
+/// anything was written.
+fn poll_drain(
+    s: &mut Stream,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+    dirty: &mut bool,
+) -> Poll<io::Result<bool>> {
+    let mut wrote = false;
+    while !buf.is_empty() {
+        match Pin::new(&mut *s).poll_write(cx, buf) {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => {
+                bytes::Buf::advance(buf, n);
+                *dirty = true;
+                wrote = true;
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {
+                return if wrote {
+                    Poll::Ready(Ok(true))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+    if *dirty {
+        match Pin::new(&mut *s).poll_flush(cx) {
+            Poll::Ready(Ok(())) => *dirty = false,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {}
+        }
+    }
+    Poll::Ready(Ok(wrote))
+}
