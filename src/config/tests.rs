@@ -1,0 +1,107 @@
+//! Table-driven tests of configuration loading: each bad file names line and key.
+
+use super::*;
+
+const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:6432"
+max_message_size = "64MB"
+startup_timeout = "5s"
+
+[targets.prod]
+host = "db.internal"
+port = 5432
+environment = "production"
+databases = ["app"]
+tls = { mode = "verify-full", ca = "/etc/ca.crt" }
+
+[targets.dev]
+host = "127.0.0.1"
+environment = "development"
+mode = "shadow"
+"#;
+
+#[test]
+fn a_good_file_validates_and_routes() {
+    let c = Config::from_toml_str(GOOD, "proxy.toml").unwrap();
+    assert_eq!(c.server.max_message_size, 64 << 20);
+    assert_eq!(c.route("app").unwrap().name, "prod");
+    assert_eq!(c.route("other").unwrap().name, "dev");
+    assert_eq!(c.target("dev").unwrap().mode, TargetMode::Shadow);
+    assert_eq!(c.target("dev").unwrap().port, 5432);
+    assert_eq!(c.target("prod").unwrap().tls_mode, UpstreamTlsMode::VerifyFull);
+}
+
+#[test]
+fn no_default_target_means_no_route() {
+    let text = "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\ndatabases = [\"x\"]\n";
+    let c = Config::from_toml_str(text, "p.toml").unwrap();
+    assert!(c.route("y").is_none());
+}
+
+macro_rules! bad_config {
+    ($($name:ident: $text:expr => $line:expr, $needle:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let e = Config::from_toml_str($text, "p.toml").unwrap_err();
+            let shown = e.to_string();
+            assert_eq!(e.line, $line, "{shown}");
+            assert!(shown.contains($needle), "{shown:?} lacks {:?}", $needle);
+            assert!(shown.starts_with("p.toml"), "{shown}");
+        }
+    )*};
+}
+
+const T: &str = "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\n";
+
+bad_config! {
+    unknown_top_level_key: "[serverr]\nlisten = \"x:1\"\n" => Some(1), "unknown field `serverr`";
+    unknown_server_key: &format!("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 2\n{T}") => Some(3), "unknown field `listne`";
+    unknown_target_key: "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\nprot = 1\n" => Some(4), "unknown field `prot`";
+    wrong_type: "[targets.a]\nhost = 5\nenvironment = \"e\"\n" => Some(2), "invalid type";
+    syntax_error: "[server\nlisten = 1\n" => Some(1), "";
+    missing_host: "[targets.a]\nenvironment = \"e\"\n" => Some(1), "missing field `host`";
+    bad_listen: &format!("[server]\nlisten = \"nowhere\"\n{T}") => Some(2), "server.listen";
+    bad_port: "[targets.a]\nhost = \"h\"\nport = 70000\nenvironment = \"e\"\n" => Some(3), "targets.a.port";
+    bad_tls_mode: &format!("[server]\ntls = {{ mode = \"maybe\" }}\n{T}") => Some(2), "server.tls.mode";
+    tls_without_cert: &format!("[server]\ntls = {{ mode = \"require\", key = \"k\" }}\n{T}") => Some(2), "server.tls.cert";
+    upstream_verify_without_ca: "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\ntls = { mode = \"verify-full\" }\n" => Some(4), "targets.a.tls.ca";
+    bad_duration: &format!("[server]\nstartup_timeout = \"soon\"\n{T}") => Some(2), "server.startup_timeout";
+    bad_size: &format!("[server]\nmax_message_size = \"lots\"\n{T}") => Some(2), "server.max_message_size";
+    tiny_size: &format!("[server]\nmax_message_size = 10\n{T}") => Some(2), "between 1kB and 1GB";
+    no_targets: "[server]\nlisten = \"127.0.0.1:1\"\n" => None, "at least one";
+    two_defaults: "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\n[targets.b]\nhost = \"h\"\nenvironment = \"e\"\n" => Some(4), "more than one default target";
+    database_routed_twice: "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\ndatabases = [\"x\"]\n[targets.b]\nhost = \"h\"\nenvironment = \"e\"\ndatabases = [\"x\"]\n" => Some(8), "already routed";
+    bad_target_mode: "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\nmode = \"loud\"\n" => Some(4), "targets.a.mode";
+    bad_audit_scope: &format!("[audit]\nstatements = \"some\"\n{T}") => Some(2), "audit.statements";
+}
+
+#[test]
+fn environment_overrides_apply_and_are_named_in_errors() {
+    let ok = load_text(
+        T,
+        "p.toml",
+        std::path::Path::new(""),
+        vec![("PGWARDEN__TARGETS__A__PORT".into(), "6543".into())],
+    )
+    .unwrap();
+    assert_eq!(ok.targets[0].port, 6543);
+    let e = load_text(
+        T,
+        "p.toml",
+        std::path::Path::new(""),
+        vec![("PGWARDEN__TARGETS__A__PORT".into(), "0".into())],
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("PGWARDEN__TARGETS__A__PORT"), "{e}");
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_directory() {
+    let text = format!("[policy]\npath = \"policy.toml\"\n{T}");
+    let c = load_text(&text, "x", std::path::Path::new("/etc/pgwarden"), vec![]).unwrap();
+    assert_eq!(
+        c.policy_path.as_deref(),
+        Some(std::path::Path::new("/etc/pgwarden/policy.toml"))
+    );
+}
