@@ -171,6 +171,7 @@ pub struct PgClusterBuilder {
     settings: Vec<(String, String)>,
     no_ssl: bool,
     ca: Option<&'static TestCa>,
+    server_names: Option<Vec<String>>,
 }
 
 impl PgClusterBuilder {
@@ -195,6 +196,12 @@ impl PgClusterBuilder {
     /// Sign the server certificate with `ca` instead of the process-wide [`test_ca`].
     pub fn ca(mut self, ca: &'static TestCa) -> Self {
         self.ca = Some(ca);
+        self
+    }
+
+    /// The names in the server certificate (default: `localhost`, `127.0.0.1`).
+    pub fn server_names(mut self, names: &[&str]) -> Self {
+        self.server_names = Some(names.iter().map(|s| s.to_string()).collect());
         self
     }
 
@@ -278,7 +285,11 @@ impl PgCluster {
         // Certificates: the CA and a server leaf for localhost / 127.0.0.1.
         let ca = b.ca.unwrap_or_else(test_ca);
         let ca_path = ca.write_ca(&base, "ca.crt");
-        let server_cert = ca.server_leaf().write(&base, "server");
+        let leaf = match &b.server_names {
+            Some(names) => ca.leaf(&names.iter().map(String::as_str).collect::<Vec<_>>()),
+            None => ca.server_leaf(),
+        };
+        let server_cert = leaf.write(&base, "server");
 
         // Server configuration (appended: later settings win).
         let mut conf = format!(

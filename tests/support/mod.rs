@@ -38,6 +38,16 @@ pub fn sqlstate(e: &tokio_postgres::Error) -> Option<String> {
     e.code().map(|c| c.code().to_string())
 }
 
+/// Prints a transcript when `PGWARDEN_TEST_SHOW` is set (run with `--nocapture`).
+pub fn show(name: &str, label: &str, transcript: &Transcript) {
+    if std::env::var_os("PGWARDEN_TEST_SHOW").is_some() {
+        eprintln!("--- {name} [{label}] ---");
+        for line in transcript {
+            eprintln!("{line}");
+        }
+    }
+}
+
 /// Generates `mod $name { direct, via_proxy }` for a scenario
 /// `async fn(&Endpoint) -> Transcript`:
 /// - `direct` runs it against a fresh cluster;
@@ -60,7 +70,8 @@ macro_rules! transparency {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn direct() {
                 let cluster = crate::support::PgCluster::start();
-                $scenario(&cluster.endpoint()).await;
+                let transcript = $scenario(&cluster.endpoint()).await;
+                crate::support::show(stringify!($name), "direct", &transcript);
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,6 +84,7 @@ macro_rules! transparency {
                 };
                 let proxy = crate::support::TestProxy::start(&cluster).await;
                 let got = $scenario(&proxy.endpoint()).await;
+                crate::support::show(stringify!($name), "proxy", &got);
                 if let Some(expected) = expected {
                     assert_eq!(
                         got, expected,
