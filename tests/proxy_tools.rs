@@ -59,8 +59,10 @@ transparency!(
 );
 
 const SCRIPT: &str = r#"\set ON_ERROR_STOP 1
-CREATE TABLE IF NOT EXISTS script_t (id int PRIMARY KEY, note text);
-TRUNCATE script_t;
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS script_t;
+RESET client_min_messages;
+CREATE TABLE script_t (id int PRIMARY KEY, note text);
 BEGIN;
 INSERT INTO script_t VALUES (1, 'one'), (2, 'two');
 COPY script_t FROM STDIN;

@@ -222,6 +222,7 @@ pub struct PgCluster {
     server_cert: CertFiles,
     databases: Vec<String>,
     stopped: bool,
+    watchdog: Option<std::process::Child>,
 }
 
 fn run_checked(cmd: &mut Command, what: &str) -> Output {
@@ -301,7 +302,7 @@ impl PgCluster {
              ssl_key_file = '{key}'\n\
              ssl_ca_file = '{ca}'\n\
              shared_buffers = 16MB\n\
-             max_connections = 50\n\
+             max_connections = 100\n\
              fsync = off\n\
              synchronous_commit = off\n\
              full_page_writes = off\n\
@@ -343,6 +344,7 @@ impl PgCluster {
             server_cert,
             databases,
             stopped: true,
+            watchdog: None,
         };
 
         // Start on a free port; another process may grab it in between, so retry.
@@ -364,6 +366,7 @@ impl PgCluster {
             if out.status.success() {
                 cluster.port = port;
                 cluster.stopped = false;
+                cluster.watchdog = cluster.spawn_watchdog();
                 return cluster;
             }
             last = format!(
@@ -383,6 +386,33 @@ impl PgCluster {
             fs::write(&log, "").ok();
         }
         panic!("{last}");
+    }
+
+    /// A process that stops the server and removes its directory if this test process
+    /// dies without dropping the cluster (killed by a timeout, SIGKILL, abort): without
+    /// it, servers would outlive the test run. Runs as the server owner; we kill it
+    /// (by its handle) on a normal stop.
+    fn spawn_watchdog(&self) -> Option<std::process::Child> {
+        let script = format!(
+            "while [ -d /proc/{pid} ]; do sleep 1; done; \
+             '{pg_ctl}' -D '{data}' -m immediate -w stop >/dev/null 2>&1; \
+             rm -rf '{dir}'",
+            pid = std::process::id(),
+            pg_ctl = pg_install().bin("pg_ctl").display(),
+            data = self.data.display(),
+            dir = self.dir.path().display(),
+        );
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(script)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some((uid, gid)) = self.owner {
+            cmd.uid(uid).gid(gid);
+        }
+        cmd.spawn().ok()
     }
 
     /// The TCP port the server listens on (127.0.0.1 only).
@@ -506,6 +536,10 @@ impl PgCluster {
 
     /// Stops the server now (`pg_ctl stop -m immediate`); also done on drop.
     pub fn stop(&mut self) {
+        if let Some(mut w) = self.watchdog.take() {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
         if self.stopped {
             return;
         }

@@ -5,6 +5,20 @@
 //! Scenarios are written as `async fn scenario(ep: &Endpoint) -> Transcript` so the
 //! same code runs directly against a cluster and through pgwarden; [`transparency!`]
 //! generates both tests and compares the transcripts.
+//!
+//! - `PgCluster::start()` / `PgCluster::builder()....start()`: a server on a free port of
+//!   127.0.0.1 with TLS (test CA), users `postgres`, `scram_user`, `md5_user`,
+//!   `trust_user` (constants below) and database `app`. Needs PostgreSQL's server
+//!   binaries (PATH or /usr/lib/postgresql/*/bin); as root it runs them as `postgres`.
+//! - `TestProxy::start(&cluster)` / `TestProxy::builder()`: pgwarden in-process on
+//!   127.0.0.1:0 with generated TOML; `.spawn_binary()` runs `pgwarden serve` instead.
+//! - `Endpoint`: tokio-postgres (`connect`, `connect_with_messages`), `psql`, `pgbench`.
+//! - `raw`: hand-made wire bytes for malformed-input tests.
+//!
+//! Environment: `PGWARDEN_TEST_SHOW=1` prints transcripts (with `--nocapture`);
+//! `PGWARDEN_TEST_RELAY=1` puts a dumb TCP relay where pgwarden would be, to check that
+//! the scenarios themselves are proxy-safe (TLS, routing and malformed-input tests then
+//! fail by design).
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod certs;

@@ -10,6 +10,10 @@ use super::certs::{test_ca, CertFiles, TestCa};
 use super::clients::Endpoint;
 use super::cluster::{free_port, PgCluster};
 
+/// Set this environment variable to replace pgwarden by a plain TCP relay (to check
+/// the tests themselves; see `ProxyBuilder::start_relay`).
+pub const RELAY_ENV: &str = "PGWARDEN_TEST_RELAY";
+
 /// One `[targets.NAME]` table.
 #[derive(Clone, Debug)]
 pub struct TargetSpec {
@@ -184,6 +188,9 @@ impl ProxyBuilder {
     /// Starts pgwarden in this process; the error names the config that failed.
     pub async fn try_start(self) -> Result<TestProxy, String> {
         let toml = self.toml("127.0.0.1:0");
+        if std::env::var_os(RELAY_ENV).is_some() {
+            return self.start_relay(toml).await;
+        }
         let cfg = pgwarden::config::Config::from_toml_str(&toml, "test").map_err(|e| {
             format!("pgwarden rejected the test config: {e}\n--- config ---\n{toml}")
         })?;
@@ -193,6 +200,41 @@ impl ProxyBuilder {
         let addr = running.addr();
         Ok(TestProxy {
             running: Some(running),
+            relay: None,
+            addr,
+            client_tls: self.client_tls.is_some(),
+            toml,
+            dir: self.dir,
+        })
+    }
+
+    /// Harness self-check: a byte-for-byte TCP relay to the first target instead of
+    /// pgwarden. Scenarios that pass through it are free of assumptions that only
+    /// hold for direct connections. (No TLS termination, no routing.)
+    async fn start_relay(self, toml: String) -> Result<TestProxy, String> {
+        let port = self
+            .targets
+            .first()
+            .ok_or("relay mode needs a target")?
+            .port;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let relay = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Ok(TestProxy {
+            running: None,
+            relay: Some(relay),
             addr,
             client_tls: self.client_tls.is_some(),
             toml,
@@ -264,6 +306,7 @@ impl ProxyBuilder {
 /// pgwarden running in this process.
 pub struct TestProxy {
     running: Option<pgwarden::app::RunningProxy>,
+    relay: Option<tokio::task::JoinHandle<()>>,
     addr: SocketAddr,
     client_tls: bool,
     toml: String,
@@ -318,6 +361,9 @@ impl TestProxy {
     pub async fn shutdown(mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
+        }
+        if let Some(relay) = self.relay.take() {
+            relay.abort();
         }
     }
 }
