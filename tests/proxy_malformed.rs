@@ -327,6 +327,49 @@ async fn protocol_edge_cases(ep: &Endpoint) -> Transcript {
     let closed = c.read_to_close(CLOSE_WITHIN).await;
     t.push(format!("terminate: {}", outcome(&closed)));
 
+    // What a login looks like on the wire: AuthenticationOk, every ParameterStatus
+    // (name=value, in order), BackendKeyData, ReadyForQuery — unchanged by pgwarden.
+    let mut c = RawConn::connect(ep).await;
+    let login = c.login_trust(TRUST_USER, APP_DB).await;
+    let tags: String = login.iter().map(|m| m.tag as char).collect();
+    t.push(format!("login tags {tags}"));
+    for m in login.iter().filter(|m| m.tag == b'S') {
+        let parts: Vec<String> = m
+            .body
+            .split(|&b| b == 0)
+            .take(2)
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        t.push(format!("  ParameterStatus {}={}", parts[0], parts[1]));
+    }
+    let ready = login.last().unwrap();
+    t.push(format!("  ReadyForQuery {:?}", ready.body));
+    c.send(&raw::terminate()).await.unwrap();
+
+    // A Query before authentication is complete must not reach the server as a query:
+    // PostgreSQL answers FATAL 08P01 (expected a password/SASL response).
+    let mut c = RawConn::connect(ep).await;
+    c.send(&raw::startup(&[("user", SCRAM_USER), ("database", APP_DB)]))
+        .await
+        .unwrap();
+    let auth = c
+        .read_message(CLOSE_WITHIN)
+        .await
+        .expect("authentication request");
+    t.push(format!(
+        "auth request {} kind {:?}",
+        auth.tag as char,
+        auth.body.get(..4)
+    ));
+    let _ = c.send(&raw::query("SELECT 'sneaked in'")).await;
+    let closed = c.read_to_close(CLOSE_WITHIN).await;
+    t.push(format!("query before auth: {}", outcome(&closed)));
+    assert!(
+        !closed.messages().iter().any(|m| m.tag == b'D'),
+        "[{}] a query ran before authentication",
+        ep.label
+    );
+
     // Unknown message type after auth: PostgreSQL says FATAL 08P01 and closes.
     let mut c = RawConn::connect(ep).await;
     c.login_trust(TRUST_USER, APP_DB).await;
