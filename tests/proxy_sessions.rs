@@ -129,14 +129,15 @@ async fn listen_notify(ep: &Endpoint) -> Transcript {
     t
 }
 
-/// Waits until `sql` is running (state active) in some session of this cluster.
-async fn wait_until_running(watcher: &Client, sql: &str) {
+/// Waits until `sql` is running (state active) in the server session `pid`.
+async fn wait_until_running(watcher: &Client, pid: i32, sql: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let n: i64 = watcher
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'",
-                &[&sql],
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE pid = $1 AND query = $2 AND state = 'active'",
+                &[&pid, &sql],
             )
             .await
             .unwrap()
@@ -154,13 +155,14 @@ async fn cancel_sleep(ep: &Endpoint) -> Transcript {
     let client = ep.must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB).await;
     let watcher = ep.must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB).await;
     let token = client.cancel_token();
+    let pid = backend_pid(&client).await;
 
     // Simple protocol. The cancel goes to the same host:port as the session.
     let sleeper = tokio::spawn(async move {
         let r = client.simple_query("SELECT pg_sleep(30)").await;
         (r.map(|_| ()), client)
     });
-    wait_until_running(&watcher, "SELECT pg_sleep(30)").await;
+    wait_until_running(&watcher, pid, "SELECT pg_sleep(30)").await;
     let started = Instant::now();
     token
         .cancel_query(NoTls)
@@ -191,7 +193,7 @@ async fn cancel_sleep(ep: &Endpoint) -> Transcript {
             .map(|_| ());
         (r, client)
     });
-    wait_until_running(&watcher, "SELECT pg_sleep($1)").await;
+    wait_until_running(&watcher, pid, "SELECT pg_sleep($1)").await;
     let started = Instant::now();
     token.cancel_query(NoTls).await.unwrap();
     let (result, client) = tokio::time::timeout(Duration::from_secs(10), sleeper)
