@@ -16,7 +16,10 @@ fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
 fn client_batch() -> Vec<u8> {
     let mut b = Vec::new();
     for _ in 0..100 {
-        b.extend(msg(b'P', b"\0SELECT abalance FROM pgbench_accounts WHERE aid = $1\0\0\0"));
+        b.extend(msg(
+            b'P',
+            b"\0SELECT abalance FROM pgbench_accounts WHERE aid = $1\0\0\0",
+        ));
         b.extend(msg(b'B', b"\0\0\0\0\0\x01\0\0\0\x0512345\0\0"));
         b.extend(msg(b'E', b"\0\0\0\0\0"));
         b.extend(msg(b'S', b""));

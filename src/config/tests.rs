@@ -29,7 +29,10 @@ fn a_good_file_validates_and_routes() {
     assert_eq!(c.route("other").unwrap().name, "dev");
     assert_eq!(c.target("dev").unwrap().mode, TargetMode::Shadow);
     assert_eq!(c.target("dev").unwrap().port, 5432);
-    assert_eq!(c.target("prod").unwrap().tls_mode, UpstreamTlsMode::VerifyFull);
+    assert_eq!(
+        c.target("prod").unwrap().tls_mode,
+        UpstreamTlsMode::VerifyFull
+    );
 }
 
 #[test]
@@ -93,7 +96,10 @@ fn environment_overrides_apply_and_are_named_in_errors() {
         vec![("PGWARDEN__TARGETS__A__PORT".into(), "0".into())],
     )
     .unwrap_err();
-    assert!(e.to_string().starts_with("PGWARDEN__TARGETS__A__PORT"), "{e}");
+    assert!(
+        e.to_string().starts_with("PGWARDEN__TARGETS__A__PORT"),
+        "{e}"
+    );
 }
 
 #[test]
