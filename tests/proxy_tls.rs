@@ -201,8 +201,12 @@ async fn server_tls_verify_full() {
     proxy.shutdown().await;
 }
 
-/// TLS on both legs, SCRAM with tokio-postgres' default channel binding (prefer): the
-/// server offers SCRAM-SHA-256-PLUS, which a TLS-terminating proxy must not pass on.
+/// TLS on both legs with SCRAM. TLS ends at pgwarden, so it removes
+/// SCRAM-SHA-256-PLUS from the server's offer. A client that supports channel binding
+/// then answers "y" (supported, but not offered), and a server whose own connection is
+/// TLS must reject that as a downgrade (RFC 5802): the client gets the server's own
+/// error, unchanged. With channel binding disabled, as README tells users of this
+/// setup, everything matches a direct connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_on_both_legs_with_scram() {
     let c = PgCluster::start();
@@ -212,9 +216,42 @@ async fn tls_on_both_legs_with_scram() {
         .target(TargetSpec::for_cluster("main", &c).tls("verify-full", Some(c.ca_path())))
         .start()
         .await;
-    let got = server_leg_scenario(&proxy.tls_endpoint("localhost")).await;
+    let ep = proxy.tls_endpoint("localhost");
+    let got = server_leg_scenario(&ep).await;
     show("tls_on_both_legs_with_scram", "proxy", &got);
-    assert_eq!(got, expected);
+    assert_eq!(
+        got[0],
+        "scram_user: FATAL 28000 SCRAM channel binding negotiation error"
+    );
+    assert_eq!(got[1..3], expected[1..3]);
+
+    let mut cfg = ep.config(SCRAM_USER, SCRAM_PASSWORD, APP_DB);
+    cfg.channel_binding(tokio_postgres::config::ChannelBinding::Disable);
+    let client = ep
+        .connect_config(&cfg)
+        .await
+        .expect("SCRAM without channel binding over two TLS legs");
+    let row = client
+        .query_one(
+            "SELECT current_user::text, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), SCRAM_USER);
+    assert!(row.get::<_, bool>(1));
+    cfg.password("wrong");
+    let err = ep
+        .connect_config(&cfg)
+        .await
+        .err()
+        .expect("wrong password refused");
+    assert_eq!(
+        format!("{SCRAM_USER}: {}", describe_error(&err)),
+        expected[3]
+    );
+
+    let conninfo = format!("dbname={APP_DB} channel_binding=disable");
     let out = proxy
         .tls_endpoint("127.0.0.1")
         .psql(
@@ -222,6 +259,8 @@ async fn tls_on_both_legs_with_scram() {
             SCRAM_PASSWORD,
             APP_DB,
             &[
+                "-d",
+                &conninfo,
                 "-At",
                 "-c",
                 "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",

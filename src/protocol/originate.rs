@@ -88,10 +88,11 @@ pub fn ready_for_query(status: u8) -> Vec<u8> {
     vec![b'Z', 0, 0, 0, 5, status]
 }
 
-/// NegotiateProtocolVersion: the newest minor version supported and the options not.
-pub fn negotiate_protocol_version(minor: i32, unsupported: &[&str]) -> Vec<u8> {
+/// NegotiateProtocolVersion: the newest protocol version supported (as PostgreSQL
+/// sends it: major << 16 | minor) and the options that are not.
+pub fn negotiate_protocol_version(version: i32, unsupported: &[&str]) -> Vec<u8> {
     let mut out = vec![b'v', 0, 0, 0, 0];
-    out.extend_from_slice(&minor.to_be_bytes());
+    out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&(unsupported.len() as i32).to_be_bytes());
     for o in unsupported {
         out.extend_from_slice(o.as_bytes());

@@ -143,8 +143,10 @@ async fn open(
                     send(&mut client, b"N").await?;
                     continue;
                 };
+                send(&mut client, b"S").await?;
                 if !cbuf.is_empty() {
-                    // Bytes sent before the handshake could be injected by anyone on the path.
+                    // Bytes sent before the handshake could be injected by anyone on
+                    // the path; PostgreSQL refuses them the same way.
                     return Err(refuse(
                         &mut client,
                         SqlState::PROTOCOL_VIOLATION,
@@ -152,7 +154,6 @@ async fn open(
                     )
                     .await);
                 }
-                send(&mut client, b"S").await?;
                 let Stream::Plain(tcp) = client else {
                     return Err(StartupError::Refused("TLS requested twice".into()));
                 };
@@ -233,7 +234,7 @@ async fn open(
         send(&mut server, &startup_msg.encode_v3_0()).await?;
         send(
             &mut client,
-            &originate::negotiate_protocol_version(0, &unsupported),
+            &originate::negotiate_protocol_version(startup::PROTOCOL_3_0, &unsupported),
         )
         .await?;
     } else {

@@ -154,13 +154,10 @@ impl Relay {
                 Ok(Some(h)) => h,
                 Ok(None) => return Ok(()),
                 Err(e) => {
-                    let code = if matches!(e, protocol_too_large!()) {
-                        SqlState::PROGRAM_LIMIT_EXCEEDED
-                    } else {
-                        SqlState::PROTOCOL_VIOLATION
-                    };
-                    self.to_client
-                        .extend_from_slice(&originate::fatal(code, &e.to_string()));
+                    self.to_client.extend_from_slice(&originate::fatal(
+                        SqlState::PROTOCOL_VIOLATION,
+                        &e.to_string(),
+                    ));
                     self.terminate_server();
                     return Err(End::ClientProtocol(e.to_string()));
                 }
@@ -301,13 +298,6 @@ impl Relay {
         self.to_server.clear();
     }
 }
-
-macro_rules! protocol_too_large {
-    () => {
-        crate::protocol::FrameError::TooLarge { .. }
-    };
-}
-use protocol_too_large;
 
 /// Message types that need not be whole to be forwarded (pgwarden does not read them).
 fn streams_through(tag: u8) -> bool {
