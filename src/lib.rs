@@ -8,6 +8,7 @@
 pub mod app;
 pub mod classify;
 pub mod config;
+pub mod hold;
 pub mod policy;
 pub mod protocol;
 pub mod session;

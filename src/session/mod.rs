@@ -5,6 +5,7 @@ mod cancel;
 mod guard;
 mod io;
 mod relay;
+pub mod replies;
 pub mod state;
 mod stream;
 pub mod upstream;

@@ -1,0 +1,136 @@
+//! One-time self-confirmation tokens, bound to user, target and statement
+//! fingerprint, and the `/* pgwarden:confirm=TOKEN */` prefix that redeems them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("confirmation token {0} is unknown or was already used")]
+    Unknown(String),
+    #[error("confirmation token {0} has expired")]
+    Expired(String),
+    #[error("confirmation token {0} was issued for another user, target or statement")]
+    Mismatch(String),
+}
+
+struct Issued {
+    user: String,
+    target: String,
+    fingerprint: String,
+    expires: Instant,
+}
+
+/// Outstanding tokens of one proxy.
+#[derive(Default)]
+pub struct Tokens {
+    issued: Mutex<HashMap<String, Issued>>,
+}
+
+const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+impl Tokens {
+    /// Issues a token for this user, target and statement, valid for `ttl`.
+    pub fn issue(&self, user: &str, target: &str, fingerprint: &str, ttl: Duration) -> String {
+        let mut rng = rand::rng();
+        let token: String = (0..10)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect();
+        let now = Instant::now();
+        let mut map = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, t| t.expires > now);
+        map.insert(
+            token.clone(),
+            Issued {
+                user: user.to_string(),
+                target: target.to_string(),
+                fingerprint: fingerprint.to_string(),
+                expires: now + ttl,
+            },
+        );
+        token
+    }
+
+    /// Redeems a token: it works once, before it expires, for what it was issued for.
+    /// Any attempt, right or wrong, uses the token up.
+    pub fn redeem(
+        &self,
+        token: &str,
+        user: &str,
+        target: &str,
+        fingerprint: &str,
+    ) -> Result<(), TokenError> {
+        let mut map = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        let t = map
+            .remove(token)
+            .ok_or_else(|| TokenError::Unknown(token.to_string()))?;
+        if t.expires <= Instant::now() {
+            return Err(TokenError::Expired(token.to_string()));
+        }
+        if t.user != user || t.target != target || t.fingerprint != fingerprint {
+            return Err(TokenError::Mismatch(token.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// The token of a leading `/* pgwarden:confirm=TOKEN */` comment, if any.
+pub fn extract_confirm_token(sql: &str) -> Option<&str> {
+    let rest = sql.trim_start().strip_prefix("/*")?;
+    let end = rest.find("*/")?;
+    let inner = rest[..end].trim();
+    let token = inner.strip_prefix("pgwarden:confirm=")?.trim();
+    (!token.is_empty() && token.chars().all(|c| c.is_ascii_alphanumeric())).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_works_once_for_what_it_was_issued_for() {
+        let t = Tokens::default();
+        let a = t.issue("bob", "prod", "f1", Duration::from_secs(60));
+        assert_eq!(t.redeem(&a, "bob", "prod", "f1"), Ok(()));
+        assert_eq!(
+            t.redeem(&a, "bob", "prod", "f1"),
+            Err(TokenError::Unknown(a.clone()))
+        );
+        let b = t.issue("bob", "prod", "f1", Duration::from_secs(60));
+        assert!(matches!(
+            t.redeem(&b, "eve", "prod", "f1"),
+            Err(TokenError::Mismatch(_))
+        ));
+        let c = t.issue("bob", "prod", "f1", Duration::from_secs(60));
+        assert!(matches!(
+            t.redeem(&c, "bob", "prod", "f2"),
+            Err(TokenError::Mismatch(_))
+        ));
+        let d = t.issue("bob", "prod", "f1", Duration::ZERO);
+        assert!(matches!(
+            t.redeem(&d, "bob", "prod", "f1"),
+            Err(TokenError::Expired(_))
+        ));
+    }
+
+    #[test]
+    fn extracts_the_confirm_comment() {
+        assert_eq!(
+            extract_confirm_token("/* pgwarden:confirm=AB12 */ DROP TABLE t"),
+            Some("AB12")
+        );
+        assert_eq!(
+            extract_confirm_token("  /*pgwarden:confirm=AB12*/DROP TABLE t"),
+            Some("AB12")
+        );
+        assert_eq!(
+            extract_confirm_token("DROP TABLE t /* pgwarden:confirm=AB12 */"),
+            None
+        );
+        assert_eq!(extract_confirm_token("/* pgwarden:confirm= */ x"), None);
+        assert_eq!(extract_confirm_token("/* pgwarden:confirm=A'B */ x"), None);
+    }
+}

@@ -1,0 +1,192 @@
+//! The queue of server replies a session still expects, one entry per forwarded
+//! request. It lets pgwarden attribute each server message to the request that
+//! caused it, which is what makes refusing a statement exact: pgwarden sends the
+//! server a request that is sure to fail in the refused statement's place, and swaps
+//! that request's error for its own. The server then aborts the transaction, skips
+//! the rest of an extended-protocol batch and reports the transaction status exactly
+//! as it would for a real error, so client and server never disagree.
+
+use std::collections::VecDeque;
+
+use crate::protocol::frontend;
+
+/// What kind of request a reply belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Simple Query or FunctionCall: everything until ReadyForQuery.
+    Simple,
+    Parse,
+    Bind,
+    Describe,
+    Execute,
+    Close,
+    Sync,
+}
+
+impl Request {
+    /// The request a forwarded client message makes, if it expects a reply.
+    pub fn of(tag: u8) -> Option<Request> {
+        Some(match tag {
+            frontend::QUERY | frontend::FUNCTION_CALL => Request::Simple,
+            frontend::PARSE => Request::Parse,
+            frontend::BIND => Request::Bind,
+            frontend::DESCRIBE => Request::Describe,
+            frontend::EXECUTE => Request::Execute,
+            frontend::CLOSE => Request::Close,
+            frontend::SYNC => Request::Sync,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    request: Request,
+    /// Error to show instead of the server's, for a request pgwarden injected.
+    substitute: Option<Vec<u8>>,
+}
+
+/// What to do with a server message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Forward,
+    /// Send these bytes to the client instead of the server's message.
+    Replace(Vec<u8>),
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Replies {
+    queue: VecDeque<Entry>,
+}
+
+impl Replies {
+    pub fn push(&mut self, request: Request) {
+        self.queue.push_back(Entry {
+            request,
+            substitute: None,
+        });
+    }
+
+    /// Records a request pgwarden injected to fail in place of a refused one.
+    pub fn push_substitute(&mut self, request: Request, error: Vec<u8>) {
+        self.queue.push_back(Entry {
+            request,
+            substitute: Some(error),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Attributes one server message (by tag) and says what to do with it.
+    pub fn on_server(&mut self, tag: u8) -> Verdict {
+        let front = self.queue.front().map(|e| e.request);
+        match (tag, front) {
+            (b'1', Some(Request::Parse))
+            | (b'2', Some(Request::Bind))
+            | (b'3', Some(Request::Close))
+            | (b'T' | b'n', Some(Request::Describe))
+            | (b'C' | b'I' | b's', Some(Request::Execute)) => {
+                self.queue.pop_front();
+                Verdict::Forward
+            }
+            (b'E', Some(Request::Simple)) => match self.queue.front_mut() {
+                Some(e) => match e.substitute.take() {
+                    Some(err) => Verdict::Replace(err),
+                    None => Verdict::Forward,
+                },
+                None => Verdict::Forward,
+            },
+            (b'E', Some(Request::Sync)) | (b'E', None) => Verdict::Forward,
+            (b'E', Some(_)) => {
+                // The server skips everything up to the next Sync after an error.
+                let first = self.queue.pop_front().and_then(|e| e.substitute);
+                while let Some(e) = self.queue.front() {
+                    if e.request == Request::Sync {
+                        break;
+                    }
+                    self.queue.pop_front();
+                }
+                first.map_or(Verdict::Forward, Verdict::Replace)
+            }
+            (b'Z', _) => {
+                while let Some(e) = self.queue.pop_front() {
+                    if matches!(e.request, Request::Sync | Request::Simple) {
+                        break;
+                    }
+                }
+                Verdict::Forward
+            }
+            _ => Verdict::Forward,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(r: &mut Replies, tags: &[u8]) -> Vec<Verdict> {
+        tags.iter().map(|t| r.on_server(*t)).collect()
+    }
+
+    #[test]
+    fn extended_batch_completes_in_order() {
+        let mut r = Replies::default();
+        for t in [b'P', b'B', b'D', b'E', b'S'] {
+            r.push(Request::of(t).unwrap());
+        }
+        run(&mut r, b"12TDDC");
+        assert_eq!(r.len(), 1);
+        run(&mut r, b"Z");
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn injected_parse_error_is_replaced_and_the_batch_skipped() {
+        let mut r = Replies::default();
+        r.push(Request::Parse);
+        r.push(Request::Bind);
+        r.push_substitute(Request::Parse, b"ours".to_vec());
+        r.push(Request::Bind);
+        r.push(Request::Execute);
+        r.push(Request::Sync);
+        let v = run(&mut r, b"12EZ");
+        assert_eq!(v[2], Verdict::Replace(b"ours".to_vec()));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn a_real_error_before_the_injected_one_wins() {
+        let mut r = Replies::default();
+        r.push(Request::Parse);
+        r.push_substitute(Request::Parse, b"ours".to_vec());
+        r.push(Request::Sync);
+        let v = run(&mut r, b"EZ");
+        assert_eq!(v, vec![Verdict::Forward, Verdict::Forward]);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn simple_query_substitution() {
+        let mut r = Replies::default();
+        r.push(Request::Simple);
+        r.push_substitute(Request::Simple, b"ours".to_vec());
+        let v = run(&mut r, b"TDCZEZ");
+        assert_eq!(v[4], Verdict::Replace(b"ours".to_vec()));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn notices_and_async_messages_pass() {
+        let mut r = Replies::default();
+        r.push(Request::Simple);
+        assert_eq!(run(&mut r, b"NAS"), vec![Verdict::Forward; 3]);
+        assert_eq!(r.len(), 1);
+    }
+}
