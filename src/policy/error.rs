@@ -48,7 +48,14 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
 /// Turns a TOML/serde error into a located `PolicyError`, recovering the key path from
 /// the error's span and the surrounding text.
 pub(crate) fn from_toml(text: &str, origin: &str, err: &toml::de::Error) -> PolicyError {
-    let message = err.message().trim().to_string();
+    let message = err
+        .message()
+        .trim()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
     let Some(span) = err.span() else {
         return PolicyError::new(origin, None, "(file)", message);
     };
@@ -68,7 +75,7 @@ fn key_path_at(text: &str, span: &Range<usize>, message: &str) -> String {
     let before = &text[line_start..start];
     let at_span = text.get(start..span.end.min(text.len())).unwrap_or("");
     // An inline table on this line: `production = { action = "x" }`.
-    if before.contains('{') {
+    if before.contains('{') || at_span.starts_with('{') {
         if let Some(outer) = leading_key(before) {
             parts.push(outer);
         }
