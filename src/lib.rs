@@ -9,3 +9,4 @@ pub mod classify;
 pub mod policy;
 pub mod app;
 pub mod config;
+pub mod explain;
