@@ -1,0 +1,337 @@
+//! `pgwarden explain`, pure part: classified statements + policy + target → a report,
+//! rendered as text or JSON, with the command's exit code.
+//!
+//! No I/O: the CLI reads the config and SQL, classifies, calls [`explain`], prints
+//! [`render_text`] or [`render_json`] and exits with [`exit_code`]. In shadow mode
+//! the report shows the would-be verdicts and the exit code is the same as in
+//! enforce mode, so CI can gate on it either way.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::classify::Statement;
+use crate::policy::{Action, Confirm, Policy, SessionContext};
+
+/// How the target treats verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Verdicts are carried out.
+    Enforce,
+    /// Everything is forwarded; verdicts are only recorded.
+    Shadow,
+}
+
+impl Mode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Shadow => "shadow",
+        }
+    }
+}
+
+/// The target the statements would run against.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub name: &'a str,
+    pub environment: &'a str,
+    pub mode: Mode,
+}
+
+/// Who would run them, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    pub user: &'a str,
+    pub application: &'a str,
+    pub database: &'a str,
+    pub client_addr: Option<IpAddr>,
+    pub now: jiff::Timestamp,
+}
+
+/// The decision for one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// 1-based position in the input.
+    pub index: usize,
+    pub sql: String,
+    pub classes: Vec<String>,
+    pub objects: Vec<String>,
+    pub action: Action,
+    /// Deciding rule; `None` = the environment's default.
+    pub rule: Option<String>,
+    pub message: Option<String>,
+    /// For holds: who confirms and how long the hold lasts.
+    pub confirm: Option<Confirm>,
+    pub timeout: Option<Duration>,
+    /// `EXECUTE name` resolved to an earlier `PREPARE name` in the same input: the
+    /// prepared statement's classes and objects were used, and this is its index.
+    pub resolved_from: Option<usize>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub target: String,
+    pub environment: String,
+    pub mode: Mode,
+    pub user: String,
+    pub application: String,
+    pub database: String,
+    pub policy_origin: String,
+    pub policy_sha256: String,
+    pub entries: Vec<Entry>,
+}
+
+impl Report {
+    /// The strictest action over all statements (allow for none).
+    pub fn overall(&self) -> Action {
+        self.entries
+            .iter()
+            .map(|e| e.action)
+            .max()
+            .unwrap_or(Action::Allow)
+    }
+
+    fn count(&self, a: Action) -> usize {
+        self.entries.iter().filter(|e| e.action == a).count()
+    }
+}
+
+/// Evaluates every statement as the target would. `EXECUTE x` after a `PREPARE x`
+/// in the same input is judged as the prepared body (a session does the same).
+pub fn explain(
+    policy: &Policy,
+    target: &Target<'_>,
+    who: &Who<'_>,
+    statements: &[Statement],
+) -> Report {
+    let ctx = SessionContext {
+        environment: target.environment,
+        target: target.name,
+        database: who.database,
+        user: who.user,
+        application: who.application,
+        client_addr: who.client_addr,
+        now: who.now,
+    };
+    // name → index of the PREPARE that defined it.
+    let mut prepared: Vec<(String, usize)> = Vec::new();
+    let mut entries = Vec::with_capacity(statements.len());
+    for (i, stmt) in statements.iter().enumerate() {
+        let mut judged = stmt;
+        let mut resolved_from = None;
+        if let Some(name) = &stmt.executes {
+            if let Some(&(_, j)) = prepared.iter().rev().find(|(n, _)| n == name) {
+                if let Some(body) = statements.get(j) {
+                    judged = body;
+                    resolved_from = Some(j + 1);
+                }
+            }
+        }
+        let v = policy.evaluate(judged, &ctx);
+        let hold = v.action == Action::Hold;
+        entries.push(Entry {
+            index: i + 1,
+            sql: stmt.sql.clone(),
+            classes: judged
+                .classes
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect(),
+            objects: judged.objects.clone(),
+            action: v.action,
+            rule: v.rule.map(|r| r.to_string()),
+            message: v.message.map(|m| m.to_string()),
+            confirm: hold.then_some(v.confirm),
+            timeout: hold.then_some(v.timeout),
+            resolved_from,
+        });
+        if let Some(name) = &stmt.prepares {
+            prepared.retain(|(n, _)| n != name);
+            prepared.push((name.clone(), i));
+        }
+        if let Some(name) = &stmt.deallocates {
+            if name == "*" {
+                prepared.clear();
+            } else {
+                prepared.retain(|(n, _)| n != name);
+            }
+        }
+    }
+    Report {
+        target: target.name.to_string(),
+        environment: target.environment.to_string(),
+        mode: target.mode,
+        user: who.user.to_string(),
+        application: who.application.to_string(),
+        database: who.database.to_string(),
+        policy_origin: policy.origin().to_string(),
+        policy_sha256: policy.sha256().to_string(),
+        entries,
+    }
+}
+
+/// 0 = everything allowed (or audited), 2 = something would be held, 3 = something
+/// would be blocked. The same in shadow mode.
+pub fn exit_code(report: &Report) -> i32 {
+    match report.overall() {
+        Action::Allow | Action::Audit => 0,
+        Action::Hold => 2,
+        Action::Block => 3,
+    }
+}
+
+/// `10m`, `1h30m`, `45s`.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        let _ = write!(out, "{h}h");
+    }
+    if m > 0 {
+        let _ = write!(out, "{m}m");
+    }
+    if sec > 0 || out.is_empty() {
+        let _ = write!(out, "{sec}s");
+    }
+    out
+}
+
+/// One line of SQL for the text report: whitespace collapsed, at most 120 characters.
+fn one_line(sql: &str) -> String {
+    let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 120 {
+        let cut: String = flat.chars().take(119).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
+fn verdict_text(e: &Entry, report: &Report) -> String {
+    let mut s = String::new();
+    if report.mode == Mode::Shadow && e.action != Action::Allow {
+        s.push_str("would ");
+    }
+    s.push_str(&e.action.as_str().to_uppercase());
+    if let (Some(c), Some(t)) = (e.confirm, e.timeout) {
+        let _ = write!(s, " (confirm: {c}, timeout {})", format_duration(t));
+    }
+    match &e.rule {
+        Some(r) => {
+            let _ = write!(s, " by rule '{r}'");
+        }
+        None => {
+            let _ = write!(s, " by the {} default", report.environment);
+        }
+    }
+    s
+}
+
+/// The human-readable report.
+pub fn render_text(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "target {} (environment {}, {} mode) · user {} · application {} · database {}",
+        report.target,
+        report.environment,
+        report.mode.as_str(),
+        or_dash(&report.user),
+        or_dash(&report.application),
+        or_dash(&report.database),
+    );
+    let _ = writeln!(
+        out,
+        "policy {} (sha256 {})",
+        report.policy_origin,
+        report
+            .policy_sha256
+            .get(..12)
+            .unwrap_or(&report.policy_sha256)
+    );
+    if report.mode == Mode::Shadow {
+        out.push_str("shadow mode: statements are forwarded; these are the would-be decisions\n");
+    }
+    for e in &report.entries {
+        let _ = writeln!(out, "\n[{}] {}", e.index, one_line(&e.sql));
+        if let Some(j) = e.resolved_from {
+            let _ = writeln!(out, "    runs:    the statement prepared at [{j}]");
+        }
+        let _ = writeln!(out, "    classes: {}", e.classes.join(", "));
+        if !e.objects.is_empty() {
+            let _ = writeln!(out, "    objects: {}", e.objects.join(", "));
+        }
+        let _ = writeln!(out, "    verdict: {}", verdict_text(e, report));
+        if let Some(m) = &e.message {
+            let _ = writeln!(out, "    message: {m}");
+        }
+    }
+    let n = report.entries.len();
+    let _ = writeln!(
+        out,
+        "\n{n} statement{}: {} allow, {} audit, {} hold, {} block → {} (exit {})",
+        if n == 1 { "" } else { "s" },
+        report.count(Action::Allow),
+        report.count(Action::Audit),
+        report.count(Action::Hold),
+        report.count(Action::Block),
+        report.overall().as_str(),
+        exit_code(report),
+    );
+    out
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() {
+        "-"
+    } else {
+        s
+    }
+}
+
+/// The machine-readable report.
+pub fn render_json(report: &Report) -> Value {
+    let statements: Vec<Value> = report
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "index": e.index,
+                "sql": e.sql,
+                "classes": e.classes,
+                "objects": e.objects,
+                "action": e.action.as_str(),
+                "rule": e.rule,
+                "message": e.message,
+                "confirm": e.confirm.map(Confirm::as_str),
+                "timeout_secs": e.timeout.map(|t| t.as_secs()),
+                "resolved_from": e.resolved_from,
+            })
+        })
+        .collect();
+    json!({
+        "target": {
+            "name": report.target,
+            "environment": report.environment,
+            "mode": report.mode.as_str(),
+        },
+        "user": report.user,
+        "application": report.application,
+        "database": report.database,
+        "policy": { "origin": report.policy_origin, "sha256": report.policy_sha256 },
+        "statements": statements,
+        "summary": {
+            "action": report.overall().as_str(),
+            "exit_code": exit_code(report),
+            "allow": report.count(Action::Allow),
+            "audit": report.count(Action::Audit),
+            "hold": report.count(Action::Hold),
+            "block": report.count(Action::Block),
+        },
+    })
+}
