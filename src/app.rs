@@ -58,6 +58,20 @@ impl RunningProxy {
     }
 }
 
+/// The built-in policy used when `[policy]` is not configured: the example
+/// production policy (guards `production`, lets other environments through).
+pub const BUILTIN_POLICY: &str = include_str!("../policy.example.toml");
+
+/// Loads the configured policy file, or the built-in one.
+pub fn load_policy(config: &Config) -> Result<crate::policy::Policy, crate::policy::PolicyError> {
+    match &config.policy_path {
+        Some(p) => crate::policy::Policy::load(p),
+        None => {
+            crate::policy::Policy::parse(BUILTIN_POLICY, "built-in policy (policy.example.toml)")
+        }
+    }
+}
+
 /// Builds what sessions share: TLS configurations are loaded (and checked) here.
 pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
     let (client_tls, tls_required) = match &config.server.tls {

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use pgwarden::config::Config;
+use pgwarden::config::{Config, TargetMode};
+use pgwarden::{app, classify, explain};
 
 #[derive(Parser)]
 #[command(name = "pgwarden", version, about = "A guarded PostgreSQL proxy")]
@@ -35,6 +36,30 @@ enum Command {
     Check {
         #[arg(long, env = "PGWARDEN_CONFIG", default_value = "proxy.toml")]
         config: PathBuf,
+    },
+    /// Classify statements and show what the policy would do, without connecting.
+    /// Exit 0: all allowed; 2: something would be held; 3: something blocked.
+    Explain {
+        #[arg(long, env = "PGWARDEN_CONFIG", default_value = "proxy.toml")]
+        config: PathBuf,
+        /// The target whose environment and rules apply.
+        #[arg(long)]
+        target: String,
+        #[arg(long, default_value = "postgres")]
+        user: String,
+        #[arg(long, default_value = "")]
+        application: String,
+        /// Database name (default: the target's first listed database, or the user).
+        #[arg(long)]
+        database: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Read SQL from this file ("-" for stdin).
+        #[arg(long, conflicts_with = "sql")]
+        file: Option<PathBuf>,
+        /// SQL text.
+        sql: Option<String>,
     },
 }
 
@@ -67,28 +92,111 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve { config } => {
             let cfg = Config::load(&config)?;
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            rt.block_on(pgwarden::app::serve(cfg))?;
+            rt.block_on(app::serve(cfg))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config } => {
+        Command::Check { config } => check(&config),
+        Command::Explain {
+            config,
+            target,
+            user,
+            application,
+            database,
+            json,
+            file,
+            sql,
+        } => {
             let cfg = Config::load(&config)?;
-            pgwarden::app::shared(std::sync::Arc::new(cfg.clone()))?;
-            println!("{}: OK", config.display());
-            println!("  listen {} (tls: {:?})", cfg.server.listen, tls_name(&cfg));
-            for t in &cfg.targets {
-                let routes = if t.databases.is_empty() {
-                    "default target".to_string()
-                } else {
-                    format!("databases {}", t.databases.join(", "))
-                };
-                println!(
-                    "  target {} -> {}:{} ({}, {:?}, {})",
-                    t.name, t.host, t.port, t.environment, t.mode, routes
+            let policy = app::load_policy(&cfg)?;
+            let Some(t) = cfg.target(&target) else {
+                let names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
+                bail!(
+                    "no target {target:?} in {} (targets: {})",
+                    config.display(),
+                    names.join(", ")
                 );
+            };
+            let text = match (file, sql) {
+                (Some(f), _) if f.as_os_str() == "-" => {
+                    std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+                }
+                (Some(f), _) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?,
+                (None, Some(s)) => s,
+                (None, None) => bail!("give SQL text or --file FILE"),
+            };
+            let database = database
+                .or_else(|| t.databases.first().cloned())
+                .unwrap_or_else(|| user.clone());
+            let statements = classify::classify(&text, &classify::SessionFacts::default());
+            let report = explain::explain(
+                &policy,
+                &explain::Target {
+                    name: &t.name,
+                    environment: &t.environment,
+                    mode: match t.mode {
+                        TargetMode::Enforce => explain::Mode::Enforce,
+                        TargetMode::Shadow => explain::Mode::Shadow,
+                    },
+                },
+                &explain::Who {
+                    user: &user,
+                    application: &application,
+                    database: &database,
+                    client_addr: None,
+                    now: jiff::Timestamp::now(),
+                },
+                &statements,
+            );
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&explain::render_json(&report))?
+                );
+            } else {
+                print!("{}", explain::render_text(&report));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::from(explain::exit_code(&report) as u8))
         }
     }
+}
+
+fn check(config: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    app::shared(std::sync::Arc::new(cfg.clone()))?;
+    let policy = app::load_policy(&cfg)?;
+    let mut warnings: Vec<String> = policy.warnings().to_vec();
+    for t in &cfg.targets {
+        if !policy.has_defaults_for(&t.environment) {
+            warnings.push(format!(
+                "target {}: the policy has no [defaults] for environment {:?}; every statement no rule decides is blocked",
+                t.name, t.environment
+            ));
+        }
+    }
+    println!("{}: OK", config.display());
+    println!("  listen {} (tls: {})", cfg.server.listen, tls_name(&cfg));
+    for t in &cfg.targets {
+        let routes = if t.databases.is_empty() {
+            "default target".to_string()
+        } else {
+            format!("databases {}", t.databases.join(", "))
+        };
+        println!(
+            "  target {} -> {}:{} (environment {}, {:?}, {})",
+            t.name, t.host, t.port, t.environment, t.mode, routes
+        );
+    }
+    println!(
+        "  policy {}: {} rules, sha256 {}",
+        policy.origin(),
+        policy.rule_count(),
+        &policy.sha256()[..12.min(policy.sha256().len())]
+    );
+    for w in &warnings {
+        println!("warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn tls_name(cfg: &Config) -> &'static str {
