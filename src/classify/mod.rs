@@ -31,7 +31,7 @@ pub use functions::DEFAULT_DANGEROUS;
 pub use session::encoding_is_safe;
 pub use statement::{Class, SessionFacts, Statement};
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Classifier settings.
 #[derive(Debug, Clone)]
@@ -95,11 +95,37 @@ impl Classifier {
 /// Never fails: text the grammar cannot parse comes back as one statement of class
 /// `unparsed`; empty text or only comments gives no statements.
 pub fn classify(sql: &str, facts: &SessionFacts) -> Vec<Statement> {
-    let dangerous: Vec<String> = DEFAULT_DANGEROUS.iter().map(|s| s.to_string()).collect();
-    classify_with(sql, facts, &dangerous)
+    static DEFAULTS: OnceLock<Vec<String>> = OnceLock::new();
+    let dangerous =
+        DEFAULTS.get_or_init(|| DEFAULT_DANGEROUS.iter().map(|s| s.to_string()).collect());
+    classify_with(sql, facts, dangerous)
 }
 
+/// Classifies; a panic anywhere below (in the parser bindings or here) is caught and
+/// the text is `unparsed`, never forwarded unclassified and never a crashed session.
 fn classify_with(sql: &str, facts: &SessionFacts, dangerous: &[String]) -> Vec<Statement> {
+    std::panic::catch_unwind(|| classify_inner(sql, facts, dangerous)).unwrap_or_else(|_| {
+        let mut s = unparsed(sql);
+        if session::unreadable(facts) {
+            s.classes.push(Class::Unreadable);
+        }
+        vec![s]
+    })
+}
+
+fn unparsed(sql: &str) -> Statement {
+    Statement {
+        sql: sql.trim().to_string(),
+        classes: vec![Class::Unparsed],
+        objects: Vec::new(),
+        fingerprint: parse::text_hash(sql.trim()),
+        prepares: None,
+        executes: None,
+        deallocates: None,
+    }
+}
+
+fn classify_inner(sql: &str, facts: &SessionFacts, dangerous: &[String]) -> Vec<Statement> {
     let flags = if facts.standard_conforming_strings {
         0
     } else {
@@ -124,15 +150,7 @@ fn classify_with(sql: &str, facts: &SessionFacts, dangerous: &[String]) -> Vec<S
                 }
             })
             .collect(),
-        Err(()) => vec![Statement {
-            sql: sql.trim().to_string(),
-            classes: vec![Class::Unparsed],
-            objects: Vec::new(),
-            fingerprint: parse::text_hash(sql.trim()),
-            prepares: None,
-            executes: None,
-            deallocates: None,
-        }],
+        Err(()) => vec![unparsed(sql)],
     };
     if unreadable {
         for s in &mut out {
