@@ -1,20 +1,197 @@
 //! Pure: SQL text (+ session facts) → one classified `Statement` per statement.
+//!
+//! Text is parsed with PostgreSQL's own grammar (`pg_query`); each statement's tree is
+//! turned into a generic tree (`tree`) so the walk (`walk`) cannot skip a node type or
+//! field, and nested statements (CTEs, EXPLAIN ANALYZE, PREPARE bodies, rule actions,
+//! function bodies, DO blocks) add their classes to the statement that holds them.
+//! What the grammar rejects is one statement of class `unparsed`.
+//!
+//! Class choices worth knowing:
+//! - plain `VACUUM`/`ANALYZE` are `read` (no data changes); `VACUUM FULL`, `CLUSTER`,
+//!   `REINDEX`, `REFRESH MATERIALIZED VIEW` and `CHECKPOINT` are `maintenance`;
+//! - `LOCK` is `transaction`; `NOTIFY` is `write`; `LISTEN`/`UNLISTEN`/`DISCARD` are `session`;
+//! - `EXECUTE name` is `code.opaque` with `executes` set: the session replaces its
+//!   classes with those stored for the PREPARE of that name;
+//! - `COPY` to or from a server-side file adds `system` (the server's OS user does it);
+//! - a SQL or PL/pgSQL function body's statically visible statements add their classes
+//!   to `CREATE FUNCTION`; other languages and dynamic SQL are `code.opaque`.
 
+mod bounded;
+mod cache;
+mod functions;
+mod objects;
+mod parse;
+mod plpgsql;
+mod session;
 mod statement;
+mod tree;
+mod walk;
 
+pub use functions::DEFAULT_DANGEROUS;
+pub use session::encoding_is_safe;
 pub use statement::{Class, SessionFacts, Statement};
 
-/// Classifies every statement in `sql`. Never fails: text the grammar cannot parse
-/// comes back as one statement of class `unparsed`.
-pub fn classify(sql: &str, _facts: &SessionFacts) -> Vec<Statement> {
-    // Placeholder until the classifier lands: everything is unparsed (fails closed).
-    vec![Statement {
+use std::sync::{Arc, OnceLock};
+
+/// Classifier settings.
+#[derive(Debug, Clone)]
+pub struct ClassifierOptions {
+    /// Functions whose call anywhere in a statement adds class `system`. Matched on
+    /// the function's own name, case-insensitively, whatever schema qualifies it.
+    pub dangerous_functions: Vec<String>,
+    /// Cache entries kept (0 disables the cache).
+    pub cache_capacity: usize,
+}
+
+impl Default for ClassifierOptions {
+    fn default() -> Self {
+        ClassifierOptions {
+            dangerous_functions: DEFAULT_DANGEROUS.iter().map(|s| s.to_string()).collect(),
+            cache_capacity: 10_000,
+        }
+    }
+}
+
+/// A classifier shared by all sessions (`Send + Sync`, use through an `Arc`).
+pub struct Classifier {
+    dangerous: Vec<String>,
+    cache: cache::Cache,
+}
+
+impl Classifier {
+    pub fn new(opts: ClassifierOptions) -> Classifier {
+        let mut dangerous: Vec<String> = opts
+            .dangerous_functions
+            .iter()
+            .map(|s| functions::norm(s))
+            .filter(|s| !s.is_empty())
+            .map(|s| match s.rsplit_once('.') {
+                // A configured `pg_catalog.x` matches `x` in any schema.
+                Some((_, name)) => name.to_string(),
+                None => s,
+            })
+            .collect();
+        dangerous.sort();
+        dangerous.dedup();
+        Classifier {
+            dangerous,
+            cache: cache::Cache::new(opts.cache_capacity),
+        }
+    }
+
+    /// Classifies `sql` (cached by text and session facts).
+    pub fn classify(&self, sql: &str, facts: &SessionFacts) -> Arc<[Statement]> {
+        self.cache
+            .get_or_insert(sql, facts, || classify_with(sql, facts, &self.dangerous))
+    }
+
+    /// (hits, misses) since creation.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        self.cache.stats()
+    }
+}
+
+/// Classifies every statement in `sql` with the default options, without a cache.
+/// Never fails: text the grammar cannot parse comes back as one statement of class
+/// `unparsed`; empty text or only comments gives no statements.
+pub fn classify(sql: &str, facts: &SessionFacts) -> Vec<Statement> {
+    static DEFAULTS: OnceLock<Vec<String>> = OnceLock::new();
+    let dangerous =
+        DEFAULTS.get_or_init(|| DEFAULT_DANGEROUS.iter().map(|s| s.to_string()).collect());
+    classify_with(sql, facts, dangerous)
+}
+
+/// Classifies; a panic anywhere below (in the parser bindings or here) is caught and
+/// the text is `unparsed`, never forwarded unclassified and never a crashed session.
+fn classify_with(sql: &str, facts: &SessionFacts, dangerous: &[String]) -> Vec<Statement> {
+    std::panic::catch_unwind(|| classify_inner(sql, facts, dangerous)).unwrap_or_else(|_| {
+        let mut s = unparsed(sql);
+        if session::unreadable(facts) {
+            s.classes.push(Class::Unreadable);
+        }
+        vec![s]
+    })
+}
+
+fn unparsed(sql: &str) -> Statement {
+    Statement {
         sql: sql.trim().to_string(),
         classes: vec![Class::Unparsed],
         objects: Vec::new(),
-        fingerprint: String::new(),
+        fingerprint: parse::text_hash(sql.trim()),
         prepares: None,
         executes: None,
         deallocates: None,
-    }]
+    }
+}
+
+fn classify_inner(sql: &str, facts: &SessionFacts, dangerous: &[String]) -> Vec<Statement> {
+    let flags = if facts.standard_conforming_strings {
+        0
+    } else {
+        pg_query::ParserOptions::DISABLE_STANDARD_CONFORMING_STRINGS.bits()
+    };
+    let unreadable = session::unreadable(facts);
+    let mut out = match parse::parse(sql, flags) {
+        Ok(pieces) => pieces
+            .iter()
+            .map(|p| {
+                let mut w = walk::Walker::new(dangerous, flags, p.text);
+                w.statement(&p.tree);
+                let f = w.finish();
+                Statement {
+                    sql: p.text.to_string(),
+                    classes: f.classes,
+                    objects: f.objects,
+                    fingerprint: parse::fingerprint(p.text, flags),
+                    prepares: f.prepares,
+                    executes: f.executes,
+                    deallocates: f.deallocates,
+                }
+            })
+            .collect(),
+        Err(()) => vec![unparsed(sql)],
+    };
+    if unreadable {
+        for s in &mut out {
+            s.classes.push(Class::Unreadable);
+            s.classes.sort();
+            s.classes.dedup();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifier_is_send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Classifier>();
+    }
+
+    #[test]
+    fn cached_equals_uncached() {
+        let c = Classifier::new(ClassifierOptions::default());
+        let f = SessionFacts::default();
+        let sql = "DELETE FROM t; SELECT 1";
+        let a = c.classify(sql, &f);
+        let b = c.classify(sql, &f);
+        assert_eq!(&a[..], &classify(sql, &f)[..]);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(c.cache_stats(), (1, 1));
+    }
+
+    #[test]
+    fn custom_dangerous_list() {
+        let c = Classifier::new(ClassifierOptions {
+            dangerous_functions: vec!["Public.Nuke".into()],
+            cache_capacity: 0,
+        });
+        let f = SessionFacts::default();
+        assert!(c.classify("SELECT nuke()", &f)[0].has(Class::System));
+        assert!(!c.classify("SELECT lo_unlink(1)", &f)[0].has(Class::System));
+    }
 }

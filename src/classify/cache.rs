@@ -1,0 +1,151 @@
+//! The classification cache: keyed by (text, session facts), bounded, sharded so that
+//! sessions rarely contend, with hit/miss counters. A full shard is simply cleared.
+
+use super::statement::{SessionFacts, Statement};
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+const SHARDS: usize = 16;
+
+struct Entry {
+    sql: Box<str>,
+    facts: SessionFacts,
+    value: Arc<[Statement]>,
+}
+
+pub struct Cache {
+    shards: Vec<Mutex<HashMap<u64, Entry>>>,
+    per_shard: usize,
+    hasher: RandomState,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Cache {
+    pub fn new(capacity: usize) -> Self {
+        let per_shard = capacity.div_ceil(SHARDS);
+        Cache {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard,
+            hasher: RandomState::new(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn key(&self, sql: &str, facts: &SessionFacts) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        sql.hash(&mut h);
+        facts.hash(&mut h);
+        h.finish()
+    }
+
+    /// The cached value, or `compute()`'s, stored for next time.
+    pub fn get_or_insert(
+        &self,
+        sql: &str,
+        facts: &SessionFacts,
+        compute: impl FnOnce() -> Vec<Statement>,
+    ) -> Arc<[Statement]> {
+        if self.per_shard == 0 {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return compute().into();
+        }
+        let key = self.key(sql, facts);
+        let shard = &self.shards[(key as usize) % SHARDS];
+        {
+            let map = shard.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(e) = map.get(&key) {
+                if &*e.sql == sql && e.facts == *facts {
+                    let v = Arc::clone(&e.value);
+                    drop(map);
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    return v;
+                }
+            }
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        // Computed outside the lock: a slow parse never blocks other sessions.
+        let value: Arc<[Statement]> = compute().into();
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.per_shard {
+            map.clear();
+        }
+        map.insert(
+            key,
+            Entry {
+                sql: sql.into(),
+                facts: facts.clone(),
+                value: Arc::clone(&value),
+            },
+        );
+        value
+    }
+
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stmt(sql: &str) -> Vec<Statement> {
+        vec![Statement {
+            sql: sql.to_string(),
+            classes: vec![],
+            objects: vec![],
+            fingerprint: String::new(),
+            prepares: None,
+            executes: None,
+            deallocates: None,
+        }]
+    }
+
+    #[test]
+    fn hits_and_misses() {
+        let c = Cache::new(100);
+        let f = SessionFacts::default();
+        c.get_or_insert("a", &f, || stmt("a"));
+        c.get_or_insert("a", &f, || stmt("x"));
+        let other = SessionFacts {
+            client_encoding: "SJIS".into(),
+            ..SessionFacts::default()
+        };
+        let v = c.get_or_insert("a", &other, || stmt("b"));
+        assert_eq!(v[0].sql, "b");
+        assert_eq!(c.stats(), (1, 2));
+    }
+
+    #[test]
+    fn bounded() {
+        let c = Cache::new(32);
+        let f = SessionFacts::default();
+        for i in 0..1000 {
+            let s = i.to_string();
+            c.get_or_insert(&s, &f, || stmt(&s));
+        }
+        let total: usize = c
+            .shards
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum();
+        assert!(total <= 32);
+    }
+
+    #[test]
+    fn zero_capacity_never_caches() {
+        let c = Cache::new(0);
+        let f = SessionFacts::default();
+        c.get_or_insert("a", &f, || stmt("a"));
+        c.get_or_insert("a", &f, || stmt("a"));
+        assert_eq!(c.stats(), (0, 2));
+    }
+}
