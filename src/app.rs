@@ -20,6 +20,8 @@ use crate::session::{self, CancelRegistry, Shared};
 pub enum StartError {
     #[error("{0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
+    Policy(#[from] crate::policy::PolicyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -72,8 +74,15 @@ pub fn load_policy(config: &Config) -> Result<crate::policy::Policy, crate::poli
     }
 }
 
-/// Builds what sessions share: TLS configurations are loaded (and checked) here.
+/// Builds what sessions share: TLS configurations and the policy are loaded (and
+/// checked) here.
 pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
+    let policy = load_policy(&config)?;
+    let mut opts = crate::classify::ClassifierOptions::default();
+    if let Some(f) = &config.classifier.dangerous_functions {
+        opts.dangerous_functions = f.clone();
+    }
+    opts.cache_capacity = config.classifier.cache_size;
     let (client_tls, tls_required) = match &config.server.tls {
         ClientTls::Disable => (None, false),
         ClientTls::Prefer { cert, key } => (Some(crate::tls::server_config(cert, key)?), false),
@@ -92,6 +101,11 @@ pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
         tls_required,
         upstream_tls,
         cancels: Arc::new(CancelRegistry::default()),
+        classifier: crate::classify::Classifier::new(opts),
+        policy: std::sync::RwLock::new(Arc::new(policy)),
+        holds: crate::hold::HoldQueue::new(),
+        tokens: crate::hold::Tokens::default(),
+        next_session: std::sync::atomic::AtomicU64::new(0),
     })
 }
 
@@ -111,6 +125,9 @@ pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
         source,
     })?;
     let (tx, rx) = watch::channel(false);
+    tokio::spawn(shared.holds.clone().run_expiry(|h| {
+        info!(hold = h.id, user = %h.user, target = %h.target, "held statement expired");
+    }));
     let accept = tokio::spawn(accept_loop(listener, shared, rx));
     info!(%addr, "pgwarden listening");
     Ok(RunningProxy {
@@ -157,6 +174,8 @@ async fn accept_loop(
         }
     }
     drop(listener);
+    // Held statements never run once shutdown starts.
+    shared.holds.close();
     let grace = cfg.server.shutdown_grace;
     info!(sessions = sessions.len(), ?grace, "draining");
     let drained = tokio::time::timeout(grace, async {

@@ -1,35 +1,493 @@
 //! The seam where every client message gets a decision before it may reach the
 //! server. Only this module can make a `Permit`, and the relay's only way to queue
-//! bytes for the server takes one.
+//! bytes for the server takes one. Every error on the way to a decision refuses.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::state::SessionState;
+use super::Shared;
+use crate::classify::{Class, Statement};
+use crate::config::{Target, TargetMode};
+use crate::hold::{extract_confirm_token, HoldInfo, Resolution};
+use crate::policy::{Action, Confirm, SessionContext, Verdict};
 use crate::protocol::frontend;
+use crate::protocol::originate::{self, Report, Severity};
+use crate::protocol::sqlstate::SqlState;
 
 /// Proof that a message was decided on and may be forwarded.
 #[derive(Debug)]
 pub struct Permit(());
 
+/// A refused message: the client gets `error` in its place, with the transaction
+/// and batch effects of a real server error.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: Vec<u8>,
+    /// Extended protocol: the rest of the batch is skipped until Sync.
+    pub extended: bool,
+}
+
+/// A statement waiting for an approver.
+#[derive(Debug)]
+pub struct Ticket {
+    pub id: u64,
+    pub rx: oneshot::Receiver<Resolution>,
+    pub extended: bool,
+}
+
 /// The decision for one client message.
 #[derive(Debug)]
 pub enum Decision {
     Forward(Permit),
-    /// Refuse the message: send these bytes to the client instead and close.
+    Refuse(Refusal),
+    /// Send `notice` now, then wait for the ticket's resolution.
+    Hold {
+        notice: Vec<u8>,
+        ticket: Ticket,
+    },
+    /// Protocol violation: send these bytes and close.
     Reject(Vec<u8>),
 }
 
-/// Decides on a whole client message after authentication.
-pub fn decide(tag: u8, _body: &[u8]) -> Decision {
-    if frontend::is_known(tag) {
-        // Policy enforcement plugs in here; until then every known message passes.
-        Decision::Forward(Permit(()))
-    } else {
-        Decision::Reject(crate::protocol::originate::fatal(
-            crate::protocol::sqlstate::SqlState::PROTOCOL_VIOLATION,
-            &format!("invalid frontend message type {}", tag),
-        ))
+/// What was decided, for logs, audit and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allow,
+    Audit,
+    Block,
+    HoldSelf,
+    Confirmed,
+    BadToken,
+    HoldApprover,
+    /// Shadow mode: forwarded although the verdict was not allow.
+    Shadowed,
+}
+
+/// Large-object functions psql and drivers call by OID through FunctionCall.
+/// Built-in OIDs are stable across PostgreSQL versions. lo_unlink (964) is absent.
+const FUNCTION_CALL_ALLOWED: &[u32] = &[
+    715, 764, 765, 952, 953, 954, 955, 956, 957, 958, 1004, 3170, 3171, 3172,
+];
+
+/// Everything one session's decisions depend on.
+pub struct Guard {
+    shared: Arc<Shared>,
+    target: Target,
+    pub user: String,
+    pub database: String,
+    pub application: String,
+    pub client: Option<IpAddr>,
+    pub session_id: u64,
+    /// Prepared statements by name (protocol Parse and SQL PREPARE share one
+    /// namespace in PostgreSQL), with the classes of their bodies.
+    prepared: HashMap<String, Statement>,
+    /// The last decision's outcome (read by the session for logs and metrics).
+    pub last: Option<Outcome>,
+}
+
+impl Guard {
+    pub fn new(
+        shared: Arc<Shared>,
+        target: Target,
+        user: String,
+        database: String,
+        application: String,
+        client: Option<IpAddr>,
+        session_id: u64,
+    ) -> Self {
+        Guard {
+            shared,
+            target,
+            user,
+            database,
+            application,
+            client,
+            session_id,
+            prepared: HashMap::new(),
+            last: None,
+        }
+    }
+
+    /// Decides on a whole client message after authentication.
+    pub fn decide(&mut self, tag: u8, body: &[u8], state: &SessionState) -> Decision {
+        self.last = None;
+        if let Some(app) = state.params.get("application_name") {
+            if *app != self.application {
+                self.application.clone_from(app);
+            }
+        }
+        match tag {
+            frontend::QUERY => match frontend::query(body) {
+                Some(sql) => self.decide_sql(sql, None, state, false),
+                None => malformed("Query"),
+            },
+            frontend::PARSE => match frontend::parse(body) {
+                Some(p) => {
+                    let name = String::from_utf8_lossy(p.name).into_owned();
+                    self.decide_sql(p.query, Some(name), state, true)
+                }
+                None => malformed("Parse"),
+            },
+            frontend::CLOSE => {
+                if let Some((b'S', name)) = frontend::target(body) {
+                    self.prepared.remove(&*String::from_utf8_lossy(name));
+                }
+                Decision::Forward(Permit(()))
+            }
+            frontend::FUNCTION_CALL => match frontend::function_oid(body) {
+                Some(oid) if FUNCTION_CALL_ALLOWED.contains(&oid) => Decision::Forward(Permit(())),
+                Some(oid) => {
+                    let stmt = Statement {
+                        sql: format!("<FunctionCall of function oid {oid}>"),
+                        classes: vec![Class::CodeOpaque],
+                        objects: vec![format!("oid:{oid}")],
+                        fingerprint: format!("functioncall-{oid}"),
+                        prepares: None,
+                        executes: None,
+                        deallocates: None,
+                    };
+                    let text = stmt.sql.clone();
+                    self.judge(&text, std::slice::from_ref(&stmt), false)
+                }
+                None => malformed("FunctionCall"),
+            },
+            t if frontend::is_known(t) => Decision::Forward(Permit(())),
+            t => Decision::Reject(originate::fatal(
+                SqlState::PROTOCOL_VIOLATION,
+                &format!("invalid frontend message type {t}"),
+            )),
+        }
+    }
+
+    fn decide_sql(
+        &mut self,
+        sql: &[u8],
+        parse_name: Option<String>,
+        state: &SessionState,
+        extended: bool,
+    ) -> Decision {
+        // Bytes outside UTF-8 become U+FFFD: ASCII structure (quotes, semicolons,
+        // keywords) is kept for every encoding the classifier calls safe; the
+        // others are classed `unreadable` by the classifier from the session facts.
+        let text = String::from_utf8_lossy(sql);
+        let stmts = self.shared.classifier.classify(&text, &state.facts);
+        let resolved = self.resolve_executes(&stmts);
+        let decision = self.judge(&text, &resolved, extended);
+        if matches!(decision, Decision::Forward(_)) {
+            self.remember(&resolved, parse_name);
+        }
+        decision
+    }
+
+    /// `EXECUTE name` is judged as the statement it runs.
+    fn resolve_executes<'a>(&self, stmts: &'a [Statement]) -> Cow<'a, [Statement]> {
+        if stmts.iter().all(|s| s.executes.is_none()) {
+            return Cow::Borrowed(stmts);
+        }
+        Cow::Owned(
+            stmts
+                .iter()
+                .map(
+                    |s| match s.executes.as_ref().and_then(|n| self.prepared.get(n)) {
+                        Some(body) => {
+                            let mut r = s.clone();
+                            r.classes = body.classes.clone();
+                            r.objects = body.objects.clone();
+                            r
+                        }
+                        None => s.clone(),
+                    },
+                )
+                .collect(),
+        )
+    }
+
+    fn remember(&mut self, stmts: &[Statement], parse_name: Option<String>) {
+        for s in stmts {
+            if let Some(name) = &s.prepares {
+                self.prepared.insert(name.clone(), s.clone());
+            }
+            match s.deallocates.as_deref() {
+                Some("*") => self.prepared.clear(),
+                Some(name) => {
+                    self.prepared.remove(name);
+                }
+                None => {}
+            }
+            if s.sql
+                .trim_start()
+                .to_ascii_uppercase()
+                .starts_with("DISCARD ALL")
+            {
+                self.prepared.clear();
+            }
+        }
+        if let Some(name) = parse_name {
+            if let Some(first) = stmts.first() {
+                let mut body = first.clone();
+                for s in &stmts[1..] {
+                    body.classes.extend_from_slice(&s.classes);
+                }
+                self.prepared.insert(name, body);
+            }
+        }
+    }
+
+    fn context(&self) -> SessionContext<'_> {
+        SessionContext {
+            environment: &self.target.environment,
+            target: &self.target.name,
+            database: &self.database,
+            user: &self.user,
+            application: &self.application,
+            client_addr: self.client,
+            now: jiff::Timestamp::now(),
+        }
+    }
+
+    fn judge(&mut self, text: &str, stmts: &[Statement], extended: bool) -> Decision {
+        let policy = self.shared.policy();
+        let verdict = policy.evaluate_all(stmts, &self.context());
+        let shadow = self.target.mode == TargetMode::Shadow;
+        let outcome_and_decision = match verdict.action {
+            Action::Allow => (Outcome::Allow, Decision::Forward(Permit(()))),
+            Action::Audit => (Outcome::Audit, Decision::Forward(Permit(()))),
+            _ if shadow => (Outcome::Shadowed, Decision::Forward(Permit(()))),
+            Action::Block => (Outcome::Block, self.block(stmts, &verdict, extended)),
+            Action::Hold => match verdict.confirm {
+                Confirm::SelfConfirm => self.self_confirm(text, stmts, &verdict, extended),
+                Confirm::Approver => (
+                    Outcome::HoldApprover,
+                    self.hold_for_approver(text, stmts, &verdict, extended),
+                ),
+            },
+        };
+        self.last = Some(outcome_and_decision.0);
+        outcome_and_decision.1
+    }
+
+    fn describe(&self, stmts: &[Statement], verdict: &Verdict) -> (String, String) {
+        let stmt = stmts.get(verdict.statement_index).or(stmts.first());
+        let classes = stmt
+            .map(|s| {
+                s.classes
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let objects = stmt.map(|s| s.objects.join(", ")).unwrap_or_default();
+        let what = if objects.is_empty() {
+            classes
+        } else {
+            format!("{classes} on {objects}")
+        };
+        let rule = verdict
+            .rule
+            .as_deref()
+            .map(|r| format!("rule \"{r}\""))
+            .unwrap_or_else(|| format!("the {} default", self.target.environment));
+        (what, rule)
+    }
+
+    fn block(&self, stmts: &[Statement], verdict: &Verdict, extended: bool) -> Decision {
+        let (what, rule) = self.describe(stmts, verdict);
+        let message = format!(
+            "pgwarden blocked this statement ({what}) by {rule} on target \"{}\"",
+            self.target.name
+        );
+        let hint = format!(
+            "Run `pgwarden explain --target {} \"<statement>\"` to see how it is classified; a change to this statement needs a different route than target {}.",
+            self.target.name, self.target.name
+        );
+        refuse(
+            SqlState::PW_BLOCKED,
+            &message,
+            verdict.message.as_deref(),
+            Some(&hint),
+            extended,
+        )
+    }
+
+    fn fingerprint(stmts: &[Statement]) -> String {
+        stmts
+            .iter()
+            .map(|s| s.fingerprint.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn self_confirm(
+        &self,
+        text: &str,
+        stmts: &[Statement],
+        verdict: &Verdict,
+        extended: bool,
+    ) -> (Outcome, Decision) {
+        let fingerprint = Self::fingerprint(stmts);
+        let tokens = &self.shared.tokens;
+        if let Some(token) = extract_confirm_token(text) {
+            return match tokens.redeem(token, &self.user, &self.target.name, &fingerprint) {
+                Ok(()) => (Outcome::Confirmed, Decision::Forward(Permit(()))),
+                Err(e) => (
+                    Outcome::BadToken,
+                    refuse(
+                        SqlState::PW_BAD_TOKEN,
+                        &format!("pgwarden refused the confirmation: {e}"),
+                        None,
+                        Some("Send the statement again without the comment to get a new token."),
+                        extended,
+                    ),
+                ),
+            };
+        }
+        let token = tokens.issue(&self.user, &self.target.name, &fingerprint, verdict.timeout);
+        let (what, rule) = self.describe(stmts, verdict);
+        let message = format!(
+            "pgwarden is holding this statement ({what}) by {rule} on target \"{}\": confirm with token {token}",
+            self.target.name
+        );
+        let hint = format!(
+            "To run it, send the same statement again within {} prefixed with /* pgwarden:confirm={token} */",
+            crate::explain::format_duration(verdict.timeout)
+        );
+        (
+            Outcome::HoldSelf,
+            refuse(
+                SqlState::PW_HELD_CONFIRM,
+                &message,
+                verdict.message.as_deref(),
+                Some(&hint),
+                extended,
+            ),
+        )
+    }
+
+    fn hold_for_approver(
+        &self,
+        text: &str,
+        stmts: &[Statement],
+        verdict: &Verdict,
+        extended: bool,
+    ) -> Decision {
+        let (what, rule) = self.describe(stmts, verdict);
+        let info = HoldInfo {
+            id: 0,
+            session: self.session_id,
+            user: self.user.clone(),
+            database: self.database.clone(),
+            application: self.application.clone(),
+            client: self.client.map(|c| c.to_string()).unwrap_or_default(),
+            target: self.target.name.clone(),
+            sql: text.to_string(),
+            classes: stmts
+                .iter()
+                .flat_map(|s| s.classes.iter().map(|c| c.as_str().to_string()))
+                .collect(),
+            rule: verdict.rule.as_deref().map(str::to_string),
+            age_seconds: 0,
+            timeout_seconds: 0,
+        };
+        let (id, rx) = self.shared.holds.submit(info, verdict.timeout);
+        let message = format!(
+            "pgwarden: held as #{id}, waiting for approval ({what}, {rule}, target \"{}\", timeout {})",
+            self.target.name,
+            crate::explain::format_duration(verdict.timeout)
+        );
+        let notice = originate::report(&Report {
+            severity: Severity::Notice,
+            code: SqlState::PW_HELD_CONFIRM,
+            message: &message,
+            detail: verdict.message.as_deref(),
+            hint: Some(&format!("An approver runs: pgwarden holds approve {id}")),
+        });
+        Decision::Hold {
+            notice,
+            ticket: Ticket { id, rx, extended },
+        }
+    }
+
+    /// The decision once a held statement is resolved.
+    pub fn resolved(&mut self, r: &Resolution, extended: bool) -> Decision {
+        match r {
+            Resolution::Approved { .. } => Decision::Forward(Permit(())),
+            Resolution::Denied { approver, reason } => {
+                let message = format!("pgwarden: the held statement was denied by {approver}");
+                refuse(
+                    SqlState::PW_DENIED,
+                    &message,
+                    reason.as_deref(),
+                    None,
+                    extended,
+                )
+            }
+            Resolution::Expired => refuse(
+                SqlState::PW_EXPIRED,
+                "pgwarden: the held statement was not approved in time",
+                None,
+                None,
+                extended,
+            ),
+            Resolution::Shutdown => refuse(
+                SqlState::PW_EXPIRED,
+                "pgwarden: the held statement was not run because pgwarden is shutting down",
+                None,
+                None,
+                extended,
+            ),
+        }
+    }
+
+    /// Withdraws a held statement (client gone or cancelled): it never runs.
+    pub fn withdraw(&self, id: u64) {
+        self.shared.holds.withdraw(id);
+    }
+
+    /// The client cancelled while its statement was held.
+    pub fn cancelled(&self, extended: bool) -> Decision {
+        refuse(
+            SqlState("57014"),
+            "canceling statement due to user request",
+            Some("pgwarden withdrew the held statement; it did not run"),
+            None,
+            extended,
+        )
     }
 }
 
-/// A permit for pgwarden's own protocol bookkeeping (Terminate on close).
+fn refuse(
+    code: SqlState,
+    message: &str,
+    detail: Option<&str>,
+    hint: Option<&str>,
+    extended: bool,
+) -> Decision {
+    Decision::Refuse(Refusal {
+        error: originate::report(&Report {
+            severity: Severity::Error,
+            code,
+            message,
+            detail,
+            hint,
+        }),
+        extended,
+    })
+}
+
+fn malformed(what: &str) -> Decision {
+    Decision::Reject(originate::fatal(
+        SqlState::PROTOCOL_VIOLATION,
+        &format!("invalid {what} message"),
+    ))
+}
+
+/// A permit for pgwarden's own requests (Terminate on close, injected failures).
 pub(crate) fn internal() -> Permit {
     Permit(())
 }

@@ -31,13 +31,30 @@ use crate::protocol::sqlstate::SqlState;
 use crate::protocol::startup::{self, StartupMessage, StartupPacket};
 use crate::protocol::{frontend, originate};
 
-/// What every session shares: configuration, TLS material, the cancel registry.
+/// What every session shares: configuration, TLS material, the cancel registry,
+/// the classifier, the policy in force, holds and confirmation tokens.
 pub struct Shared {
     pub config: Arc<Config>,
     pub client_tls: Option<tokio_rustls::TlsAcceptor>,
     pub tls_required: bool,
     pub upstream_tls: HashMap<String, Option<Arc<rustls::ClientConfig>>>,
     pub cancels: Arc<CancelRegistry>,
+    pub classifier: crate::classify::Classifier,
+    pub policy: std::sync::RwLock<Arc<crate::policy::Policy>>,
+    pub holds: crate::hold::HoldQueue,
+    pub tokens: crate::hold::Tokens,
+    pub next_session: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    /// The policy in force; a reload swaps it, sessions see it on their next statement.
+    pub fn policy(&self) -> Arc<crate::policy::Policy> {
+        Arc::clone(&self.policy.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn set_policy(&self, p: crate::policy::Policy) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+    }
 }
 
 /// Why the startup phase ended without a session.
@@ -78,8 +95,24 @@ pub async fn serve(
     let _ = raw;
     let user = startup.user().unwrap_or_default().to_string();
     let database = startup.database().unwrap_or_default().to_string();
-    info!(%peer, %user, %database, target = %target.name, "session authenticated");
-    let mut relay = Relay::new(client, server, cbuf, cfg.server.max_message_size);
+    let session_id = shared
+        .next_session
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    info!(%peer, %user, %database, target = %target.name, session = session_id, "session authenticated");
+    let guard = guard::Guard::new(
+        Arc::clone(&shared),
+        target.clone(),
+        user.clone(),
+        database,
+        startup
+            .get("application_name")
+            .unwrap_or_default()
+            .to_string(),
+        Some(peer.ip()),
+        session_id,
+    );
+    let mut relay = Relay::new(client, server, cbuf, cfg.server.max_message_size, guard);
     relay.sbuf = sbuf;
     let mut hooks = SessionHooks {
         shared: &shared,
@@ -104,12 +137,13 @@ struct SessionHooks<'a> {
 }
 
 impl Hooks for SessionHooks<'_> {
-    fn backend_key(&mut self, state: &SessionState) {
+    fn backend_key(&mut self, state: &SessionState, cancel: &Arc<tokio::sync::Notify>) {
         if let Some((pid, key)) = &state.backend_key {
             self.registration = Some(self.shared.cancels.register(
                 *pid,
                 key.clone(),
                 &self.target.name,
+                Arc::clone(cancel),
             ));
         }
     }
@@ -357,11 +391,13 @@ async fn authenticate(
 
 /// Sends a cancel request to the server that issued the key; silent, as PostgreSQL is.
 async fn forward_cancel(shared: &Shared, pid: i32, key: &[u8]) {
-    let Some(target_name) = shared.cancels.lookup(pid, key) else {
+    let Some(entry) = shared.cancels.lookup(pid, key) else {
         debug!(pid, "cancel request for an unknown key ignored");
         return;
     };
-    let Some(target) = shared.config.target(&target_name) else {
+    // A held statement is not on the server: the session withdraws it itself.
+    entry.notify.notify_one();
+    let Some(target) = shared.config.target(&entry.target) else {
         return;
     };
     let tls = shared

@@ -13,7 +13,12 @@ use tokio::io::AsyncWrite;
 use tokio::sync::watch;
 use tokio_util::io::poll_read_buf;
 
-use super::guard::{self, Decision, Permit};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use super::guard::{self, Decision, Guard, Permit, Refusal, Ticket};
+use super::replies::{self, Replies, Request};
 use super::state::{ServerEvent, SessionState};
 use super::stream::Stream;
 use crate::protocol::{backend, frame, frontend, originate, sqlstate::SqlState};
@@ -47,8 +52,19 @@ enum Wake {
 
 /// Hooks the relay calls into; implemented by the session driver.
 pub trait Hooks {
-    /// The server reported its backend key (also available in `state`).
-    fn backend_key(&mut self, state: &SessionState);
+    /// The server reported its backend key (also available in `state`); `cancel`
+    /// is to be signalled when a CancelRequest with that key arrives.
+    fn backend_key(&mut self, state: &SessionState, cancel: &Arc<Notify>);
+}
+
+/// Waits for the held statement's resolution (None: the queue dropped it).
+async fn held_resolution(
+    held: &mut Option<(Ticket, u8, BytesMut)>,
+) -> Option<crate::hold::Resolution> {
+    match held {
+        Some((ticket, _, _)) => (&mut ticket.rx).await.ok(),
+        None => std::future::pending().await,
+    }
 }
 
 pub struct Relay {
@@ -64,10 +80,31 @@ pub struct Relay {
     server_dirty: bool,
     /// Bytes of a large server message still to pass through unbuffered.
     server_skip: usize,
+    pub guard: Guard,
+    replies: Replies,
+    /// After a refusal in the extended protocol: drop client messages until Sync,
+    /// as the server does after an error.
+    skip_until_sync: bool,
+    /// A statement waiting for an approver, with its original bytes; the run loop
+    /// takes it out to wait on it, leaving `holding` set.
+    held: Option<(Ticket, u8, BytesMut)>,
+    holding: bool,
+    /// Signalled when a CancelRequest for this session arrives.
+    pub cancel: Arc<Notify>,
 }
 
+/// A request pgwarden sends in a refused statement's place: a syntax error, so it
+/// can run nothing, yet the server aborts the transaction as for any error.
+const REFUSED_SQL: &[u8] = b"/* pgwarden refused a statement */ pgwarden_refused";
+
 impl Relay {
-    pub fn new(client: Stream, server: Stream, cbuf: BytesMut, max_message: usize) -> Self {
+    pub fn new(
+        client: Stream,
+        server: Stream,
+        cbuf: BytesMut,
+        max_message: usize,
+        guard: Guard,
+    ) -> Self {
         Relay {
             client,
             server,
@@ -80,7 +117,72 @@ impl Relay {
             client_dirty: false,
             server_dirty: false,
             server_skip: 0,
+            guard,
+            replies: Replies::default(),
+            skip_until_sync: false,
+            held: None,
+            holding: false,
+            cancel: Arc::new(Notify::new()),
         }
+    }
+
+    /// Sends the server a request that must fail, and arranges for the client to see
+    /// `refusal.error` in place of the server's error.
+    fn inject_refusal(&mut self, refusal: Refusal) {
+        let mut msg = BytesMut::new();
+        let (tag, request) = if refusal.extended {
+            (frontend::PARSE, Request::Parse)
+        } else {
+            (frontend::QUERY, Request::Simple)
+        };
+        let body_len = if refusal.extended {
+            1 + REFUSED_SQL.len() + 1 + 2
+        } else {
+            REFUSED_SQL.len() + 1
+        };
+        msg.extend_from_slice(&[tag]);
+        msg.extend_from_slice(&((body_len + 4) as i32).to_be_bytes());
+        if refusal.extended {
+            msg.extend_from_slice(b"\0");
+        }
+        msg.extend_from_slice(REFUSED_SQL);
+        msg.extend_from_slice(b"\0");
+        if refusal.extended {
+            msg.extend_from_slice(&[0, 0]);
+            self.skip_until_sync = true;
+        } else {
+            self.state.observe_client(frontend::QUERY);
+        }
+        self.replies.push_substitute(request, refusal.error);
+        self.forward(guard::internal(), msg);
+    }
+
+    /// Carries out a decision on the whole message `msg`.
+    fn carry_out(&mut self, decision: Decision, tag: u8, msg: BytesMut) -> Result<(), End> {
+        match decision {
+            Decision::Forward(permit) => {
+                self.state.observe_client(tag);
+                if let Some(r) = Request::of(tag) {
+                    self.replies.push(r);
+                }
+                self.forward(permit, msg);
+                if tag == frontend::TERMINATE {
+                    return Err(End::ClientTerminated);
+                }
+            }
+            Decision::Refuse(refusal) => self.inject_refusal(refusal),
+            Decision::Hold { notice, ticket } => {
+                self.to_client.extend_from_slice(&notice);
+                self.held = Some((ticket, tag, msg));
+                self.holding = true;
+            }
+            Decision::Reject(reply) => {
+                self.to_client.extend_from_slice(&reply);
+                self.terminate_server();
+                return Err(End::ClientProtocol(format!("rejected message type {tag}")));
+            }
+        }
+        Ok(())
     }
 
     /// Queues bytes for the server; only a decision can produce the permit.
@@ -95,6 +197,7 @@ impl Relay {
         mut shutdown: watch::Receiver<bool>,
     ) -> End {
         let mut draining = *shutdown.borrow();
+        let mut hold: Option<(Ticket, u8, BytesMut)> = None;
         // Authentication may have left whole messages buffered on either side.
         if let Err(end) = self
             .process_server(hooks)
@@ -113,10 +216,39 @@ impl Relay {
                 self.flush_all().await;
                 return End::Drained;
             }
+            if let Some(h) = self.held.take() {
+                hold = Some(h);
+            }
+            let cancel = Arc::clone(&self.cancel);
             let wake = tokio::select! {
                 w = poll_fn(|cx| self.poll_io(cx)) => w,
                 r = shutdown.changed(), if !draining => {
                     draining = r.is_err() || *shutdown.borrow();
+                    continue;
+                }
+                r = held_resolution(&mut hold), if hold.is_some() => {
+                    if let Some((ticket, tag, msg)) = hold.take() {
+                        self.holding = false;
+                        // A dropped queue fails closed, as at shutdown.
+                        let res = r.unwrap_or(crate::hold::Resolution::Shutdown);
+                        let decision = self.guard.resolved(&res, ticket.extended);
+                        if let Err(end) = self.carry_out(decision, tag, msg).and_then(|()| self.process_client()) {
+                            self.flush_all().await;
+                            return end;
+                        }
+                    }
+                    continue;
+                }
+                _ = cancel.notified(), if hold.is_some() => {
+                    if let Some((ticket, tag, msg)) = hold.take() {
+                        self.holding = false;
+                        self.guard.withdraw(ticket.id);
+                        let decision = self.guard.cancelled(ticket.extended);
+                        if let Err(end) = self.carry_out(decision, tag, msg).and_then(|()| self.process_client()) {
+                            self.flush_all().await;
+                            return end;
+                        }
+                    }
                     continue;
                 }
             };
@@ -130,6 +262,10 @@ impl Relay {
                     Err(end) => end,
                 },
                 Ok(Wake::ClientEof) => {
+                    if let Some((ticket, _, _)) = hold.take().or_else(|| self.held.take()) {
+                        // The client left: its held statement never runs.
+                        self.guard.withdraw(ticket.id);
+                    }
                     self.terminate_server();
                     End::ClientClosed
                 }
@@ -147,9 +283,9 @@ impl Relay {
         self.forward(guard::internal(), x);
     }
 
-    /// Frames whole client messages and queues each one the guard lets through.
+    /// Frames whole client messages and carries out the guard's decision on each.
     fn process_client(&mut self) -> Result<(), End> {
-        loop {
+        while !self.holding {
             let h = match frame::complete(&self.cbuf, self.max_message) {
                 Ok(Some(h)) => h,
                 Ok(None) => return Ok(()),
@@ -163,31 +299,25 @@ impl Relay {
                 }
             };
             let msg = self.cbuf.split_to(h.total);
-            match guard::decide(h.tag, &msg[5..]) {
-                Decision::Forward(permit) => {
-                    self.state.observe_client(h.tag);
-                    self.forward(permit, msg);
-                    if h.tag == frontend::TERMINATE {
-                        return Err(End::ClientTerminated);
-                    }
-                }
-                Decision::Reject(reply) => {
-                    self.to_client.extend_from_slice(&reply);
-                    self.terminate_server();
-                    return Err(End::ClientProtocol(format!(
-                        "rejected message type {}",
-                        h.tag
-                    )));
-                }
+            if self.skip_until_sync && !matches!(h.tag, frontend::SYNC | frontend::TERMINATE) {
+                continue;
             }
+            if h.tag == frontend::SYNC {
+                self.skip_until_sync = false;
+            }
+            let decision = self.guard.decide(h.tag, &msg[5..], &self.state);
+            self.carry_out(decision, h.tag, msg)?;
         }
+        Ok(())
     }
 
-    /// Scans server messages for session facts and queues them for the client.
+    /// Scans server messages for session facts, attributes them to requests, and
+    /// queues them for the client (with pgwarden's error in place of the server's
+    /// for a request it injected).
     fn process_server(&mut self, hooks: &mut (dyn Hooks + Send)) -> Result<(), End> {
         let mut consumed = 0;
-        let buf = &self.sbuf[..];
         loop {
+            let buf = &self.sbuf[..];
             if self.server_skip > 0 {
                 let n = self.server_skip.min(buf.len() - consumed);
                 consumed += n;
@@ -204,12 +334,21 @@ impl Relay {
                     if self.state.observe_server(h.tag, &rest[5..h.total])
                         == ServerEvent::BackendKey
                     {
-                        hooks.backend_key(&self.state);
+                        hooks.backend_key(&self.state, &self.cancel);
+                    }
+                    if let replies::Verdict::Replace(error) = self.replies.on_server(h.tag) {
+                        let before = self.sbuf.split_to(consumed);
+                        append(&mut self.to_client, before);
+                        let _ = self.sbuf.split_to(h.total);
+                        self.to_client.extend_from_slice(&error);
+                        consumed = 0;
+                        continue;
                     }
                     consumed += h.total;
                 }
                 Ok(Some(h)) if streams_through(h.tag) => {
                     // Large rows and copy data pass through in pieces: memory stays bounded.
+                    self.replies.on_server(h.tag);
                     self.server_skip = h.total - rest.len();
                     consumed = buf.len();
                     break;
