@@ -169,11 +169,11 @@ cleanup_all() {
     fi
 }
 
-# start_pgbouncer POOL_SIZE -> sets BOUNCER_PORT. Session mode, trust auth, every database
-# forwarded to the cluster.
+# start_pgbouncer POOL_SIZE [IGNORED_STARTUP_PARAMS] -> sets BOUNCER_PORT. Session mode,
+# trust auth, every database forwarded to the cluster.
 BOUNCER_PORT=
 start_pgbouncer() {
-    local pool=${1:-20}
+    local pool=${1:-20} ignored=${2:-extra_float_digits}
     HINT="apt-get install pgbouncer" need_cmd pgbouncer
     BOUNCER_PORT=$(free_port)
     local dir=$WORK/pgbouncer
@@ -194,7 +194,7 @@ default_pool_size = $pool
 max_client_conn = $((pool * 4 + 20))
 max_db_connections = 0
 server_reset_query = DISCARD ALL
-ignore_startup_parameters = extra_float_digits
+ignore_startup_parameters = $ignored
 logfile = $dir/pgbouncer.log
 pidfile =
 EOF
