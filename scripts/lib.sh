@@ -79,10 +79,14 @@ free_port() {
     die "could not find a free port on 127.0.0.1"
 }
 
-# Waits until 'psql -h 127.0.0.1 -p PORT' can run a query (user postgres, db postgres).
+# wait_for_sql PORT [SECS] [PID]: waits until 'psql -h 127.0.0.1 -p PORT' can run a query
+# (user postgres, db postgres); gives up early if process PID has exited.
 wait_for_sql() {
-    local port=$1 secs=${2:-30} i
+    local port=$1 secs=${2:-30} pid=${3:-} i
     for ((i = 0; i < secs * 5; i++)); do
+        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+            return 1
+        fi
         if PGCONNECT_TIMEOUT=2 psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres \
             -tAc 'select 1' >/dev/null 2>&1; then
             return 0
@@ -140,9 +144,12 @@ STARTED_PIDS=()
 
 stop_started() {
     local e pid
+    # pgwarden runs in its own process group (setsid): signal the group; others by pid
     for e in "${STARTED_PIDS[@]}"; do
         pid=${e#*:}
-        if kill -0 "$pid" 2>/dev/null; then
+        if [[ ${e%%:*} == pgwarden ]]; then
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        else
             kill -TERM "$pid" 2>/dev/null || true
         fi
     done
@@ -152,6 +159,9 @@ stop_started() {
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.2
         done
+        if [[ ${e%%:*} == pgwarden ]]; then
+            kill -KILL -- "-$pid" 2>/dev/null || true
+        fi
         kill -KILL "$pid" 2>/dev/null || true
     done
     STARTED_PIDS=()
@@ -201,8 +211,9 @@ EOF
     pg_own "$dir"
     log "starting PgBouncer (session mode, pool $pool) on 127.0.0.1:$BOUNCER_PORT"
     as_pg pgbouncer "$dir/pgbouncer.ini" >"$dir/stdout.log" 2>&1 &
-    STARTED_PIDS+=("pgbouncer:$!")
-    if ! wait_for_sql "$BOUNCER_PORT" 20; then
+    local pid=$!
+    STARTED_PIDS+=("pgbouncer:$pid")
+    if ! wait_for_sql "$BOUNCER_PORT" 20 "$pid"; then
         tail -n 20 "$dir/pgbouncer.log" "$dir/stdout.log" >&2 2>/dev/null || true
         die "PgBouncer did not accept connections on port $BOUNCER_PORT"
     fi
@@ -247,13 +258,14 @@ port = $PG_PORT
 environment = "development"
 EOF
     log "starting pgwarden ($PGWARDEN_BIN) on 127.0.0.1:$PGWARDEN_PORT"
-    "$PGWARDEN_BIN" serve --config "$dir/proxy.toml" >"$dir/pgwarden.log" 2>&1 &
+    # own process group, so stop_started also ends anything a wrapper script spawned
+    setsid "$PGWARDEN_BIN" serve --config "$dir/proxy.toml" >"$dir/pgwarden.log" 2>&1 &
     local pid=$!
     STARTED_PIDS+=("pgwarden:$pid")
-    if ! wait_for_sql "$PGWARDEN_PORT" 20; then
-        warn "pgwarden did not relay 'select 1' within 20 s; last log lines:"
+    if ! wait_for_sql "$PGWARDEN_PORT" 20 "$pid"; then
+        warn "pgwarden did not relay 'select 1' (exited, or no answer within 20 s); last log lines:"
         tail -n 15 "$dir/pgwarden.log" >&2 || true
-        kill -TERM "$pid" 2>/dev/null || true
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         return 1
     fi
 }
