@@ -11,7 +11,8 @@
 #                                  none = direct leg only)
 #   PGWARDEN_BIN=PATH              pgwarden binary (default target/release/pgwarden,
 #                                  built with 'cargo build --release' if missing)
-#   SCHEDULE=parallel|serial       pg_regress schedule (default parallel)
+#   SCHEDULE=parallel|serial       parallel_schedule as is (default), or one test at a time
+#                                  (--max-connections=1, like 'make installcheck')
 #   RESULTS_DIR=DIR                where outputs and diffs go (default target/pg-regress)
 #   PG_MAJOR=15 / PG_BINDIR=DIR    which installed PostgreSQL to use (default: detected)
 #   REGRESS_TIMEOUT=SECS           time limit per pg_regress leg (default 900)
@@ -38,7 +39,13 @@ REGRESS_TIMEOUT=${REGRESS_TIMEOUT:-900}
 CACHE_DIR=${PGWARDEN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pgwarden}
 
 case $PROXY in pgwarden | pgbouncer | none) ;; *) die "PROXY must be pgwarden, pgbouncer or none (got '$PROXY')" ;; esac
-case $SCHEDULE in parallel | serial) ;; *) die "SCHEDULE must be parallel or serial (got '$SCHEDULE')" ;; esac
+# PostgreSQL 15 ships only parallel_schedule; "make installcheck" runs it serially with
+# --max-connections=1, and so does SCHEDULE=serial.
+case $SCHEDULE in
+parallel) SERIAL_OPT=() ;;
+serial) SERIAL_OPT=(--max-connections=1) ;;
+*) die "SCHEDULE must be parallel or serial (got '$SCHEDULE')" ;;
+esac
 
 HINT="apt-get install postgresql-client" need_cmd psql
 need_cmd timeout awk sed find
@@ -294,7 +301,7 @@ run_leg() {
         "$PG_REGRESS" --use-existing --host=127.0.0.1 --port="$port" --dbname="$db" \
         --bindir="$(dirname "$(command -v psql)")" \
         --inputdir="$SUITE" --outputdir="$out" --dlpath="$LIBDIR" \
-        --schedule="$SUITE/${SCHEDULE}_schedule" >"$out/pg_regress.stdout" 2>&1 || status=$?
+        --schedule="$SUITE/parallel_schedule" "${SERIAL_OPT[@]}" >"$out/pg_regress.stdout" 2>&1 || status=$?
     t1=$(date +%s)
     echo $((t1 - t0)) >"$out/seconds"
     if [[ $status -eq 124 ]]; then
@@ -316,7 +323,7 @@ if [[ $PROXY != none ]]; then
 fi
 T_END=$(date +%s)
 
-TOTAL=$(awk '/^test:/ { n += NF - 1 } END { print n + 0 }' "$SUITE/${SCHEDULE}_schedule")
+TOTAL=$(awk '/^test:/ { n += NF - 1 } END { print n + 0 }' "$SUITE/parallel_schedule")
 count_ok() { results "$1" | awk '$2 == "ok" { n++ } END { print n + 0 }'; }
 DIRECT_OK=$(count_ok direct)
 
