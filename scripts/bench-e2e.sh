@@ -56,17 +56,20 @@ mkdir -p "$OUT_DIR"
 RAW=$OUT_DIR/$STAMP
 mkdir -p "$RAW"
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 start_cluster max_connections=100 shared_buffers=256MB
 start_pgbouncer "$POOL"
 
 TARGETS=(direct pgbouncer)
 declare -A PORT=([direct]=$PG_PORT [pgbouncer]=$BOUNCER_PORT)
+declare -A PROXY_PID=([pgbouncer]=$BOUNCER_PID)
 PGWARDEN_NOTE=
 if [[ ${PGWARDEN:-1} == 0 ]]; then
     PGWARDEN_NOTE="pgwarden skipped (PGWARDEN=0)"
 elif start_pgwarden; then
     TARGETS+=(pgwarden)
     PORT[pgwarden]=$PGWARDEN_PORT
+    PROXY_PID[pgwarden]=$PGWARDEN_PID
 else
     PGWARDEN_NOTE="pgwarden skipped: binary missing or not relaying queries (see warnings above)"
     warn "$PGWARDEN_NOTE"
@@ -89,12 +92,13 @@ run_pgbench() {
         tail -n 15 "$logf" >&2
         die "pgbench against $target (-M $mode -c $c) failed (log: $logf)"
     fi
-    local tps
+    local tps ntx
     tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' "$logf" | tail -n 1)
-    [[ -n $tps ]] || die "could not read tps from $logf"
+    ntx=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$logf" | tail -n 1)
+    [[ -n $tps && -n $ntx ]] || die "could not read tps / transactions from $logf"
     # average latency = clients / TPS: what pgbench prints as "latency average" (closed
     # loop, no think time), without its rounding to the microsecond
-    awk -v tps="$tps" -v c="$c" 'BEGIN { printf "%s %.6f\n", tps, 1000 * c / tps }'
+    awk -v tps="$tps" -v c="$c" -v n="$ntx" 'BEGIN { printf "%s %.6f %d\n", tps, 1000 * c / tps, n }'
 
 }
 
@@ -107,29 +111,42 @@ NCELLS=0
 for _ in $MODES; do for _ in $CLIENTS; do NCELLS=$((NCELLS + 1)); done; done
 log "measuring: $ROUNDS round(s) x $NCELLS configurations x ${#TARGETS[@]} targets x ${DURATION}s (about $((ROUNDS * NCELLS * ${#TARGETS[@]} * (DURATION + 1))) s)"
 
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 RESULTS=$RAW/results.tsv
 : >"$RESULTS"
 for ((r = 1; r <= ROUNDS; r++)); do
+    # alternate the targets within each configuration so drift hits all of them, and
+    # rotate their order from round to round so none is always first
+    order=("${TARGETS[@]:$(((r - 1) % ${#TARGETS[@]}))}" "${TARGETS[@]:0:$(((r - 1) % ${#TARGETS[@]}))}")
     for mode in $MODES; do
         for c in $CLIENTS; do
-            # alternate the targets within each configuration so drift hits all of them
-            for t in "${TARGETS[@]}"; do
-                read -r tps lat < <(run_pgbench "$t" "$mode" "$c" "$DURATION" "$RAW/r$r-$mode-c$c-$t.log")
-                printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$mode" "$c" "$t" "$tps" "$lat" >>"$RESULTS"
-                log "round $r  -M $mode  -c $c  $t: $tps tps, $lat ms"
+            for t in "${order[@]}"; do
+                pid=${PROXY_PID[$t]:-}
+                cpu0=0
+                [[ -z $pid ]] || cpu0=$(cpu_ticks "$pid")
+                read -r tps lat ntx < <(run_pgbench "$t" "$mode" "$c" "$DURATION" "$RAW/r$r-$mode-c$c-$t.log")
+                # proxy CPU per transaction: user+system time of the proxy process during
+                # the run / transactions; unlike TPS, barely affected by other load
+                cpu_us=-
+                if [[ -n $pid ]]; then
+                    cpu1=$(cpu_ticks "$pid")
+                    cpu_us=$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$ntx" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
+                fi
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$mode" "$c" "$t" "$tps" "$lat" "$cpu_us" >>"$RESULTS"
+                log "round $r  -M $mode  -c $c  $t: $tps tps, $lat ms${pid:+, proxy CPU $cpu_us µs/txn}"
             done
         done
     done
 done
 
 # median of the rounds per (mode, clients, target), then the table
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 TABLE=$RAW/table.md
 {
     echo "pgbench -S (select-only), scale $SCALE, ${DURATION} s per run, $ROUNDS round(s)$( ((ROUNDS > 1)) && echo ', median')"
-    echo "machine: $(nproc) cores ($CPU_MODEL); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "machine: $(nproc) cores ($CPU_MODEL); load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "PostgreSQL $("$PG_BINDIR/pg_config" --version 2>/dev/null | awk '{print $2}' || "$PG_BINDIR/postgres" --version), $(pgbouncer --version 2>/dev/null | head -n 1), pgbench -j min(clients, 2), all on 127.0.0.1 TCP"
     if [[ -n $PGWARDEN_NOTE ]]; then
         echo "$PGWARDEN_NOTE"
@@ -137,19 +154,21 @@ TABLE=$RAW/table.md
         echo "pgwarden: $PGWARDEN_BIN ($(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo 'unknown revision'))"
     fi
     echo
-    echo "| mode | clients | target | TPS | avg latency (ms) | TPS / direct | added latency vs direct (µs) |"
-    echo "|---|---:|---|---:|---:|---:|---:|"
+    echo "| mode | clients | target | TPS | avg latency (ms) | TPS / direct | added latency vs direct (µs) | proxy CPU (µs/txn) |"
+    echo "|---|---:|---|---:|---:|---:|---:|---:|"
     for mode in $MODES; do
         for c in $CLIENTS; do
             dtps=$(awk -F'\t' -v m="$mode" -v c="$c" '$2 == m && $3 == c && $4 == "direct" { print $5 }' "$RESULTS" | median)
-            dlat=$(awk -F'\t' -v m="$mode" -v c="$c" '$2 == m && $3 == c && $4 == "direct" { print $6 }' "$RESULTS" | median)
+            # latency from the median TPS (clients / TPS), so the two columns agree
+            dlat=$(awk -v c="$c" -v tps="$dtps" 'BEGIN { printf "%.6f", 1000 * c / tps }')
             for t in "${TARGETS[@]}"; do
                 tps=$(awk -F'\t' -v m="$mode" -v c="$c" -v t="$t" '$2 == m && $3 == c && $4 == t { print $5 }' "$RESULTS" | median)
-                lat=$(awk -F'\t' -v m="$mode" -v c="$c" -v t="$t" '$2 == m && $3 == c && $4 == t { print $6 }' "$RESULTS" | median)
-                awk -v m="$mode" -v c="$c" -v t="$t" -v tps="$tps" -v lat="$lat" -v dtps="$dtps" -v dlat="$dlat" 'BEGIN {
-                    if (t == "direct") { ratio = "1.00"; added = "–" }
-                    else { ratio = sprintf("%.2f", tps / dtps); added = sprintf("%+.1f", (lat - dlat) * 1000) }
-                    printf "| %s | %d | %s | %.0f | %.3f | %s | %s |\n", m, c, t, tps, lat, ratio, added
+                lat=$(awk -v c="$c" -v tps="$tps" 'BEGIN { printf "%.6f", 1000 * c / tps }')
+                cpu=$(awk -F'\t' -v m="$mode" -v c="$c" -v t="$t" '$2 == m && $3 == c && $4 == t && $7 != "-" { print $7 }' "$RESULTS" | median)
+                awk -v m="$mode" -v c="$c" -v t="$t" -v tps="$tps" -v lat="$lat" -v dtps="$dtps" -v dlat="$dlat" -v cpu="$cpu" 'BEGIN {
+                    if (t == "direct") { ratio = "1.00"; added = "–"; cpu = "–" }
+                    else { ratio = sprintf("%.2f", tps / dtps); added = sprintf("%+.1f", (lat - dlat) * 1000); cpu = sprintf("%.1f", cpu) }
+                    printf "| %s | %d | %s | %.0f | %.3f | %s | %s | %s |\n", m, c, t, tps, lat, ratio, added, cpu
                 }'
             done
         done

@@ -182,6 +182,7 @@ cleanup_all() {
 # start_pgbouncer POOL_SIZE [IGNORED_STARTUP_PARAMS] -> sets BOUNCER_PORT. Session mode,
 # trust auth, every database forwarded to the cluster.
 BOUNCER_PORT=
+BOUNCER_PID=
 start_pgbouncer() {
     local pool=${1:-20} ignored=${2:-extra_float_digits}
     HINT="apt-get install pgbouncer" need_cmd pgbouncer
@@ -210,8 +211,14 @@ pidfile =
 EOF
     pg_own "$dir"
     log "starting PgBouncer (session mode, pool $pool) on 127.0.0.1:$BOUNCER_PORT"
-    as_pg pgbouncer "$dir/pgbouncer.ini" >"$dir/stdout.log" 2>&1 &
+    # As root, pgbouncer drops to 'postgres' itself (-u), so $! is pgbouncer's own pid
+    # (a runuser wrapper would neither forward SIGTERM nor show pgbouncer's CPU time).
+    local asuser=()
+    [[ $EUID -ne 0 ]] || asuser=(-u postgres)
+    pgbouncer "${asuser[@]}" "$dir/pgbouncer.ini" >"$dir/stdout.log" 2>&1 &
     local pid=$!
+    # shellcheck disable=SC2034 # read by the sourcing script
+    BOUNCER_PID=$pid
     STARTED_PIDS+=("pgbouncer:$pid")
     if ! wait_for_sql "$BOUNCER_PORT" 20 "$pid"; then
         tail -n 20 "$dir/pgbouncer.log" "$dir/stdout.log" >&2 2>/dev/null || true
@@ -243,6 +250,7 @@ resolve_pgwarden() {
 # start_pgwarden -> sets PGWARDEN_PORT. Allow-all development target in front of the cluster.
 # Returns non-zero if the binary is missing or does not relay a simple query.
 PGWARDEN_PORT=
+PGWARDEN_PID=
 start_pgwarden() {
     resolve_pgwarden || return 1
     PGWARDEN_PORT=$(free_port)
@@ -261,6 +269,8 @@ EOF
     # own process group, so stop_started also ends anything a wrapper script spawned
     setsid "$PGWARDEN_BIN" serve --config "$dir/proxy.toml" >"$dir/pgwarden.log" 2>&1 &
     local pid=$!
+    # shellcheck disable=SC2034 # read by the sourcing script
+    PGWARDEN_PID=$pid
     STARTED_PIDS+=("pgwarden:$pid")
     if ! wait_for_sql "$PGWARDEN_PORT" 20 "$pid"; then
         warn "pgwarden did not relay 'select 1' (exited, or no answer within 20 s); last log lines:"
@@ -268,4 +278,9 @@ EOF
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         return 1
     fi
+}
+
+# cpu_ticks PID: user+system CPU time of a process in clock ticks (0 if it is gone).
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
