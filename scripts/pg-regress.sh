@@ -297,7 +297,7 @@ run_leg() {
     create_db "$db" "$name"
     log "pg_regress ($SCHEDULE schedule) $name: 127.0.0.1:$port database $db"
     t0=$(date +%s)
-    as_pg env PGUSER=postgres PGAPPNAME="pg_regress" timeout "$REGRESS_TIMEOUT" \
+    as_pg env PGUSER=postgres timeout "$REGRESS_TIMEOUT" \
         "$PG_REGRESS" --use-existing --host=127.0.0.1 --port="$port" --dbname="$db" \
         --bindir="$(dirname "$(command -v psql)")" \
         --inputdir="$SUITE" --outputdir="$out" --dlpath="$LIBDIR" \
