@@ -24,6 +24,12 @@
 # the ratios within one run.
 set -euo pipefail
 
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+    sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "$0"
+    exit 0
+fi
+[[ $# -eq 0 ]] || { echo "usage: $0 [--help]  (settings are environment variables)" >&2; exit 2; }
+
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
