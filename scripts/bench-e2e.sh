@@ -89,7 +89,8 @@ timeout 600 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$PG_PORT" -U postgres pos
 }
 psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'VACUUM ANALYZE' >/dev/null
 
-# run_pgbench TARGET MODE CLIENTS SECONDS LOGFILE -> "tps latency_ms"
+# run_pgbench TARGET MODE CLIENTS SECONDS LOGFILE -> "tps latency_ms transactions"
+# (a failed run ends the script: a proxy that drops pgbench connections has no figures)
 run_pgbench() {
     local target=$1 mode=$2 c=$3 secs=$4 logf=$5 j
     j=$((c < 2 ? c : 2))
@@ -105,7 +106,6 @@ run_pgbench() {
     # average latency = clients / TPS: what pgbench prints as "latency average" (closed
     # loop, no think time), without its rounding to the microsecond
     awk -v tps="$tps" -v c="$c" -v n="$ntx" 'BEGIN { printf "%s %.6f %d\n", tps, 1000 * c / tps, n }'
-
 }
 
 # warm-up: caches and the proxies' first connections
