@@ -157,7 +157,11 @@ TABLE=$RAW/table.md
     if [[ -n $PGWARDEN_NOTE ]]; then
         echo "$PGWARDEN_NOTE"
     else
-        echo "pgwarden: $PGWARDEN_BIN ($(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo 'unknown revision'))"
+        if [[ $PGWARDEN_BIN == "$REPO_ROOT/target/release/pgwarden" ]]; then
+            echo "pgwarden: built from $(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo 'an unknown revision')"
+        else
+            echo "pgwarden: $PGWARDEN_BIN"
+        fi
     fi
     echo
     echo "| mode | clients | target | TPS | avg latency (ms) | TPS / direct | added latency vs direct (µs) | proxy CPU (µs/txn) |"
