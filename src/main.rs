@@ -58,7 +58,8 @@ enum Command {
         /// Read SQL from this file ("-" for stdin).
         #[arg(long, conflicts_with = "sql")]
         file: Option<PathBuf>,
-        /// SQL text.
+        /// SQL text (may start with a `--` comment).
+        #[arg(allow_hyphen_values = true)]
         sql: Option<String>,
     },
 }
@@ -182,9 +183,13 @@ fn check(config: &std::path::Path) -> anyhow::Result<ExitCode> {
         } else {
             format!("databases {}", t.databases.join(", "))
         };
+        let mode = match t.mode {
+            TargetMode::Enforce => "enforce",
+            TargetMode::Shadow => "shadow",
+        };
         println!(
-            "  target {} -> {}:{} (environment {}, {:?}, {})",
-            t.name, t.host, t.port, t.environment, t.mode, routes
+            "  target {} -> {}:{} (environment {}, {mode} mode, {})",
+            t.name, t.host, t.port, t.environment, routes
         );
     }
     println!(
