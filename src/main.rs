@@ -164,7 +164,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 fn check(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
-    app::shared(std::sync::Arc::new(cfg.clone()))?;
+    app::shared(std::sync::Arc::new(cfg.clone()))
+        .with_context(|| format!("{}: TLS files", config.display()))?;
     let policy = app::load_policy(&cfg)?;
     let mut warnings: Vec<String> = policy.warnings().to_vec();
     for t in &cfg.targets {

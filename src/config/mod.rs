@@ -183,7 +183,14 @@ fn load_text(
             origin: origin.to_string(),
             line: e.span().map(|s| locate::line_at(text, s.start)),
             key: crate::policy::toml_key_path(text, &e),
-            message: e.message().trim().to_string(),
+            // One line: `file:line: key: message` stays greppable.
+            message: e
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; "),
         });
     }
     let mut builder = config::Config::builder()
