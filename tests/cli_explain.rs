@@ -616,3 +616,89 @@ fn json_from_a_file_with_a_dollar_quoted_body() {
     );
     assert_eq!(s[4]["rule"], "drops-need-a-second-person");
 }
+
+#[test]
+fn closed_stdout_still_exits_with_the_verdict() {
+    // `pgwarden explain … | head -1`: the reader goes away before the report is
+    // written; the exit code must still be the verdict, not a panic (101).
+    let mut child = Command::new(BIN)
+        .args(["explain", "--config"])
+        .arg(&files().config)
+        .args(["--target", "prod", "--json", "DELETE FROM orders"])
+        .env_remove("PGWARDEN_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+/// README's table of statement classes lists every class, and each example
+/// statement really has the class it illustrates.
+#[test]
+fn readme_class_table_is_complete_and_true() {
+    use pgwarden::classify::{classify, Class, SessionFacts};
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut seen = Vec::new();
+    for line in readme.lines() {
+        // | `class` | meaning | `example` |
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() != 5 || !cells[1].starts_with('`') {
+            continue;
+        }
+        let Some(class) = Class::from_name(cells[1].trim_matches('`')) else {
+            continue;
+        };
+        seen.push(class);
+        let example = cells[3];
+        if !example.starts_with('`') {
+            continue; // no statement shows it (e.g. `unreadable` comes from session facts)
+        }
+        let sql = example.trim_matches('`');
+        let got = classify(sql, &SessionFacts::default());
+        assert!(
+            got.iter().any(|s| s.has(class)),
+            "README example {sql:?} for {class} is classified {:?}",
+            got.iter().map(|s| &s.classes).collect::<Vec<_>>()
+        );
+    }
+    for c in Class::ALL {
+        assert!(seen.contains(c), "README's class table lacks {c}");
+    }
+}
+
+/// The sample output in README is what the binary prints (policy hash aside).
+#[test]
+fn readme_explain_sample_is_real_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let cmd = "$ pgwarden explain --target prod \"DROP TABLE users; SELECT 1\"\n";
+    let start = readme.find(cmd).expect("README shows the explain sample") + cmd.len();
+    let shown = &readme[start..start + readme[start..].find("```").unwrap()];
+
+    let dir = files().dir.join("readme");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("proxy.toml");
+    std::fs::copy(root.join("proxy.toml.example"), &config).unwrap();
+    let o = run(
+        &config,
+        &["--target", "prod", "DROP TABLE users; SELECT 1"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let mask = |s: &str| -> String {
+        s.lines()
+            .map(|l| match l.find("(sha256 ") {
+                Some(i) => format!("{}(sha256 …)", &l[..i]),
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(mask(shown), mask(&stdout(&o)));
+}
