@@ -18,7 +18,7 @@ use crate::session::{self, CancelRegistry, Shared};
 /// Errors that stop the proxy from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{0}")]
+    #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error("{0}")]
     Policy(#[from] crate::policy::PolicyError),

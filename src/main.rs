@@ -58,7 +58,8 @@ enum Command {
         /// Read SQL from this file ("-" for stdin).
         #[arg(long, conflicts_with = "sql")]
         file: Option<PathBuf>,
-        /// SQL text.
+        /// SQL text (may start with a `--` comment).
+        #[arg(allow_hyphen_values = true)]
         sql: Option<String>,
     },
 }
@@ -149,12 +150,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 &statements,
             );
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&explain::render_json(&report))?
-                );
+                let mut text = serde_json::to_string_pretty(&explain::render_json(&report))?;
+                text.push('\n');
+                emit(&text)?;
             } else {
-                print!("{}", explain::render_text(&report));
+                emit(&explain::render_text(&report))?;
             }
             Ok(ExitCode::from(explain::exit_code(&report) as u8))
         }
@@ -163,7 +163,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 fn check(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
-    app::shared(std::sync::Arc::new(cfg.clone()))?;
+    app::shared(std::sync::Arc::new(cfg.clone()))
+        .with_context(|| format!("{}: TLS files", config.display()))?;
     let policy = app::load_policy(&cfg)?;
     let mut warnings: Vec<String> = policy.warnings().to_vec();
     for t in &cfg.targets {
@@ -174,29 +175,61 @@ fn check(config: &std::path::Path) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    println!("{}: OK", config.display());
-    println!("  listen {} (tls: {})", cfg.server.listen, tls_name(&cfg));
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    macro_rules! out {
+        ($($t:tt)*) => {
+            let _ = writeln!(out, $($t)*);
+        };
+    }
+    out!("{}: OK", config.display());
+    out!("  listen {} (tls: {})", cfg.server.listen, tls_name(&cfg));
     for t in &cfg.targets {
         let routes = if t.databases.is_empty() {
             "default target".to_string()
         } else {
             format!("databases {}", t.databases.join(", "))
         };
-        println!(
-            "  target {} -> {}:{} (environment {}, {:?}, {})",
-            t.name, t.host, t.port, t.environment, t.mode, routes
+        let mode = match t.mode {
+            TargetMode::Enforce => "enforce",
+            TargetMode::Shadow => "shadow",
+        };
+        out!(
+            "  target {} -> {}:{} (environment {}, {mode} mode, {})",
+            t.name,
+            t.host,
+            t.port,
+            t.environment,
+            routes
         );
     }
-    println!(
+    out!(
         "  policy {}: {} rules, sha256 {}",
         policy.origin(),
         policy.rule_count(),
         &policy.sha256()[..12.min(policy.sha256().len())]
     );
     for w in &warnings {
-        println!("warning: {w}");
+        out!("warning: {w}");
     }
+    emit(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to stdout; a closed pipe (`pgwarden explain … | head`) is not an error,
+/// so the exit code still reports the verdict.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing to stdout"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn tls_name(cfg: &Config) -> &'static str {

@@ -182,8 +182,15 @@ fn load_text(
         return Err(ConfigError {
             origin: origin.to_string(),
             line: e.span().map(|s| locate::line_at(text, s.start)),
-            key: None,
-            message: e.message().trim().to_string(),
+            key: crate::policy::toml_key_path(text, &e),
+            // One line: `file:line: key: message` stays greppable.
+            message: e
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; "),
         });
     }
     let mut builder = config::Config::builder()
@@ -203,16 +210,9 @@ fn load_text(
         key: None,
         message: e.to_string(),
     })?;
-    let raw: raw::RawConfig = merged.try_deserialize().map_err(|e| ConfigError {
-        origin: if env.is_empty() {
-            origin.to_string()
-        } else {
-            format!("{origin} (with {ENV_PREFIX}__* overrides)")
-        },
-        line: None,
-        key: None,
-        message: e.to_string(),
-    })?;
+    let raw: raw::RawConfig = merged
+        .try_deserialize()
+        .map_err(|e| override_error(&e.to_string(), origin, &env_keys))?;
     validate(raw, origin, base).map_err(|mut e| {
         if let Some(key) = &e.key {
             if let Some((var, _)) = env_keys.iter().find(|(_, k)| k == key) {
@@ -225,6 +225,54 @@ fn load_text(
         }
         e
     })
+}
+
+/// The file alone deserialised, so an error after merging comes from an override:
+/// name the variable whose key the error is about (`… for key `targets.prod.port``).
+fn override_error(message: &str, origin: &str, env_keys: &[(String, String)]) -> ConfigError {
+    const MARK: &str = " for key `";
+    let (text, key) = match message.rfind(MARK) {
+        Some(i) => (
+            &message[..i],
+            Some(message[i + MARK.len()..].trim_end_matches('`')),
+        ),
+        None => (message, None),
+    };
+    // `unknown field `bogus`` … for key `server`: the variable sets `server.bogus`.
+    let field = text
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next());
+    let full = match (key, field) {
+        (Some(k), Some(f)) => Some(format!("{k}.{f}")),
+        (Some(k), None) => Some(k.to_string()),
+        (None, Some(f)) => Some(f.to_string()),
+        (None, None) => None,
+    };
+    let var = full.as_ref().and_then(|full| {
+        env_keys.iter().find(|(_, k)| k == full).or_else(|| {
+            env_keys
+                .iter()
+                .find(|(_, k)| full.starts_with(&format!("{k}.")))
+        })
+    });
+    match var {
+        Some((var, _)) => ConfigError {
+            origin: var.clone(),
+            line: None,
+            key: full,
+            message: text.to_string(),
+        },
+        None => ConfigError {
+            origin: if env_keys.is_empty() {
+                origin.to_string()
+            } else {
+                format!("{origin} (with {ENV_PREFIX}__* overrides)")
+            },
+            line: None,
+            key: full,
+            message: text.to_string(),
+        },
+    }
 }
 
 fn env_key(var: &str) -> String {

@@ -59,11 +59,11 @@ const T: &str = "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\n";
 
 bad_config! {
     unknown_top_level_key: "[serverr]\nlisten = \"x:1\"\n" => Some(1), "unknown field `serverr`";
-    unknown_server_key: &format!("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 2\n{T}") => Some(3), "unknown field `listne`";
-    unknown_target_key: "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\nprot = 1\n" => Some(4), "unknown field `prot`";
-    wrong_type: "[targets.a]\nhost = 5\nenvironment = \"e\"\n" => Some(2), "invalid type";
+    unknown_server_key: &format!("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 2\n{T}") => Some(3), ": server.listne: unknown field `listne`";
+    unknown_target_key: "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\nprot = 1\n" => Some(4), ": targets.a.prot: unknown field `prot`";
+    wrong_type: "[targets.a]\nhost = 5\nenvironment = \"e\"\n" => Some(2), ": targets.a.host: invalid type";
     syntax_error: "[server\nlisten = 1\n" => Some(1), "";
-    missing_host: "[targets.a]\nenvironment = \"e\"\n" => Some(1), "missing field `host`";
+    missing_host: "[targets.a]\nenvironment = \"e\"\n" => Some(1), ": targets.a.host: missing field `host`";
     bad_listen: &format!("[server]\nlisten = \"nowhere\"\n{T}") => Some(2), "server.listen";
     bad_port: "[targets.a]\nhost = \"h\"\nport = 70000\nenvironment = \"e\"\n" => Some(3), "targets.a.port";
     bad_tls_mode: &format!("[server]\ntls = {{ mode = \"maybe\" }}\n{T}") => Some(2), "server.tls.mode";

@@ -64,6 +64,14 @@ pub(crate) fn from_toml(text: &str, origin: &str, err: &toml::de::Error) -> Poli
     PolicyError::new(origin, Some(line), &key, message)
 }
 
+/// The dotted key path a TOML/serde error is about (`server.bogus`,
+/// `targets.prod.host`), recovered from its span; also used by the proxy config.
+pub(crate) fn toml_key_path(text: &str, err: &toml::de::Error) -> Option<String> {
+    let span = err.span()?;
+    let key = key_path_at(text, &span, err.message());
+    (key != "(file)").then_some(key)
+}
+
 /// Best-effort dotted key path for the value or key at `span`.
 fn key_path_at(text: &str, span: &Range<usize>, message: &str) -> String {
     let start = span.start.min(text.len());

@@ -17,6 +17,7 @@
 mod compile;
 mod duration;
 mod error;
+pub(crate) use error::toml_key_path;
 mod eval;
 mod file;
 mod matchers;
