@@ -153,68 +153,76 @@ fn toml_string(s: &str) -> String {
 pub fn instructions(e: &Endpoints<'_>) -> String {
     let admin = e.admin_url();
     let exe = e.exe;
-    let mut s = String::new();
-    s.push_str(&format!(
-        "\n\
-pgwarden demo is running.\n\
-\n\
-  PostgreSQL  {version}, a throwaway cluster on 127.0.0.1:{pg_port}\n\
-              sample data in database `{DATABASE}`: customers, orders, invoices, billing.payments, billing.refunds\n\
-  pgwarden    127.0.0.1:{proxy_port} -> target `{TARGET}` (environment production)\n\
-  policy      {policy} (a copy of policy.example.toml)\n\
-\n\
-1. Connect through pgwarden (the password is in the URL):\n\
-\n\
-     psql \"{url}\"\n\
-\n\
-   Tip: `\\set VERBOSITY verbose` in psql shows the SQLSTATE of each error.\n",
-        version = e.pg_version,
+    let version = e
+        .pg_version
+        .strip_prefix("postgres (PostgreSQL) ")
+        .unwrap_or(e.pg_version);
+    let mut s = format!(
+        r#"
+pgwarden demo is running.
+
+  PostgreSQL  {version}: a throwaway cluster on 127.0.0.1:{pg_port}, database `{DATABASE}`
+              with customers, orders, invoices, billing.payments, billing.refunds
+  pgwarden    127.0.0.1:{proxy_port} -> target `{TARGET}` (environment production)
+  policy      {policy} (a copy of policy.example.toml)
+
+1. Connect through pgwarden (the password is in the URL):
+
+     psql "{url}"
+
+   Tip: `\set VERBOSITY verbose` in psql shows the SQLSTATE of each error.
+"#,
         pg_port = e.pg_port,
         proxy_port = e.proxy_port,
         policy = e.policy.display(),
         url = e.psql_url(),
-    ));
+    );
     if !e.have_psql {
         s.push_str(
-            "   (psql is not installed here: `apt-get install postgresql-client`, or use any \
+            "   (psql is not installed here: `apt-get install postgresql-client`, or use any\n   \
              PostgreSQL client with the URL above.)\n",
         );
     }
     s.push_str(&format!(
-        "\n\
-2. Allowed: reads and ordinary writes pass through untouched.\n\
-\n\
-     {ALLOWED}\n\
-\n\
-3. Blocked: a DELETE without WHERE would empty the table (rule no-unbounded-writes).\n\
-\n\
-     {BLOCKED}\n\
-\n\
-   You get ERROR PW002 naming the class, the rule and the target; the table is unchanged\n\
-   and the session stays usable. `{BLOCKED_TOO}` is blocked the same way.\n\
-\n\
-4. Held until you confirm: a rename can break running applications (rule schema-changes-confirm).\n\
-\n\
-     {SELF_CONFIRM}\n\
-\n\
-   You get ERROR PW001 with a one-time TOKEN. Run the same statement again with the token\n\
-   in front, within 5 minutes:\n\
-\n\
-     /* pgwarden:confirm=TOKEN */ {SELF_CONFIRM}\n\
-\n\
-5. Held for a second person: dropping a table needs an approver (rule drops-need-a-second-person).\n\
-\n\
-     {APPROVER_HOLD}\n\
-\n\
-   psql shows NOTICE \"held as #ID, waiting for approval\" and waits. In a second terminal,\n\
-   approve it as `{APPROVER}`:\n\
-\n\
-     export PGWARDEN_ADMIN={admin}\n\
-     export PGWARDEN_TOKEN={token}\n\
-     {exe} holds list\n\
-     {exe} holds approve ID        # or: {exe} holds deny ID --reason \"not today\"\n\
-\n\
-   The first terminal then prints DROP TABLE (or ERROR PW004 when denied; PW005 after 10 minutes).\n",
+        r#"
+2. Allowed: reads and ordinary writes pass through untouched.
+
+     {ALLOWED}
+
+3. Blocked: a DELETE without WHERE would empty the table (rule no-unbounded-writes).
+
+     {BLOCKED}
+
+   You get ERROR PW002 naming the class, the rule and the target; the table is unchanged
+   and the session stays usable. `{BLOCKED_TOO}` is blocked the same way.
+
+4. Held until you confirm: a rename can break running applications
+   (rule schema-changes-confirm).
+
+     {SELF_CONFIRM}
+
+   You get ERROR PW001 with a one-time TOKEN. Within 5 minutes, run the same statement
+   again with the token in front:
+
+     /* pgwarden:confirm=TOKEN */ {SELF_CONFIRM}
+
+5. Held for a second person: dropping a table needs an approver
+   (rule drops-need-a-second-person).
+
+     {APPROVER_HOLD}
+
+   psql shows NOTICE "held as #ID, waiting for approval" and waits. In a second
+   terminal, approve it as `{APPROVER}`:
+
+     export PGWARDEN_ADMIN={admin}
+     export PGWARDEN_TOKEN={token}
+     {exe} holds list
+     {exe} holds approve ID
+     # or: {exe} holds deny ID --reason "not today"
+
+   The first terminal then prints DROP TABLE (ERROR PW004 when denied, PW005 when
+   nobody decides within 10 minutes).
+"#,
         token = e.token,
     ));
     if !e.admin_served {
@@ -223,15 +231,16 @@ pgwarden demo is running.\n\
         );
     }
     s.push_str(&format!(
-        "\n\
-6. See what happened:\n\
-\n\
-     audit log   tail -f {audit}\n\
-                 {exe} audit verify {audit}\n\
-     metrics     curl {admin}/metrics\n\
-     dry run     {exe} explain --config {config} --target {TARGET} \"TRUNCATE orders\"\n\
-\n\
-Ctrl-C stops pgwarden and PostgreSQL and deletes {dir}.\n",
+        r#"
+6. See what happened:
+
+     audit log   tail -f {audit}
+                 {exe} audit verify {audit}
+     metrics     curl {admin}/metrics
+     dry run     {exe} explain --config {config} --target {TARGET} "TRUNCATE orders"
+
+Ctrl-C stops pgwarden and PostgreSQL and deletes {dir}.
+"#,
         audit = e.audit.display(),
         config = e.config.display(),
         dir = e.dir.display(),
@@ -376,7 +385,9 @@ mod tests {
             APPROVER_HOLD,
             "PGWARDEN_ADMIN=http://127.0.0.1:9187",
             "PGWARDEN_TOKEN=tok",
-            "pgwarden holds approve ID",
+            "     pgwarden holds approve ID\n",
+            "     psql \"postgresql://",
+            "PostgreSQL  16.4:",
             "/tmp/pgwarden-demo-x/audit.jsonl",
             "http://127.0.0.1:9187/metrics",
         ] {
