@@ -8,6 +8,7 @@
 pub mod app;
 pub mod classify;
 pub mod config;
+pub mod demo;
 pub mod explain;
 pub mod hold;
 pub mod policy;

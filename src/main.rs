@@ -62,6 +62,9 @@ enum Command {
         #[arg(allow_hyphen_values = true)]
         sql: Option<String>,
     },
+    /// Start a throwaway PostgreSQL with sample data and pgwarden in front of it,
+    /// and print what to type to see a block, a hold and a confirmation.
+    Demo(pgwarden::demo::DemoOptions),
 }
 
 fn init_logs(format: LogFormat) {
@@ -97,6 +100,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => check(&config),
+        Command::Demo(opts) => {
+            pgwarden::demo::run(&opts)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Explain {
             config,
             target,
