@@ -32,6 +32,8 @@ pub enum StartError {
 /// A proxy started with `start`; call `shutdown` to drain and stop it.
 pub struct RunningProxy {
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -44,7 +46,12 @@ impl RunningProxy {
 
     /// The admin HTTP listener's address, when one is configured.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        None
+        self.admin_addr
+    }
+
+    /// What the sessions share (policy, holds…), for embedding and tests.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Stops accepting, lets in-flight statements finish up to the grace period,
@@ -125,13 +132,42 @@ pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
         source,
     })?;
     let (tx, rx) = watch::channel(false);
+    let admin_addr = match &config.admin {
+        None => None,
+        Some(a) => {
+            let l = TcpListener::bind(&a.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: a.listen.clone(),
+                    source,
+                })?;
+            let admin_addr = l.local_addr().map_err(|source| StartError::Bind {
+                addr: a.listen.clone(),
+                source,
+            })?;
+            let router = crate::admin::router(crate::admin::AdminState::new(Arc::clone(&shared)));
+            let mut stop = rx.clone();
+            tokio::spawn(async move {
+                let serve = axum::serve(l, router).with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|v| *v).await;
+                });
+                if let Err(e) = serve.await {
+                    warn!(error = %e, "admin listener failed");
+                }
+            });
+            info!(addr = %admin_addr, "admin API listening");
+            Some(admin_addr)
+        }
+    };
     tokio::spawn(shared.holds.clone().run_expiry(|h| {
         info!(hold = h.id, user = %h.user, target = %h.target, "held statement expired");
     }));
-    let accept = tokio::spawn(accept_loop(listener, shared, rx));
+    let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), rx));
     info!(%addr, "pgwarden listening");
     Ok(RunningProxy {
         addr,
+        admin_addr,
+        shared,
         shutdown: tx,
         accept,
     })
@@ -206,9 +242,41 @@ async fn reject_busy(mut tcp: TcpStream) {
     .await;
 }
 
-/// Runs the proxy until SIGTERM or SIGINT, then drains.
+/// Re-reads the policy file and swaps it in; a broken file is rejected and the
+/// policy in force stays. Returns the new policy's SHA-256.
+pub fn reload_policy(shared: &Shared) -> Result<String, crate::policy::PolicyError> {
+    match load_policy(&shared.config) {
+        Ok(p) => {
+            let sha = p.sha256().to_string();
+            for w in p.warnings() {
+                warn!(warning = %w, "policy warning");
+            }
+            shared.set_policy(p);
+            info!(sha256 = %sha, "policy reloaded");
+            Ok(sha)
+        }
+        Err(e) => {
+            warn!(error = %e, "policy reload rejected; the previous policy stays in force");
+            Err(e)
+        }
+    }
+}
+
+/// Runs the proxy until SIGTERM or SIGINT, then drains. SIGHUP reloads the policy.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let proxy = start(config).await?;
+    #[cfg(unix)]
+    {
+        let shared = Arc::clone(proxy.shared());
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let _ = reload_policy(&shared);
+                }
+            });
+        }
+    }
     wait_for_signal().await;
     info!("shutdown requested");
     proxy.shutdown().await;

@@ -5,6 +5,7 @@
 //! the session carries out the decision (`session`), the audit log records it.
 //! Only `session` and `app` do I/O on the data path.
 
+pub mod admin;
 pub mod app;
 pub mod classify;
 pub mod config;

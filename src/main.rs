@@ -65,6 +65,86 @@ enum Command {
     /// Start a throwaway PostgreSQL with sample data and pgwarden in front of it,
     /// and print what to type to see a block, a hold and a confirmation.
     Demo(pgwarden::demo::DemoOptions),
+    /// List, approve or deny held statements on a running proxy's admin API.
+    Holds {
+        /// The admin API's base URL.
+        #[arg(long, env = "PGWARDEN_ADMIN", default_value = "http://127.0.0.1:9187")]
+        admin: String,
+        /// Your approver bearer token.
+        #[arg(long, env = "PGWARDEN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[command(subcommand)]
+        command: HoldsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HoldsCommand {
+    /// Pending holds, oldest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve hold ID: the statement runs and its client gets the result.
+    Approve { id: u64 },
+    /// Deny hold ID: its client gets PW004.
+    Deny {
+        id: u64,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+fn holds(admin: &str, token: Option<&str>, command: HoldsCommand) -> anyhow::Result<ExitCode> {
+    use pgwarden::admin::client::request;
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let (method, path, body) = match &command {
+        HoldsCommand::List { .. } => ("GET", "/holds".to_string(), None),
+        HoldsCommand::Approve { id } => ("POST", format!("/holds/{id}/approve"), None),
+        HoldsCommand::Deny { id, reason } => (
+            "POST",
+            format!("/holds/{id}/deny"),
+            Some(serde_json::json!({ "reason": reason }).to_string()),
+        ),
+    };
+    let resp = rt.block_on(request(admin, method, &path, token, body.as_deref()))?;
+    if resp.status != 200 {
+        let msg = serde_json::from_str::<serde_json::Value>(&resp.body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or(resp.body);
+        bail!("admin API answered {}: {}", resp.status, msg.trim());
+    }
+    match command {
+        HoldsCommand::List { json: true } => println!("{}", resp.body),
+        HoldsCommand::List { json: false } => {
+            let holds: Vec<serde_json::Value> =
+                serde_json::from_str(&resp.body).context("reading the hold list")?;
+            if holds.is_empty() {
+                println!("no pending holds");
+            }
+            for h in holds {
+                let s = |k: &str| {
+                    h.get(k)
+                        .map(|v| v.to_string().trim_matches('"').to_string())
+                        .unwrap_or_default()
+                };
+                println!(
+                    "#{} user {} target {} database {} age {}s rule {}\n    {}",
+                    s("id"),
+                    s("user"),
+                    s("target"),
+                    s("database"),
+                    s("age_seconds"),
+                    s("rule"),
+                    s("sql")
+                );
+            }
+        }
+        HoldsCommand::Approve { id } => println!("approved hold #{id}"),
+        HoldsCommand::Deny { id, .. } => println!("denied hold #{id}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logs(format: LogFormat) {
@@ -100,6 +180,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => check(&config),
+        Command::Holds {
+            admin,
+            token,
+            command,
+        } => holds(&admin, token.as_deref(), command),
         Command::Demo(opts) => {
             pgwarden::demo::run(&opts)?;
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,207 @@
+//! The admin HTTP API: health, readiness, held statements (list, approve, deny) and
+//! policy reload. Mutating endpoints are POST and need an approver's bearer token.
+
+pub mod client;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::hold::HoldError;
+use crate::session::Shared;
+
+/// State the admin endpoints share.
+#[derive(Clone)]
+pub struct AdminState {
+    pub shared: Arc<Shared>,
+    /// Bearer token → approver name.
+    tokens: Arc<HashMap<String, String>>,
+}
+
+impl AdminState {
+    /// Resolves approver tokens from their environment variables. An approver whose
+    /// variable is unset or empty cannot log in (logged).
+    pub fn new(shared: Arc<Shared>) -> Self {
+        let mut tokens = HashMap::new();
+        if let Some(admin) = &shared.config.admin {
+            for (name, var) in &admin.approvers {
+                match std::env::var(var) {
+                    Ok(t) if !t.is_empty() => {
+                        tokens.insert(t, name.clone());
+                    }
+                    _ => {
+                        warn!(approver = %name, variable = %var, "approver token variable is not set; this approver cannot log in")
+                    }
+                }
+            }
+        }
+        AdminState {
+            shared,
+            tokens: Arc::new(tokens),
+        }
+    }
+
+    /// The approver a request's bearer token belongs to.
+    fn approver(&self, headers: &HeaderMap) -> Option<String> {
+        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+        let token = value.strip_prefix("Bearer ")?.trim();
+        // Compare every configured token in full so timing does not reveal a prefix.
+        let mut found = None;
+        for (t, name) in self.tokens.iter() {
+            if constant_time_eq(t.as_bytes(), token.as_bytes()) {
+                found = Some(name.clone());
+            }
+        }
+        found
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The admin router; tested without a socket.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/holds", get(list_holds))
+        .route("/holds/{id}/approve", post(approve))
+        .route("/holds/{id}/deny", post(deny))
+        .route("/reload", post(reload))
+        .with_state(state)
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(json!({"error": "missing or unknown bearer token"})),
+    )
+        .into_response()
+}
+
+async fn readyz(State(st): State<AdminState>) -> Response {
+    let mut targets = serde_json::Map::new();
+    let mut all_up = true;
+    for t in &st.shared.config.targets {
+        let addr = format!("{}:{}", t.host, t.port);
+        let up = matches!(
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect(&addr)
+            )
+            .await,
+            Ok(Ok(_))
+        );
+        all_up &= up;
+        targets.insert(t.name.clone(), json!(up));
+    }
+    let body = json!({
+        "ready": all_up,
+        "policy": st.shared.policy().origin(),
+        "targets": targets,
+    });
+    let code = if all_up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+async fn list_holds(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if st.approver(&headers).is_none() {
+        return unauthorized();
+    }
+    Json(st.shared.holds.list()).into_response()
+}
+
+fn hold_error(e: HoldError) -> Response {
+    let code = match e {
+        HoldError::NotFound(_) => StatusCode::NOT_FOUND,
+        HoldError::OwnStatement { .. } => StatusCode::FORBIDDEN,
+    };
+    (code, Json(json!({"error": e.to_string()}))).into_response()
+}
+
+async fn approve(
+    State(st): State<AdminState>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(approver) = st.approver(&headers) else {
+        return unauthorized();
+    };
+    match st.shared.holds.approve(id, &approver) {
+        Ok(h) => {
+            info!(hold = id, %approver, user = %h.user, target = %h.target, "held statement approved");
+            Json(json!({"id": id, "status": "approved", "approver": approver})).into_response()
+        }
+        Err(e) => hold_error(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct DenyBody {
+    reason: Option<String>,
+}
+
+async fn deny(
+    State(st): State<AdminState>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(approver) = st.approver(&headers) else {
+        return unauthorized();
+    };
+    let reason = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice::<DenyBody>(&body) {
+            Ok(b) => b.reason,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": format!("invalid JSON body: {e}")})),
+                )
+                    .into_response()
+            }
+        }
+    };
+    match st.shared.holds.deny(id, &approver, reason.clone()) {
+        Ok(h) => {
+            info!(hold = id, %approver, user = %h.user, target = %h.target, "held statement denied");
+            Json(json!({"id": id, "status": "denied", "approver": approver, "reason": reason}))
+                .into_response()
+        }
+        Err(e) => hold_error(e),
+    }
+}
+
+async fn reload(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if st.approver(&headers).is_none() {
+        return unauthorized();
+    }
+    match crate::app::reload_policy(&st.shared) {
+        Ok(sha) => Json(json!({"status": "reloaded", "sha256": sha})).into_response(),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"status": "rejected", "error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
