@@ -6,6 +6,7 @@
 //! Only `session` and `app` do I/O on the data path.
 
 pub mod app;
+pub mod audit;
 pub mod classify;
 pub mod config;
 pub mod explain;
