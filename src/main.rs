@@ -61,6 +61,21 @@ enum Command {
         /// SQL text.
         sql: Option<String>,
     },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain and report the first broken line (exit 1).
+    /// Several files (oldest first, e.g. rotated ones) are checked as one chain.
+    Verify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn init_logs(format: LogFormat) {
@@ -96,6 +111,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => check(&config),
+        Command::Audit {
+            command: AuditCommand::Verify { files },
+        } => audit_verify(&files),
         Command::Explain {
             config,
             target,
@@ -197,6 +215,24 @@ fn check(config: &std::path::Path) -> anyhow::Result<ExitCode> {
         println!("warning: {w}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn audit_verify(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    use pgwarden::audit::{verify_files, VerifyError};
+    match verify_files(files) {
+        Ok(r) => {
+            println!("OK: {} records, last hash {}", r.records, r.last_hash);
+            if let (Some(prev), Some(first)) = (&r.continues_from, r.first_seq) {
+                println!("note: starts mid-chain at seq {first} (prev {prev}): a rotated file, or its head was removed");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ VerifyError::Broken { .. }) => {
+            println!("{e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn tls_name(cfg: &Config) -> &'static str {
