@@ -75,3 +75,43 @@ async fn verify_notes_a_file_that_starts_mid_chain() {
     assert!(out.contains("OK: 2 records"), "{out}");
     assert!(out.contains("starts mid-chain at seq 3"), "{out}");
 }
+
+/// The independent check in docs/audit.md accepts a real log and rejects an edited one.
+#[tokio::test]
+async fn the_documented_python_check_agrees() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("python3 not found; skipped");
+        return;
+    }
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/audit.md"))
+        .expect("docs/audit.md");
+    let start = doc.find("```python\n").expect("python block") + "```python\n".len();
+    let script = &doc[start..start + doc[start..].find("```").expect("end of block")];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("audit.jsonl");
+    write(&p, 6).await;
+    let run = |path: &Path| {
+        Command::new("python3")
+            .arg("-c")
+            .arg(script.replace(
+                "\"audit.jsonl\"",
+                &format!("{:?}", path.display().to_string()),
+            ))
+            .output()
+            .expect("python3")
+    };
+    let ok = run(&p);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("OK 6 "));
+    let text = std::fs::read_to_string(&p)
+        .expect("read")
+        .replace("\"hold_id\":3", "\"hold_id\":4");
+    std::fs::write(&p, text).expect("write");
+    let bad = run(&p);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("line 3: edited"));
+}
