@@ -62,6 +62,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("audit");
     g.throughput(Throughput::Elements(1));
 
+    // Baseline: building (cloning) the event, included in the figures below.
+    g.bench_function("event_clone", |b| b.iter(|| black_box(ev.clone())));
+
     // What a session pays per buffered event (enqueue; the writer works meanwhile).
     let log = open(dir.path(), "enqueue.jsonl");
     // Timed in chunks well under the queue limit, flushed (untimed) in between, so no
