@@ -76,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         command: HoldsCommand,
     },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -147,6 +152,16 @@ fn holds(admin: &str, token: Option<&str>, command: HoldsCommand) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain and report the first broken line (exit 1).
+    /// Several files (oldest first, e.g. rotated ones) are checked as one chain.
+    Verify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PGWARDEN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -189,6 +204,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             pgwarden::demo::run(&opts)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Audit {
+            command: AuditCommand::Verify { files },
+        } => audit_verify(&files),
         Command::Explain {
             config,
             target,
@@ -321,6 +339,24 @@ fn emit(text: &str) -> anyhow::Result<()> {
             Err(anyhow::Error::new(e).context("writing to stdout"))
         }
         _ => Ok(()),
+    }
+}
+
+fn audit_verify(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    use pgwarden::audit::{verify_files, VerifyError};
+    match verify_files(files) {
+        Ok(r) => {
+            println!("OK: {} records, last hash {}", r.records, r.last_hash);
+            if let (Some(prev), Some(first)) = (&r.continues_from, r.first_seq) {
+                println!("note: starts mid-chain at seq {first} (prev {prev}): a rotated file, or its head was removed");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ VerifyError::Broken { .. }) => {
+            println!("{e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

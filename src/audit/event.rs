@@ -1,0 +1,282 @@
+//! Typed audit events and their one-line JSON form (`{"seq":…,"ts":…,"event":…,…,"prev":…,"hash":…}`).
+//!
+//! The writer adds `seq`, `ts` (when the event was submitted), `prev` and `hash`; the
+//! event itself serialises as the remaining fields with `"event"` naming its kind.
+//! Every optional field is written as `null` rather than left out, so each kind has a
+//! fixed set of keys. See docs/audit.md for the field reference.
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::Class;
+use crate::policy::Action;
+
+/// One audit event. Serialised with `"event": "<kind>"` and the kind's fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    SessionStart(SessionStart),
+    SessionEnd(SessionEnd),
+    Statement(Box<StatementEvent>),
+    Outcome(Outcome),
+    Hold(HoldEvent),
+    Approve(Approve),
+    Deny(Deny),
+    Expire(Expire),
+    PolicyReload(PolicyReload),
+    /// Written by the writer itself, first thing after it recovers from a failure:
+    /// what was lost while the log could not be written.
+    AuditGap(AuditGap),
+}
+
+impl Event {
+    /// The `"event"` value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::SessionStart(_) => "session_start",
+            Event::SessionEnd(_) => "session_end",
+            Event::Statement(_) => "statement",
+            Event::Outcome(_) => "outcome",
+            Event::Hold(_) => "hold",
+            Event::Approve(_) => "approve",
+            Event::Deny(_) => "deny",
+            Event::Expire(_) => "expire",
+            Event::PolicyReload(_) => "policy_reload",
+            Event::AuditGap(_) => "audit_gap",
+        }
+    }
+}
+
+impl From<StatementEvent> for Event {
+    fn from(s: StatementEvent) -> Event {
+        Event::Statement(Box::new(s))
+    }
+}
+
+/// A client connection was accepted and routed (after authentication).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionStart {
+    pub session: u64,
+    /// `ip:port` of the client, or `unix` for a Unix socket.
+    pub client: Option<String>,
+    pub user: String,
+    pub database: String,
+    pub application: String,
+    pub target: String,
+    pub environment: String,
+    /// The client connection uses TLS.
+    pub tls: bool,
+    /// The target runs in shadow mode (decisions are only recorded).
+    pub shadow: bool,
+}
+
+/// A client connection ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionEnd {
+    pub session: u64,
+    /// Statements the session sent (recorded or not).
+    pub statements: u64,
+    pub duration_ms: f64,
+    /// `client closed`, `server closed`, `shutdown`, `error: …`.
+    pub reason: Option<String>,
+}
+
+/// What was decided about a statement. `decision` in a statement event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Forwarded by a plain allow.
+    Allow,
+    /// Forwarded, and always recorded (`action = "audit"`).
+    Audit,
+    /// Refused with PW002.
+    Block,
+    /// Held: waiting for a self-confirmation (refused with PW001 and a token) or an approver.
+    Hold,
+    /// Forwarded after the client repeated it with a valid self-confirm token.
+    Confirmed,
+    /// Forwarded after an approver approved the hold (`approver` names them).
+    Approved,
+    /// Refused after an approver denied the hold (PW004).
+    Denied,
+    /// Refused because the hold timed out (PW005).
+    Expired,
+    /// Never run: the client went away or the proxy shut down while it was held.
+    Withdrawn,
+}
+
+impl Decision {
+    /// The policy action as a statement decision.
+    pub fn from_action(a: Action) -> Decision {
+        match a {
+            Action::Allow => Decision::Allow,
+            Action::Audit => Decision::Audit,
+            Action::Block => Decision::Block,
+            Action::Hold => Decision::Hold,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Audit => "audit",
+            Decision::Block => "block",
+            Decision::Hold => "hold",
+            Decision::Confirmed => "confirmed",
+            Decision::Approved => "approved",
+            Decision::Denied => "denied",
+            Decision::Expired => "expired",
+            Decision::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// One statement and what was decided about it. Its result follows in an
+/// [`Outcome`] event with the same `session` and `statement_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatementEvent {
+    pub session: u64,
+    /// Numbers the statements of one session from 1; `(session, statement_id)` links
+    /// the statement to its outcome and hold events.
+    pub statement_id: u64,
+    pub client: Option<String>,
+    pub user: String,
+    pub database: String,
+    pub application: String,
+    pub target: String,
+    pub environment: String,
+    /// The statement text, or its normalised form (`$n` placeholders) when
+    /// `audit.redact` is on (see [`super::redact`]).
+    pub sql: String,
+    pub fingerprint: String,
+    /// Dotted class names (`drop.table`, `read`…).
+    pub classes: Vec<String>,
+    pub objects: Vec<String>,
+    /// In shadow mode: the would-be decision (the statement was forwarded anyway).
+    pub decision: Decision,
+    /// The deciding rule; `null` = the environment's default.
+    pub rule: Option<String>,
+    pub hold_id: Option<u64>,
+    pub approver: Option<String>,
+    pub shadow: bool,
+}
+
+/// The dotted names of classes, for [`StatementEvent::classes`].
+pub fn class_names(classes: &[Class]) -> Vec<String> {
+    classes.iter().map(|c| c.as_str().to_string()).collect()
+}
+
+/// How a recorded statement ended. Exactly one per statement event that the
+/// session finished (forwarded, refused, or abandoned).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub session: u64,
+    pub statement_id: u64,
+    /// Command tag without the row count (`SELECT`, `DELETE`, `INSERT`…); `null` when
+    /// the statement failed or was not run.
+    pub tag: Option<String>,
+    /// Rows from the command tag, when it has a count.
+    pub rows: Option<u64>,
+    /// SQLSTATE of the error the client received (the server's, or pgwarden's PWxxx).
+    pub sqlstate: Option<String>,
+    /// From forwarding to the server's reply (0 when not forwarded).
+    pub duration_ms: f64,
+    /// Not run for another reason (`client disconnected`, `audit log unavailable`…).
+    pub error: Option<String>,
+}
+
+/// A statement was held for an approver (`confirm = "approver"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldEvent {
+    pub hold_id: u64,
+    pub session: u64,
+    pub statement_id: u64,
+    pub user: String,
+    pub target: String,
+    pub rule: Option<String>,
+    /// `approver` or `self`.
+    pub confirm: String,
+    pub timeout_s: u64,
+    pub fingerprint: String,
+}
+
+/// An approver approved a hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approve {
+    pub hold_id: u64,
+    pub session: u64,
+    pub statement_id: u64,
+    pub approver: String,
+}
+
+/// An approver denied a hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deny {
+    pub hold_id: u64,
+    pub session: u64,
+    pub statement_id: u64,
+    pub approver: String,
+    pub reason: Option<String>,
+}
+
+/// A hold timed out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expire {
+    pub hold_id: u64,
+    pub session: u64,
+    pub statement_id: u64,
+}
+
+/// A policy (re)load was attempted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyReload {
+    /// `startup`, `sighup`, `file`, `api`.
+    pub trigger: String,
+    /// `ok` or `error` (the old policy stays in force).
+    pub result: String,
+    pub path: Option<String>,
+    /// SHA-256 (hex) of the policy now in force.
+    pub sha256: Option<String>,
+    pub rules: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// Events lost while the log could not be written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditGap {
+    /// When the first failure happened (RFC 3339).
+    pub since: String,
+    /// Buffered events (`record`) that were dropped.
+    pub lost: u64,
+    /// Durable events (`record_durable`) that were refused; their statements did not run.
+    pub refused: u64,
+    /// The first error.
+    pub error: String,
+}
+
+/// One line of the log as read back: the envelope fields and the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    pub ts: String,
+    #[serde(flatten)]
+    pub event: Event,
+    pub prev: String,
+    pub hash: String,
+}
+
+impl Record {
+    /// Parses one line (without its newline).
+    pub fn parse(line: &str) -> Result<Record, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+}
+
+/// The serialised line without `hash`: `{"seq":…,"ts":…,"event":…,…,"prev":…}`.
+#[derive(Serialize)]
+pub(crate) struct Unsealed<'a> {
+    pub seq: u64,
+    pub ts: &'a str,
+    #[serde(flatten)]
+    pub event: &'a Event,
+    pub prev: &'a str,
+}
