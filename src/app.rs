@@ -22,6 +22,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error("{0}")]
     Policy(#[from] crate::policy::PolicyError),
+    #[error("{0}")]
+    Audit(#[from] crate::audit::AuditError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -67,6 +69,30 @@ impl RunningProxy {
     }
 }
 
+/// TLS material of the listener and of every target, loaded and checked.
+pub type TlsMaterial = (
+    Option<Arc<rustls::ServerConfig>>,
+    bool,
+    HashMap<String, Option<Arc<rustls::ClientConfig>>>,
+);
+
+/// Loads (and so checks) every certificate and key the configuration names.
+pub fn tls_material(config: &Config) -> Result<TlsMaterial, crate::tls::TlsError> {
+    let (client_tls, tls_required) = match &config.server.tls {
+        ClientTls::Disable => (None, false),
+        ClientTls::Prefer { cert, key } => (Some(crate::tls::server_config(cert, key)?), false),
+        ClientTls::Require { cert, key } => (Some(crate::tls::server_config(cert, key)?), true),
+    };
+    let mut upstream_tls = HashMap::new();
+    for t in &config.targets {
+        upstream_tls.insert(
+            t.name.clone(),
+            crate::tls::upstream_config(t.tls_mode, t.tls_ca.as_deref())?,
+        );
+    }
+    Ok((client_tls, tls_required, upstream_tls))
+}
+
 /// The built-in policy used when `[policy]` is not configured: the example
 /// production policy (guards `production`, lets other environments through).
 pub const BUILTIN_POLICY: &str = include_str!("../policy.example.toml");
@@ -90,18 +116,8 @@ pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
         opts.dangerous_functions = f.clone();
     }
     opts.cache_capacity = config.classifier.cache_size;
-    let (client_tls, tls_required) = match &config.server.tls {
-        ClientTls::Disable => (None, false),
-        ClientTls::Prefer { cert, key } => (Some(crate::tls::server_config(cert, key)?), false),
-        ClientTls::Require { cert, key } => (Some(crate::tls::server_config(cert, key)?), true),
-    };
-    let mut upstream_tls = HashMap::new();
-    for t in &config.targets {
-        upstream_tls.insert(
-            t.name.clone(),
-            crate::tls::upstream_config(t.tls_mode, t.tls_ca.as_deref())?,
-        );
-    }
+    let audit = crate::audit::AuditLog::open(&config.audit)?;
+    let (client_tls, tls_required, upstream_tls) = tls_material(&config)?;
     Ok(Shared {
         config,
         client_tls: client_tls.map(tokio_rustls::TlsAcceptor::from),
@@ -113,6 +129,7 @@ pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
         holds: crate::hold::HoldQueue::new(),
         tokens: crate::hold::Tokens::default(),
         next_session: std::sync::atomic::AtomicU64::new(0),
+        audit,
     })
 }
 
@@ -162,6 +179,7 @@ pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
     tokio::spawn(shared.holds.clone().run_expiry(|h| {
         info!(hold = h.id, user = %h.user, target = %h.target, "held statement expired");
     }));
+    record_reload(&shared, "startup", Ok(shared.policy().sha256().to_string()));
     let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), rx));
     info!(%addr, "pgwarden listening");
     Ok(RunningProxy {
@@ -242,9 +260,34 @@ async fn reject_busy(mut tcp: TcpStream) {
     .await;
 }
 
+fn record_reload(shared: &Shared, trigger: &str, result: Result<String, String>) {
+    let policy = shared.policy();
+    let (ok, error) = match &result {
+        Ok(_) => (true, None),
+        Err(e) => (false, Some(e.clone())),
+    };
+    shared.audit.record(crate::audit::Event::PolicyReload(
+        crate::audit::PolicyReload {
+            trigger: trigger.to_string(),
+            result: if ok { "ok" } else { "error" }.to_string(),
+            path: Some(policy.origin().to_string()),
+            sha256: Some(policy.sha256().to_string()),
+            rules: Some(policy.rule_count() as u64),
+            error,
+        },
+    ));
+}
+
 /// Re-reads the policy file and swaps it in; a broken file is rejected and the
-/// policy in force stays. Returns the new policy's SHA-256.
-pub fn reload_policy(shared: &Shared) -> Result<String, crate::policy::PolicyError> {
+/// policy in force stays. Returns the new policy's SHA-256. `trigger` names the
+/// cause in the audit log (`sighup`, `file`, `api`).
+pub fn reload_policy(shared: &Shared, trigger: &str) -> Result<String, crate::policy::PolicyError> {
+    let r = reload_policy_inner(shared);
+    record_reload(shared, trigger, r.clone().map_err(|e| e.to_string()));
+    r
+}
+
+fn reload_policy_inner(shared: &Shared) -> Result<String, crate::policy::PolicyError> {
     match load_policy(&shared.config) {
         Ok(p) => {
             let sha = p.sha256().to_string();
@@ -272,7 +315,18 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
-                    let _ = reload_policy(&shared);
+                    let _ = reload_policy(&shared, "sighup");
+                }
+            });
+        }
+        let shared = Arc::clone(proxy.shared());
+        if let Ok(mut usr1) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        {
+            tokio::spawn(async move {
+                while usr1.recv().await.is_some() {
+                    info!("SIGUSR1: reopening the audit log");
+                    shared.audit.reopen();
                 }
             });
         }

@@ -273,8 +273,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 fn check(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
-    app::shared(std::sync::Arc::new(cfg.clone()))
-        .with_context(|| format!("{}: TLS files", config.display()))?;
+    app::tls_material(&cfg).with_context(|| format!("{}: TLS files", config.display()))?;
     let policy = app::load_policy(&cfg)?;
     let mut warnings: Vec<String> = policy.warnings().to_vec();
     for t in &cfg.targets {

@@ -196,7 +196,7 @@ async fn reload(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if st.approver(&headers).is_none() {
         return unauthorized();
     }
-    match crate::app::reload_policy(&st.shared) {
+    match crate::app::reload_policy(&st.shared, "api") {
         Ok(sha) => Json(json!({"status": "reloaded", "sha256": sha})).into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -26,6 +26,8 @@ impl SqlState {
     pub const PW_DENIED: SqlState = SqlState("PW004");
     /// pgwarden: held statement timed out (or pgwarden shut down while holding it).
     pub const PW_EXPIRED: SqlState = SqlState("PW005");
+    /// pgwarden: a guarded statement was refused because the audit log cannot be written.
+    pub const PW_AUDIT_UNAVAILABLE: SqlState = SqlState("PW006");
 
     pub fn as_str(self) -> &'static str {
         self.0

@@ -11,7 +11,9 @@ use tokio::sync::oneshot;
 
 use super::state::SessionState;
 use super::Shared;
+use crate::audit;
 use crate::classify::{Class, Statement};
+use crate::config::Durability;
 use crate::config::{Target, TargetMode};
 use crate::hold::{extract_confirm_token, HoldInfo, Resolution};
 use crate::policy::{Action, Confirm, SessionContext, Verdict};
@@ -88,6 +90,13 @@ pub struct Guard {
     prepared: HashMap<String, Statement>,
     /// The last decision's outcome (read by the session for logs and metrics).
     pub last: Option<Outcome>,
+    /// Statements decided so far in this session (audit statement ids).
+    statements: u64,
+    /// The audit record the last decision calls for, and whether it must be on disk
+    /// before the statement is forwarded.
+    pending_audit: Option<(audit::Event, Durability)>,
+    /// The audit record of a statement waiting for an approver.
+    held_event: Option<audit::StatementEvent>,
 }
 
 impl Guard {
@@ -110,6 +119,9 @@ impl Guard {
             session_id,
             prepared: HashMap::new(),
             last: None,
+            statements: 0,
+            pending_audit: None,
+            held_event: None,
         }
     }
 
@@ -268,7 +280,153 @@ impl Guard {
             },
         };
         self.last = Some(outcome_and_decision.0);
+        self.plan_audit(
+            text,
+            stmts,
+            &verdict,
+            outcome_and_decision.0,
+            &outcome_and_decision.1,
+        );
         outcome_and_decision.1
+    }
+
+    pub fn audit_log(&self) -> crate::audit::AuditLog {
+        self.shared.audit.clone()
+    }
+
+    /// Records the outcome of audited statements once their request finished.
+    pub fn record_outcome(&self, done: super::replies::Completed) {
+        let rows = done
+            .tag
+            .as_deref()
+            .and_then(|t| t.rsplit(' ').next())
+            .and_then(|n| n.parse().ok());
+        for id in done.statements {
+            self.shared
+                .audit
+                .record(audit::Event::Outcome(audit::Outcome {
+                    session: self.session_id,
+                    statement_id: id,
+                    tag: done.tag.clone(),
+                    rows,
+                    sqlstate: done.sqlstate.clone(),
+                    duration_ms: done.duration.as_secs_f64() * 1000.0,
+                    error: None,
+                }));
+        }
+    }
+
+    /// The id of the statement decided last (0 before any).
+    pub fn statement_id(&self) -> u64 {
+        self.statements
+    }
+
+    /// The audit record the last decision calls for, if any.
+    pub fn take_audit(&mut self) -> Option<(audit::Event, Durability)> {
+        self.pending_audit.take()
+    }
+
+    fn event(
+        &self,
+        text: &str,
+        stmts: &[Statement],
+        verdict: &Verdict,
+        decision: audit::Decision,
+        shadow: bool,
+    ) -> audit::StatementEvent {
+        let mut classes: Vec<Class> = stmts
+            .iter()
+            .flat_map(|s| s.classes.iter().copied())
+            .collect();
+        classes.sort();
+        classes.dedup();
+        let mut objects: Vec<String> = stmts
+            .iter()
+            .flat_map(|s| s.objects.iter().cloned())
+            .collect();
+        objects.sort();
+        objects.dedup();
+        audit::StatementEvent {
+            session: self.session_id,
+            statement_id: self.statements,
+            client: self.client.map(|c| c.to_string()),
+            user: self.user.clone(),
+            database: self.database.clone(),
+            application: self.application.clone(),
+            target: self.target.name.clone(),
+            environment: self.target.environment.clone(),
+            sql: audit::sql_for_log(text, self.shared.config.audit.redact),
+            fingerprint: Self::fingerprint(stmts),
+            classes: audit::class_names(&classes),
+            objects,
+            decision,
+            rule: verdict.rule.as_deref().map(str::to_string),
+            hold_id: None,
+            approver: None,
+            shadow,
+        }
+    }
+
+    fn plan_audit(
+        &mut self,
+        text: &str,
+        stmts: &[Statement],
+        verdict: &Verdict,
+        outcome: Outcome,
+        decision: &Decision,
+    ) {
+        self.statements += 1;
+        let (dec, shadow) = match outcome {
+            Outcome::Allow => (audit::Decision::Allow, false),
+            Outcome::Audit => (audit::Decision::Audit, false),
+            Outcome::Block | Outcome::BadToken => (audit::Decision::Block, false),
+            Outcome::HoldSelf | Outcome::HoldApprover => (audit::Decision::Hold, false),
+            Outcome::Confirmed => (audit::Decision::Confirmed, false),
+            Outcome::Shadowed => (audit::Decision::from_action(verdict.action), true),
+        };
+        let cfg = &self.shared.config.audit;
+        let classes: Vec<Class> = stmts
+            .iter()
+            .flat_map(|s| s.classes.iter().copied())
+            .collect();
+        let Some(durability) = audit::should_record(cfg.statements, cfg.durability, dec, &classes)
+        else {
+            return;
+        };
+        if !self.shared.audit.is_enabled() && !matches!(decision, Decision::Hold { .. }) {
+            return;
+        }
+        let mut ev = self.event(text, stmts, verdict, dec, shadow);
+        if let Decision::Hold { ticket, .. } = decision {
+            ev.hold_id = Some(ticket.id);
+            self.held_event = Some(ev.clone());
+        }
+        self.pending_audit = Some((audit::Event::Statement(Box::new(ev)), durability));
+    }
+
+    /// Audit record for a held statement's resolution.
+    fn plan_resolution_audit(&mut self, r: &Resolution) {
+        let Some(mut ev) = self.held_event.take() else {
+            return;
+        };
+        let (dec, approver) = match r {
+            Resolution::Approved { approver } => {
+                (audit::Decision::Approved, Some(approver.clone()))
+            }
+            Resolution::Denied { approver, .. } => {
+                (audit::Decision::Denied, Some(approver.clone()))
+            }
+            Resolution::Expired => (audit::Decision::Expired, None),
+            Resolution::Shutdown => (audit::Decision::Withdrawn, None),
+        };
+        ev.decision = dec;
+        ev.approver = approver;
+        let durability = if dec == audit::Decision::Approved {
+            self.shared.config.audit.durability
+        } else {
+            Durability::Buffered
+        };
+        self.pending_audit = Some((audit::Event::Statement(Box::new(ev)), durability));
     }
 
     fn describe(&self, stmts: &[Statement], verdict: &Verdict) -> (String, String) {
@@ -415,6 +573,7 @@ impl Guard {
 
     /// The decision once a held statement is resolved.
     pub fn resolved(&mut self, r: &Resolution, extended: bool) -> Decision {
+        self.plan_resolution_audit(r);
         match r {
             Resolution::Approved { .. } => Decision::Forward(Permit(())),
             Resolution::Denied { approver, reason } => {
@@ -445,8 +604,25 @@ impl Guard {
     }
 
     /// Withdraws a held statement (client gone or cancelled): it never runs.
-    pub fn withdraw(&self, id: u64) {
+    pub fn withdraw(&mut self, id: u64) {
         self.shared.holds.withdraw(id);
+        if let Some(mut ev) = self.held_event.take() {
+            ev.decision = audit::Decision::Withdrawn;
+            self.shared
+                .audit
+                .record(audit::Event::Statement(Box::new(ev)));
+        }
+    }
+
+    /// The refusal when a guarded statement cannot be recorded before it runs.
+    pub fn audit_unavailable(&self, extended: bool) -> Decision {
+        refuse(
+            SqlState::PW_AUDIT_UNAVAILABLE,
+            "pgwarden refused this statement because the audit log cannot be written",
+            Some("Guarded statements must be recorded before they run; ordinary statements are still served."),
+            Some("Check the audit log's disk and permissions (pgwarden logs and /readyz say what failed)."),
+            extended,
+        )
     }
 
     /// The client cancelled while its statement was held.

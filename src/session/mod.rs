@@ -44,6 +44,7 @@ pub struct Shared {
     pub holds: crate::hold::HoldQueue,
     pub tokens: crate::hold::Tokens,
     pub next_session: std::sync::atomic::AtomicU64,
+    pub audit: crate::audit::AuditLog,
 }
 
 impl Shared {
@@ -112,6 +113,20 @@ pub async fn serve(
         Some(peer.ip()),
         session_id,
     );
+    let started = std::time::Instant::now();
+    shared.audit.record(crate::audit::Event::SessionStart(
+        crate::audit::SessionStart {
+            session: session_id,
+            client: Some(peer.to_string()),
+            user: user.clone(),
+            database: guard.database.clone(),
+            application: guard.application.clone(),
+            target: target.name.clone(),
+            environment: target.environment.clone(),
+            tls: client.is_tls(),
+            shadow: target.mode == crate::config::TargetMode::Shadow,
+        },
+    ));
     let mut relay = Relay::new(client, server, cbuf, cfg.server.max_message_size, guard);
     relay.sbuf = sbuf;
     let mut hooks = SessionHooks {
@@ -120,6 +135,14 @@ pub async fn serve(
         registration: None,
     };
     let end = relay.run(&mut hooks, shutdown).await;
+    shared
+        .audit
+        .record(crate::audit::Event::SessionEnd(crate::audit::SessionEnd {
+            session: session_id,
+            statements: relay.guard.statement_id(),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            reason: Some(format!("{end:?}")),
+        }));
     match end {
         End::ClientClosed | End::ClientTerminated | End::ServerClosed | End::Drained => {
             info!(%peer, %user, target = %target.name, reason = ?end, "session ended")

@@ -21,6 +21,7 @@ use super::guard::{self, Decision, Guard, Permit, Refusal, Ticket};
 use super::replies::{self, Replies, Request};
 use super::state::{ServerEvent, SessionState};
 use super::stream::Stream;
+use crate::config::Durability;
 use crate::protocol::{backend, frame, frontend, originate, sqlstate::SqlState};
 
 /// Stop reading a side while this much is waiting to be written to the other.
@@ -91,6 +92,11 @@ pub struct Relay {
     holding: bool,
     /// Signalled when a CancelRequest for this session arrives.
     pub cancel: Arc<Notify>,
+    /// Audited statements of the current extended-protocol segment, reported
+    /// with the Sync that ends it.
+    segment_audit: Vec<u64>,
+    /// The audited statement id of the message being carried out, if recorded.
+    audited: Option<u64>,
 }
 
 /// A request pgwarden sends in a refused statement's place: a syntax error, so it
@@ -123,6 +129,41 @@ impl Relay {
             held: None,
             holding: false,
             cancel: Arc::new(Notify::new()),
+            segment_audit: Vec::new(),
+            audited: None,
+        }
+    }
+
+    /// Records the audit event the last decision calls for. A guarded statement that
+    /// is about to be forwarded must be on disk first; if it cannot be written, the
+    /// statement is refused instead.
+    async fn audited(&mut self, decision: Decision, extended: bool) -> Decision {
+        self.audited = None;
+        let Some((event, durability)) = self.guard.take_audit() else {
+            return decision;
+        };
+        let log = self.guard.audit_log();
+        let id = self.guard.statement_id();
+        match decision {
+            Decision::Forward(permit) if durability == Durability::BeforeExecute => {
+                match log.record_durable(event).await {
+                    Ok(_) => {
+                        self.audited = Some(id);
+                        Decision::Forward(permit)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit log unavailable: refusing a guarded statement");
+                        self.guard.audit_unavailable(extended)
+                    }
+                }
+            }
+            d => {
+                if matches!(d, Decision::Forward(_)) {
+                    self.audited = Some(id);
+                }
+                log.record(event);
+                d
+            }
         }
     }
 
@@ -162,8 +203,22 @@ impl Relay {
         match decision {
             Decision::Forward(permit) => {
                 self.state.observe_client(tag);
-                if let Some(r) = Request::of(tag) {
-                    self.replies.push(r);
+                match Request::of(tag) {
+                    Some(Request::Simple) => {
+                        let ids = self.audited.take().into_iter().collect();
+                        self.replies.push_audited(Request::Simple, ids);
+                    }
+                    Some(Request::Sync) => {
+                        let ids = std::mem::take(&mut self.segment_audit);
+                        self.replies.push_audited(Request::Sync, ids);
+                    }
+                    Some(r) => {
+                        if let Some(id) = self.audited.take() {
+                            self.segment_audit.push(id);
+                        }
+                        self.replies.push(r);
+                    }
+                    None => {}
                 }
                 self.forward(permit, msg);
                 if tag == frontend::TERMINATE {
@@ -199,10 +254,11 @@ impl Relay {
         let mut draining = *shutdown.borrow();
         let mut hold: Option<(Ticket, u8, BytesMut)> = None;
         // Authentication may have left whole messages buffered on either side.
-        if let Err(end) = self
-            .process_server(hooks)
-            .and_then(|()| self.process_client())
-        {
+        let first = match self.process_server(hooks) {
+            Ok(()) => self.process_client().await,
+            Err(e) => Err(e),
+        };
+        if let Err(end) = first {
             self.flush_all().await;
             return end;
         }
@@ -232,7 +288,12 @@ impl Relay {
                         // A dropped queue fails closed, as at shutdown.
                         let res = r.unwrap_or(crate::hold::Resolution::Shutdown);
                         let decision = self.guard.resolved(&res, ticket.extended);
-                        if let Err(end) = self.carry_out(decision, tag, msg).and_then(|()| self.process_client()) {
+                        let decision = self.audited(decision, ticket.extended).await;
+                        let step = match self.carry_out(decision, tag, msg) {
+                            Ok(()) => self.process_client().await,
+                            Err(e) => Err(e),
+                        };
+                        if let Err(end) = step {
                             self.flush_all().await;
                             return end;
                         }
@@ -244,7 +305,11 @@ impl Relay {
                         self.holding = false;
                         self.guard.withdraw(ticket.id);
                         let decision = self.guard.cancelled(ticket.extended);
-                        if let Err(end) = self.carry_out(decision, tag, msg).and_then(|()| self.process_client()) {
+                        let step = match self.carry_out(decision, tag, msg) {
+                            Ok(()) => self.process_client().await,
+                            Err(e) => Err(e),
+                        };
+                        if let Err(end) = step {
                             self.flush_all().await;
                             return end;
                         }
@@ -253,7 +318,7 @@ impl Relay {
                 }
             };
             let end = match wake {
-                Ok(Wake::Client) => match self.process_client() {
+                Ok(Wake::Client) => match self.process_client().await {
                     Ok(()) => continue,
                     Err(end) => end,
                 },
@@ -284,7 +349,7 @@ impl Relay {
     }
 
     /// Frames whole client messages and carries out the guard's decision on each.
-    fn process_client(&mut self) -> Result<(), End> {
+    async fn process_client(&mut self) -> Result<(), End> {
         while !self.holding {
             let h = match frame::complete(&self.cbuf, self.max_message) {
                 Ok(Some(h)) => h,
@@ -306,6 +371,7 @@ impl Relay {
                 self.skip_until_sync = false;
             }
             let decision = self.guard.decide(h.tag, &msg[5..], &self.state);
+            let decision = self.audited(decision, h.tag == frontend::PARSE).await;
             self.carry_out(decision, h.tag, msg)?;
         }
         Ok(())
@@ -335,6 +401,11 @@ impl Relay {
                         == ServerEvent::BackendKey
                     {
                         hooks.backend_key(&self.state, &self.cancel);
+                    }
+                    if matches!(h.tag, b'C' | b'E' | b'Z') {
+                        if let Some(done) = self.replies.outcome(h.tag, &rest[5..h.total]) {
+                            self.guard.record_outcome(done);
+                        }
                     }
                     if let replies::Verdict::Replace(error) = self.replies.on_server(h.tag) {
                         let before = self.sbuf.split_to(consumed);

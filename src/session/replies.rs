@@ -44,6 +44,34 @@ struct Entry {
     request: Request,
     /// Error to show instead of the server's, for a request pgwarden injected.
     substitute: Option<Vec<u8>>,
+    /// Audited statements whose outcome this request reports (Simple or Sync).
+    audit: Vec<u64>,
+    started: Option<std::time::Instant>,
+    /// The last command tag and error seen while this entry was current.
+    tag: Option<String>,
+    sqlstate: Option<String>,
+}
+
+impl Entry {
+    fn new(request: Request) -> Self {
+        Entry {
+            request,
+            substitute: None,
+            audit: Vec::new(),
+            started: None,
+            tag: None,
+            sqlstate: None,
+        }
+    }
+}
+
+/// A finished request with audited statements: their outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completed {
+    pub statements: Vec<u64>,
+    pub tag: Option<String>,
+    pub sqlstate: Option<String>,
+    pub duration: std::time::Duration,
 }
 
 /// What to do with a server message.
@@ -61,18 +89,55 @@ pub struct Replies {
 
 impl Replies {
     pub fn push(&mut self, request: Request) {
-        self.queue.push_back(Entry {
-            request,
-            substitute: None,
-        });
+        self.queue.push_back(Entry::new(request));
+    }
+
+    /// A request whose outcome is reported for these audited statements.
+    pub fn push_audited(&mut self, request: Request, statements: Vec<u64>) {
+        let mut e = Entry::new(request);
+        if !statements.is_empty() {
+            e.started = Some(std::time::Instant::now());
+        }
+        e.audit = statements;
+        self.queue.push_back(e);
     }
 
     /// Records a request pgwarden injected to fail in place of a refused one.
     pub fn push_substitute(&mut self, request: Request, error: Vec<u8>) {
-        self.queue.push_back(Entry {
-            request,
-            substitute: Some(error),
-        });
+        let mut e = Entry::new(request);
+        e.substitute = Some(error);
+        self.queue.push_back(e);
+    }
+
+    /// Notes a command tag or error for the audited request it belongs to, and
+    /// returns the outcome when a ReadyForQuery finishes that request.
+    pub fn outcome(&mut self, tag: u8, body: &[u8]) -> Option<Completed> {
+        // The request that ends the current segment carries the audit ids.
+        let e = self
+            .queue
+            .iter_mut()
+            .find(|e| matches!(e.request, Request::Simple | Request::Sync))?;
+        if e.audit.is_empty() {
+            return None;
+        }
+        match tag {
+            b'C' => {
+                e.tag = crate::protocol::cstr(body)
+                    .map(|(t, _)| String::from_utf8_lossy(t).into_owned());
+                None
+            }
+            b'E' => {
+                e.sqlstate = crate::protocol::backend::sqlstate(body);
+                None
+            }
+            b'Z' => Some(Completed {
+                statements: std::mem::take(&mut e.audit),
+                tag: e.tag.take(),
+                sqlstate: e.sqlstate.take(),
+                duration: e.started.map(|s| s.elapsed()).unwrap_or_default(),
+            }),
+            _ => None,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
