@@ -33,6 +33,8 @@ pub enum StartError {
 
 /// A proxy started with `start`; call `shutdown` to drain and stop it.
 pub struct RunningProxy {
+    /// Kept alive for as long as the proxy runs.
+    _policy_watch: Option<notify::RecommendedWatcher>,
     addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
@@ -130,6 +132,7 @@ pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
         tokens: crate::hold::Tokens::default(),
         next_session: std::sync::atomic::AtomicU64::new(0),
         audit,
+        metrics: crate::metrics::Metrics::new(),
     })
 }
 
@@ -182,7 +185,9 @@ pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
     record_reload(&shared, "startup", Ok(shared.policy().sha256().to_string()));
     let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), rx));
     info!(%addr, "pgwarden listening");
+    let policy_watch = watch_policy(&shared);
     Ok(RunningProxy {
+        _policy_watch: policy_watch,
         addr,
         admin_addr,
         shared,
@@ -212,14 +217,18 @@ async fn accept_loop(
                     }
                 };
                 session::upstream::tune(&tcp, cfg.server.tcp_keepalive);
+                shared.metrics.connections.inc();
                 let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+                    shared.metrics.connections_rejected.inc();
                     sessions.spawn(reject_busy(tcp));
                     continue;
                 };
                 let shared = Arc::clone(&shared);
                 let rx = shutdown.clone();
                 sessions.spawn(async move {
-                    session::serve(tcp, peer, shared, rx).await;
+                    shared.metrics.connections_active.inc();
+                    session::serve(tcp, peer, Arc::clone(&shared), rx).await;
+                    shared.metrics.connections_active.dec();
                     drop(permit);
                 });
             }
@@ -260,8 +269,67 @@ async fn reject_busy(mut tcp: TcpStream) {
     .await;
 }
 
+/// Watches the policy file's directory (Kubernetes updates a ConfigMap by swapping
+/// a symlink, so the file itself may never be written) and reloads when the
+/// file's content changes. Events are debounced.
+fn watch_policy(shared: &Arc<Shared>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let path = shared.config.policy_path.clone()?;
+    let dir = path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::PathBuf::from(".")
+    } else {
+        dir
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher = match notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if ev.is_ok() {
+            let _ = tx.send(());
+        }
+    }) {
+        Ok(w) => w,
+        Err(e) => {
+            warn!(error = %e, "cannot watch the policy file; reload with SIGHUP or POST /reload");
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+        warn!(error = %e, dir = %dir.display(), "cannot watch the policy directory; reload with SIGHUP or POST /reload");
+        return None;
+    }
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // Let a burst of events (write, rename, symlink swap) settle.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            while rx.try_recv().is_ok() {}
+            let Ok(text) = std::fs::read(&path) else {
+                continue;
+            };
+            let sha = {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(&text))
+            };
+            if sha != shared.policy().sha256() {
+                let _ = reload_policy(&shared, "file");
+            }
+        }
+    });
+    Some(watcher)
+}
+
 fn record_reload(shared: &Shared, trigger: &str, result: Result<String, String>) {
     let policy = shared.policy();
+    shared
+        .metrics
+        .policy_reloads
+        .get_or_create(&crate::metrics::ResultLabels {
+            result: if result.is_ok() { "ok" } else { "error" }.to_string(),
+        })
+        .inc();
     let (ok, error) = match &result {
         Ok(_) => (true, None),
         Err(e) => (false, Some(e.clone())),

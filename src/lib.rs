@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod explain;
 pub mod hold;
+pub mod metrics;
 pub mod policy;
 pub mod protocol;
 pub mod session;

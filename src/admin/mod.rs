@@ -77,6 +77,7 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/holds", get(list_holds))
         .route("/holds/{id}/approve", post(approve))
         .route("/holds/{id}/deny", post(deny))
@@ -89,6 +90,24 @@ fn unauthorized() -> Response {
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Bearer")],
         Json(json!({"error": "missing or unknown bearer token"})),
+    )
+        .into_response()
+}
+
+async fn metrics(State(st): State<AdminState>) -> Response {
+    let s = &st.shared;
+    let text = s.metrics.render(
+        s.classifier.cache_stats(),
+        s.audit.write_errors(),
+        s.audit.healthy(),
+        s.holds.len(),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
     )
         .into_response()
 }
@@ -109,8 +128,11 @@ async fn readyz(State(st): State<AdminState>) -> Response {
         all_up &= up;
         targets.insert(t.name.clone(), json!(up));
     }
+    let audit_ok = st.shared.audit.healthy();
+    let all_up = all_up && audit_ok;
     let body = json!({
         "ready": all_up,
+        "audit": if audit_ok { json!("ok") } else { json!(st.shared.audit.last_error()) },
         "policy": st.shared.policy().origin(),
         "targets": targets,
     });

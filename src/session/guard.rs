@@ -97,6 +97,10 @@ pub struct Guard {
     pending_audit: Option<(audit::Event, Durability)>,
     /// The audit record of a statement waiting for an approver.
     held_event: Option<audit::StatementEvent>,
+    counters: HashMap<
+        (crate::metrics::DecisionLabel, &'static str),
+        prometheus_client::metrics::counter::Counter,
+    >,
 }
 
 impl Guard {
@@ -122,6 +126,7 @@ impl Guard {
             statements: 0,
             pending_audit: None,
             held_event: None,
+            counters: HashMap::new(),
         }
     }
 
@@ -187,7 +192,12 @@ impl Guard {
         // keywords) is kept for every encoding the classifier calls safe; the
         // others are classed `unreadable` by the classifier from the session facts.
         let text = String::from_utf8_lossy(sql);
+        let started = std::time::Instant::now();
         let stmts = self.shared.classifier.classify(&text, &state.facts);
+        self.shared
+            .metrics
+            .classify_seconds
+            .observe(started.elapsed().as_secs_f64());
         let resolved = self.resolve_executes(&stmts);
         let decision = self.judge(&text, &resolved, extended);
         if matches!(decision, Decision::Forward(_)) {
@@ -280,6 +290,7 @@ impl Guard {
             },
         };
         self.last = Some(outcome_and_decision.0);
+        self.count(stmts, &verdict, outcome_and_decision.0);
         self.plan_audit(
             text,
             stmts,
@@ -314,6 +325,82 @@ impl Guard {
                     error: None,
                 }));
         }
+    }
+
+    fn count(&mut self, stmts: &[Statement], verdict: &Verdict, outcome: Outcome) {
+        use crate::metrics::DecisionLabel as D;
+        let decision = match outcome {
+            Outcome::Allow => D::allow,
+            Outcome::Audit => D::audit,
+            Outcome::Block => D::block,
+            Outcome::HoldSelf | Outcome::HoldApprover => D::hold,
+            Outcome::Confirmed => D::confirmed,
+            Outcome::BadToken => D::bad_token,
+            Outcome::Shadowed => D::shadowed,
+        };
+        let class = stmts
+            .get(verdict.statement_index)
+            .or(stmts.first())
+            .and_then(|s| s.classes.first())
+            .map_or("none", |c| c.family());
+        // Cached per session: the shared family is looked up (and its label strings
+        // built) once per decision kind, not once per statement.
+        let counter = self
+            .counters
+            .entry((decision.clone(), class))
+            .or_insert_with(|| {
+                self.shared
+                    .metrics
+                    .statements
+                    .get_or_create(&crate::metrics::StatementLabels {
+                        target: self.target.name.clone(),
+                        decision,
+                        class: class.to_string(),
+                    })
+                    .clone()
+            });
+        counter.inc();
+    }
+
+    /// Byte counters for the relay (cached handles: no lookup per read).
+    pub fn byte_counters(
+        &self,
+    ) -> (
+        prometheus_client::metrics::counter::Counter,
+        prometheus_client::metrics::counter::Counter,
+    ) {
+        use crate::metrics::{Direction, DirectionLabels};
+        let m = &self.shared.metrics.bytes;
+        // One lookup at a time: `get_or_create` holds the family's lock in its guard,
+        // and inserting the second label set needs the write lock.
+        let inbound = m
+            .get_or_create(&DirectionLabels {
+                direction: Direction::client_to_server,
+            })
+            .clone();
+        let outbound = m
+            .get_or_create(&DirectionLabels {
+                direction: Direction::server_to_client,
+            })
+            .clone();
+        (inbound, outbound)
+    }
+
+    /// Records how long a hold waited.
+    pub fn observe_hold(&self, waited: std::time::Duration, r: &Resolution) {
+        let resolution = match r {
+            Resolution::Approved { .. } => "approved",
+            Resolution::Denied { .. } => "denied",
+            Resolution::Expired => "expired",
+            Resolution::Shutdown => "shutdown",
+        };
+        self.shared
+            .metrics
+            .hold_wait_seconds
+            .get_or_create(&crate::metrics::ResolutionLabels {
+                resolution: resolution.to_string(),
+            })
+            .observe(waited.as_secs_f64());
     }
 
     /// The id of the statement decided last (0 before any).

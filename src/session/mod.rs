@@ -45,6 +45,7 @@ pub struct Shared {
     pub tokens: crate::hold::Tokens,
     pub next_session: std::sync::atomic::AtomicU64,
     pub audit: crate::audit::AuditLog,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Shared {
@@ -277,6 +278,13 @@ async fn open(
         Ok(s) => s,
         Err(e) => {
             warn!(target = %target.name, error = %e, "upstream connection failed");
+            shared
+                .metrics
+                .upstream_connect_errors
+                .get_or_create(&crate::metrics::TargetLabels {
+                    target: target.name.clone(),
+                })
+                .inc();
             let msg = format!(
                 "pgwarden could not connect to the server of target \"{}\"",
                 target.name

@@ -97,6 +97,9 @@ pub struct Relay {
     segment_audit: Vec<u64>,
     /// The audited statement id of the message being carried out, if recorded.
     audited: Option<u64>,
+    bytes_in: prometheus_client::metrics::counter::Counter,
+    bytes_out: prometheus_client::metrics::counter::Counter,
+    hold_started: Option<std::time::Instant>,
 }
 
 /// A request pgwarden sends in a refused statement's place: a syntax error, so it
@@ -111,7 +114,11 @@ impl Relay {
         max_message: usize,
         guard: Guard,
     ) -> Self {
+        let (bytes_in, bytes_out) = guard.byte_counters();
         Relay {
+            bytes_in,
+            bytes_out,
+            hold_started: None,
             client,
             server,
             cbuf,
@@ -229,6 +236,7 @@ impl Relay {
             Decision::Hold { notice, ticket } => {
                 self.to_client.extend_from_slice(&notice);
                 self.held = Some((ticket, tag, msg));
+                self.hold_started = Some(std::time::Instant::now());
                 self.holding = true;
             }
             Decision::Reject(reply) => {
@@ -287,6 +295,9 @@ impl Relay {
                         self.holding = false;
                         // A dropped queue fails closed, as at shutdown.
                         let res = r.unwrap_or(crate::hold::Resolution::Shutdown);
+                        if let Some(t) = self.hold_started.take() {
+                            self.guard.observe_hold(t.elapsed(), &res);
+                        }
                         let decision = self.guard.resolved(&res, ticket.extended);
                         let decision = self.audited(decision, ticket.extended).await;
                         let step = match self.carry_out(decision, tag, msg) {
@@ -468,7 +479,10 @@ impl Relay {
                 self.cbuf.reserve(READ_CHUNK);
                 match poll_read_buf(Pin::new(&mut self.client), cx, &mut self.cbuf) {
                     Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Wake::ClientEof)),
-                    Poll::Ready(Ok(_)) => return Poll::Ready(Ok(Wake::Client)),
+                    Poll::Ready(Ok(n)) => {
+                        self.bytes_in.inc_by(n as u64);
+                        return Poll::Ready(Ok(Wake::Client));
+                    }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ClientError(e))),
                     Poll::Pending => {}
                 }
@@ -477,7 +491,10 @@ impl Relay {
                 self.sbuf.reserve(READ_CHUNK);
                 match poll_read_buf(Pin::new(&mut self.server), cx, &mut self.sbuf) {
                     Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Wake::ServerEof)),
-                    Poll::Ready(Ok(_)) => return Poll::Ready(Ok(Wake::Server)),
+                    Poll::Ready(Ok(n)) => {
+                        self.bytes_out.inc_by(n as u64);
+                        return Poll::Ready(Ok(Wake::Server));
+                    }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ServerError(e))),
                     Poll::Pending => {}
                 }

@@ -331,6 +331,11 @@ impl TestProxy {
         self.addr
     }
 
+    /// The admin API's address, when the config has an `[admin]` section.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.running.as_ref().and_then(|r| r.admin_addr())
+    }
+
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
