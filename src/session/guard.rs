@@ -193,7 +193,10 @@ impl Guard {
         // others are classed `unreadable` by the classifier from the session facts.
         let text = String::from_utf8_lossy(sql);
         let started = std::time::Instant::now();
-        let stmts = self.shared.classifier.classify(&text, &state.facts);
+        let stmts = match super::shape::select_shape(&text) {
+            Some(shape) => self.shared.classifier.classify(&shape, &state.facts),
+            None => self.shared.classifier.classify(&text, &state.facts),
+        };
         self.shared
             .metrics
             .classify_seconds
@@ -471,6 +474,10 @@ impl Guard {
             Outcome::Confirmed => (audit::Decision::Confirmed, false),
             Outcome::Shadowed => (audit::Decision::from_action(verdict.action), true),
         };
+        let holding = matches!(decision, Decision::Hold { .. });
+        if !self.shared.audit.is_enabled() && !holding {
+            return;
+        }
         let cfg = &self.shared.config.audit;
         let classes: Vec<Class> = stmts
             .iter()
@@ -480,9 +487,6 @@ impl Guard {
         else {
             return;
         };
-        if !self.shared.audit.is_enabled() && !matches!(decision, Decision::Hold { .. }) {
-            return;
-        }
         let mut ev = self.event(text, stmts, verdict, dec, shadow);
         if let Decision::Hold { ticket, .. } = decision {
             ev.hold_id = Some(ticket.id);

@@ -6,6 +6,7 @@ mod guard;
 mod io;
 mod relay;
 pub mod replies;
+mod shape;
 pub mod state;
 mod stream;
 pub mod upstream;
