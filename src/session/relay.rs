@@ -15,8 +15,7 @@ use tokio_util::io::poll_read_buf;
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
-
+use super::cancel::CancelSignal;
 use super::guard::{self, Decision, Guard, Permit, Refusal, Ticket};
 use super::replies::{self, Replies, Request};
 use super::state::{ServerEvent, SessionState};
@@ -54,7 +53,7 @@ enum Wake {
 pub trait Hooks {
     /// The server reported its backend key (also available in `state`); `cancel`
     /// is to be signalled when a CancelRequest with that key arrives.
-    fn backend_key(&mut self, state: &SessionState, cancel: &Arc<Notify>);
+    fn backend_key(&mut self, state: &SessionState, cancel: &Arc<CancelSignal>);
 }
 
 /// Waits for the held statement's resolution (None: the queue dropped it).
@@ -90,7 +89,7 @@ pub struct Relay {
     held: Option<(Ticket, u8, BytesMut)>,
     holding: bool,
     /// Signalled when a CancelRequest for this session arrives.
-    pub cancel: Arc<Notify>,
+    pub cancel: Arc<CancelSignal>,
 }
 
 /// A request pgwarden sends in a refused statement's place: a syntax error, so it
@@ -122,7 +121,7 @@ impl Relay {
             skip_until_sync: false,
             held: None,
             holding: false,
-            cancel: Arc::new(Notify::new()),
+            cancel: Arc::new(CancelSignal::default()),
         }
     }
 
@@ -172,6 +171,8 @@ impl Relay {
             }
             Decision::Refuse(refusal) => self.inject_refusal(refusal),
             Decision::Hold { notice, ticket } => {
+                // Only a cancel that arrives while this statement is held withdraws it.
+                self.cancel.hold_started();
                 self.to_client.extend_from_slice(&notice);
                 self.held = Some((ticket, tag, msg));
                 self.holding = true;
@@ -229,6 +230,7 @@ impl Relay {
                 r = held_resolution(&mut hold), if hold.is_some() => {
                     if let Some((ticket, tag, msg)) = hold.take() {
                         self.holding = false;
+                        self.cancel.hold_ended();
                         // A dropped queue fails closed, as at shutdown.
                         let res = r.unwrap_or(crate::hold::Resolution::Shutdown);
                         let decision = self.guard.resolved(&res, ticket.extended);
@@ -242,6 +244,7 @@ impl Relay {
                 _ = cancel.notified(), if hold.is_some() => {
                     if let Some((ticket, tag, msg)) = hold.take() {
                         self.holding = false;
+                        self.cancel.hold_ended();
                         self.guard.withdraw(ticket.id);
                         let decision = self.guard.cancelled(ticket.extended);
                         if let Err(end) = self.carry_out(decision, tag, msg).and_then(|()| self.process_client()) {
@@ -262,16 +265,18 @@ impl Relay {
                     Err(end) => end,
                 },
                 Ok(Wake::ClientEof) => {
-                    if let Some((ticket, _, _)) = hold.take().or_else(|| self.held.take()) {
-                        // The client left: its held statement never runs.
-                        self.guard.withdraw(ticket.id);
-                    }
                     self.terminate_server();
                     End::ClientClosed
                 }
                 Ok(Wake::ServerEof) => End::ServerClosed,
                 Err(e) => e,
             };
+            // However the session ends (the client closed or reset the connection, an
+            // I/O or protocol error), its held statement never runs and leaves the
+            // queue, so an approver cannot approve a statement nobody waits for.
+            if let Some((ticket, _, _)) = hold.take().or_else(|| self.held.take()) {
+                self.guard.withdraw(ticket.id);
+            }
             self.flush_all().await;
             return end;
         }

@@ -14,7 +14,8 @@ use super::proxy::{ProxyBuilder, TargetSpec, TestProxy};
 pub const PROD: &str = "prod";
 
 /// A policy for precise tests: blocks unbounded writes and opaque code, self-confirm
-/// for renames, approver holds for drops and truncates with `approver_timeout`.
+/// for renames, approver holds with `approver_timeout` for drops, truncates and
+/// inserts into a table named `ledger` (to count how often an approved statement ran).
 pub fn small_policy(self_timeout: &str, approver_timeout: &str) -> String {
     format!(
         r#"
@@ -40,6 +41,15 @@ classes = ["alter.rename", "delete.maybe_unbounded"]
 action = "hold"
 confirm = "self"
 timeout = "{self_timeout}"
+
+[[rule]]
+name = "ledger-approve"
+environment = "production"
+classes = ["write"]
+objects = ["ledger", "*.ledger"]
+action = "hold"
+confirm = "approver"
+timeout = "{approver_timeout}"
 
 [[rule]]
 name = "drops-approve"
