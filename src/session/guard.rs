@@ -209,27 +209,34 @@ impl Guard {
         decision
     }
 
-    /// `EXECUTE name` is judged as the statement it runs.
+    /// `EXECUTE name` is judged as the statement it runs: one prepared earlier in the
+    /// session, or by an earlier statement of the same message (`PREPARE p AS …;
+    /// EXECUTE p`), which the session has not remembered yet.
     fn resolve_executes<'a>(&self, stmts: &'a [Statement]) -> Cow<'a, [Statement]> {
         if stmts.iter().all(|s| s.executes.is_none()) {
             return Cow::Borrowed(stmts);
         }
-        Cow::Owned(
-            stmts
-                .iter()
-                .map(
-                    |s| match s.executes.as_ref().and_then(|n| self.prepared.get(n)) {
-                        Some(body) => {
-                            let mut r = s.clone();
-                            r.classes = body.classes.clone();
-                            r.objects = body.objects.clone();
-                            r
-                        }
-                        None => s.clone(),
-                    },
-                )
-                .collect(),
-        )
+        let mut here: HashMap<&str, &Statement> = HashMap::new();
+        let mut out = Vec::with_capacity(stmts.len());
+        for s in stmts {
+            let body = s
+                .executes
+                .as_deref()
+                .and_then(|n| here.get(n).copied().or_else(|| self.prepared.get(n)));
+            out.push(match body {
+                Some(body) => {
+                    let mut r = s.clone();
+                    r.classes = body.classes.clone();
+                    r.objects = body.objects.clone();
+                    r
+                }
+                None => s.clone(),
+            });
+            if let Some(name) = s.prepares.as_deref() {
+                here.insert(name, s);
+            }
+        }
+        Cow::Owned(out)
     }
 
     fn remember(&mut self, stmts: &[Statement], parse_name: Option<String>) {

@@ -162,7 +162,7 @@ struct SessionHooks<'a> {
 }
 
 impl Hooks for SessionHooks<'_> {
-    fn backend_key(&mut self, state: &SessionState, cancel: &Arc<tokio::sync::Notify>) {
+    fn backend_key(&mut self, state: &SessionState, cancel: &Arc<cancel::CancelSignal>) {
         if let Some((pid, key)) = &state.backend_key {
             self.registration = Some(self.shared.cancels.register(
                 *pid,
@@ -427,8 +427,11 @@ async fn forward_cancel(shared: &Shared, pid: i32, key: &[u8]) {
         debug!(pid, "cancel request for an unknown key ignored");
         return;
     };
-    // A held statement is not on the server: the session withdraws it itself.
-    entry.notify.notify_one();
+    // A held statement is not on the server: the session withdraws it itself, and
+    // the server must not see the cancel (it would hit the client's next statement).
+    if entry.signal.cancel() {
+        return;
+    }
     let Some(target) = shared.config.target(&entry.target) else {
         return;
     };

@@ -15,8 +15,7 @@ use tokio_util::io::poll_read_buf;
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
-
+use super::cancel::CancelSignal;
 use super::guard::{self, Decision, Guard, Permit, Refusal, Ticket};
 use super::replies::{self, Replies, Request};
 use super::state::{ServerEvent, SessionState};
@@ -55,7 +54,7 @@ enum Wake {
 pub trait Hooks {
     /// The server reported its backend key (also available in `state`); `cancel`
     /// is to be signalled when a CancelRequest with that key arrives.
-    fn backend_key(&mut self, state: &SessionState, cancel: &Arc<Notify>);
+    fn backend_key(&mut self, state: &SessionState, cancel: &Arc<CancelSignal>);
 }
 
 /// Waits for the held statement's resolution (None: the queue dropped it).
@@ -91,7 +90,7 @@ pub struct Relay {
     held: Option<(Ticket, u8, BytesMut)>,
     holding: bool,
     /// Signalled when a CancelRequest for this session arrives.
-    pub cancel: Arc<Notify>,
+    pub cancel: Arc<CancelSignal>,
     /// Audited statements of the current extended-protocol segment, reported
     /// with the Sync that ends it.
     segment_audit: Vec<u64>,
@@ -135,7 +134,7 @@ impl Relay {
             skip_until_sync: false,
             held: None,
             holding: false,
-            cancel: Arc::new(Notify::new()),
+            cancel: Arc::new(CancelSignal::default()),
             segment_audit: Vec::new(),
             audited: None,
         }
@@ -234,6 +233,8 @@ impl Relay {
             }
             Decision::Refuse(refusal) => self.inject_refusal(refusal),
             Decision::Hold { notice, ticket } => {
+                // Only a cancel that arrives while this statement is held withdraws it.
+                self.cancel.hold_started();
                 self.to_client.extend_from_slice(&notice);
                 self.held = Some((ticket, tag, msg));
                 self.hold_started = Some(std::time::Instant::now());
@@ -293,6 +294,7 @@ impl Relay {
                 r = held_resolution(&mut hold), if hold.is_some() => {
                     if let Some((ticket, tag, msg)) = hold.take() {
                         self.holding = false;
+                        self.cancel.hold_ended();
                         // A dropped queue fails closed, as at shutdown.
                         let res = r.unwrap_or(crate::hold::Resolution::Shutdown);
                         if let Some(t) = self.hold_started.take() {
@@ -314,6 +316,7 @@ impl Relay {
                 _ = cancel.notified(), if hold.is_some() => {
                     if let Some((ticket, tag, msg)) = hold.take() {
                         self.holding = false;
+                        self.cancel.hold_ended();
                         self.guard.withdraw(ticket.id);
                         let decision = self.guard.cancelled(ticket.extended);
                         let step = match self.carry_out(decision, tag, msg) {
@@ -338,16 +341,18 @@ impl Relay {
                     Err(end) => end,
                 },
                 Ok(Wake::ClientEof) => {
-                    if let Some((ticket, _, _)) = hold.take().or_else(|| self.held.take()) {
-                        // The client left: its held statement never runs.
-                        self.guard.withdraw(ticket.id);
-                    }
                     self.terminate_server();
                     End::ClientClosed
                 }
                 Ok(Wake::ServerEof) => End::ServerClosed,
                 Err(e) => e,
             };
+            // However the session ends (the client closed or reset the connection, an
+            // I/O or protocol error), its held statement never runs and leaves the
+            // queue, so an approver cannot approve a statement nobody waits for.
+            if let Some((ticket, _, _)) = hold.take().or_else(|| self.held.take()) {
+                self.guard.withdraw(ticket.id);
+            }
             self.flush_all().await;
             return end;
         }

@@ -24,6 +24,8 @@
 pub mod certs;
 pub mod clients;
 pub mod cluster;
+pub mod guarded;
+pub mod http;
 pub mod proxy;
 pub mod raw;
 

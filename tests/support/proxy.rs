@@ -55,6 +55,11 @@ impl TargetSpec {
         self
     }
 
+    /// A production target for `cluster` (guarded by the policy).
+    pub fn production(name: &str, cluster: &PgCluster) -> TargetSpec {
+        TargetSpec::for_cluster(name, cluster).environment("production")
+    }
+
     /// `environment = ...`.
     pub fn environment(mut self, env: &str) -> TargetSpec {
         self.environment = env.to_string();
@@ -68,6 +73,9 @@ pub struct ProxyBuilder {
     targets: Vec<TargetSpec>,
     client_tls: Option<(String, CertFiles)>,
     max_message_size: Option<String>,
+    policy_path: Option<PathBuf>,
+    /// `[admin]` with these approvers (name, token_env), when set.
+    admin: Option<Vec<(String, String)>>,
     extra_toml: String,
 }
 
@@ -95,8 +103,36 @@ impl ProxyBuilder {
             targets: Vec::new(),
             client_tls: None,
             max_message_size: None,
+            policy_path: None,
+            admin: None,
             extra_toml: String::new(),
         }
+    }
+
+    /// `[policy] path = ...` pointing at an existing file.
+    pub fn policy_path(mut self, path: &Path) -> ProxyBuilder {
+        self.policy_path = Some(path.to_path_buf());
+        self
+    }
+
+    /// Writes `text` as the policy file in the proxy's temp dir and uses it.
+    pub fn policy_toml(mut self, text: &str) -> ProxyBuilder {
+        let path = self.dir.path().join("policy.toml");
+        std::fs::write(&path, text).expect("write policy.toml");
+        self.policy_path = Some(path);
+        self
+    }
+
+    /// `[admin] listen = "127.0.0.1:0"` with approvers as (name, token_env) pairs;
+    /// the tokens are read from those environment variables when the proxy starts.
+    pub fn admin(mut self, approvers: &[(&str, &str)]) -> ProxyBuilder {
+        self.admin = Some(
+            approvers
+                .iter()
+                .map(|(n, e)| (n.to_string(), e.to_string()))
+                .collect(),
+        );
+        self
     }
 
     /// Adds a `[targets.NAME]` table.
@@ -172,6 +208,21 @@ impl ProxyBuilder {
                 }
                 .unwrap();
             }
+        }
+        if let Some(path) = &self.policy_path {
+            writeln!(t, "\n[policy]\npath = {}", toml_path(path)).unwrap();
+        }
+        if let Some(approvers) = &self.admin {
+            let list: Vec<String> = approvers
+                .iter()
+                .map(|(name, env)| format!("{name} = {{ token_env = {} }}", toml_str(env)))
+                .collect();
+            writeln!(
+                t,
+                "\n[admin]\nlisten = \"127.0.0.1:0\"\napprovers = {{ {} }}",
+                list.join(", ")
+            )
+            .unwrap();
         }
         t.push_str(&self.extra_toml);
         t
@@ -331,13 +382,13 @@ impl TestProxy {
         self.addr
     }
 
-    /// The admin API's address, when the config has an `[admin]` section.
-    pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.running.as_ref().and_then(|r| r.admin_addr())
-    }
-
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The admin HTTP listener (`[admin]` configured and implemented), if any.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.running.as_ref().and_then(|r| r.admin_addr())
     }
 
     /// The config text it was started with.
