@@ -68,10 +68,15 @@ enum Command {
     /// List, approve or deny held statements on a running proxy's admin API.
     Holds {
         /// The admin API's base URL.
-        #[arg(long, env = "PGWARDEN_ADMIN", default_value = "http://127.0.0.1:9187")]
+        #[arg(
+            long,
+            global = true,
+            env = "PGWARDEN_ADMIN",
+            default_value = "http://127.0.0.1:9187"
+        )]
         admin: String,
         /// Your approver bearer token.
-        #[arg(long, env = "PGWARDEN_TOKEN", hide_env_values = true)]
+        #[arg(long, global = true, env = "PGWARDEN_TOKEN", hide_env_values = true)]
         token: Option<String>,
         #[command(subcommand)]
         command: HoldsCommand,
