@@ -143,7 +143,7 @@ fn classify_inner(sql: &str, facts: &SessionFacts, dangerous: &[String]) -> Vec<
                     sql: p.text.to_string(),
                     classes: f.classes,
                     objects: f.objects,
-                    fingerprint: parse::fingerprint(p.text, flags),
+                    fingerprint: parse::fingerprint(&p.tree),
                     prepares: f.prepares,
                     executes: f.executes,
                     deallocates: f.deallocates,
