@@ -323,3 +323,90 @@ async fn demo_blocks_and_holds_what_it_says_it_does() {
     assert!(status.success(), "demo exited with {status}");
     assert!(!dir.exists(), "{} was not removed", dir.display());
 }
+
+/// The approver flow the demo describes: `DROP TABLE invoices;` waits for a second
+/// person; `pgwarden holds list` shows it and `pgwarden holds approve ID` (admin URL
+/// and token from the demo's JSON line, in PGWARDEN_ADMIN / PGWARDEN_TOKEN) lets it
+/// run: the waiting client gets its normal result and the table is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_approver_flow_with_the_holds_cli() {
+    let mut demo = Demo::start();
+    let dir = demo.dir();
+    let client = std::sync::Arc::new(demo.connect().await);
+    assert_eq!(count(&client, "invoices").await, 150);
+    let c = std::sync::Arc::clone(&client);
+    let held =
+        tokio::spawn(async move { c.simple_query("DROP TABLE invoices;").await.map(|_| ()) });
+
+    let admin = demo.str("admin").to_string();
+    let token = demo.str("token").to_string();
+    let holds = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"));
+        cmd.arg("holds")
+            .args(args)
+            .env("PGWARDEN_ADMIN", &admin)
+            .env("PGWARDEN_TOKEN", &token)
+            .env("PGWARDEN_LOG", "warn");
+        async move {
+            let out = cmd.output().await.expect("run pgwarden holds");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let id = loop {
+        let (ok, out) = holds(&["list", "--json"]).await;
+        assert!(ok, "holds list failed: {out}");
+        let list: Vec<Value> =
+            serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+        if let Some(h) = list.iter().find(|h| {
+            h["sql"]
+                .as_str()
+                .unwrap_or("")
+                .contains("DROP TABLE invoices")
+        }) {
+            assert_eq!(h["user"], "alice", "{h}");
+            break h["id"].as_u64().expect("hold id");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the DROP never showed in holds list: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!held.is_finished(), "the held DROP did not wait");
+    // Still there while held (checked on another connection).
+    let other = demo.connect().await;
+    assert_eq!(count(&other, "invoices").await, 150);
+    let (ok, out) = holds(&["list"]).await;
+    assert!(ok && out.contains(&format!("#{id} ")), "{out}");
+
+    let id_arg = id.to_string();
+    let (ok, out) = holds(&["approve", id_arg.as_str()]).await;
+    assert!(ok, "holds approve failed: {out}");
+    assert!(out.contains(&format!("approved hold #{id}")), "{out}");
+    tokio::time::timeout(Duration::from_secs(10), held)
+        .await
+        .expect("the approved DROP did not complete within 10 s")
+        .unwrap()
+        .expect("the approved DROP succeeds for its client");
+    let gone: bool = other
+        .query_one("SELECT to_regclass('public.invoices') IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(gone, "invoices still exists after the approved DROP");
+    // Approving again: no such pending hold.
+    let (ok, out) = holds(&["approve", id_arg.as_str()]).await;
+    assert!(!ok && out.contains("404"), "{out}");
+
+    drop(other);
+    drop(client);
+    drop(demo.stdin.take());
+    let status = demo.wait_exit(Duration::from_secs(60));
+    assert!(status.success(), "demo exited with {status}");
+    assert!(!dir.exists(), "{} was not removed", dir.display());
+}

@@ -3,6 +3,7 @@
 //! cancel-safe (partial input lives in buffers owned here) and writes are
 //! non-blocking with high-water marks, so neither side can deadlock the other.
 
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -91,9 +92,17 @@ pub struct Relay {
     holding: bool,
     /// Signalled when a CancelRequest for this session arrives.
     pub cancel: Arc<CancelSignal>,
-    /// Audited statements of the current extended-protocol segment, reported
-    /// with the Sync that ends it.
+    /// Audited statements first executed in the current extended-protocol
+    /// segment, reported with the Sync that ends it.
     segment_audit: Vec<u64>,
+    /// Prepared statements (by name) whose audit record still waits for an
+    /// outcome: the outcome of a Parse is its statement's first execution.
+    unexecuted: HashMap<Vec<u8>, u64>,
+    /// Portals bound from such statements (by name).
+    portals: HashMap<Vec<u8>, u64>,
+    /// The server is in an extended-protocol COPY IN: it ignores Syncs until the
+    /// client's CopyDone/CopyFail, so they expect no reply.
+    copy_in_extended: bool,
     /// The audited statement id of the message being carried out, if recorded.
     audited: Option<u64>,
     bytes_in: prometheus_client::metrics::counter::Counter,
@@ -136,6 +145,9 @@ impl Relay {
             holding: false,
             cancel: Arc::new(CancelSignal::default()),
             segment_audit: Vec::new(),
+            unexecuted: HashMap::new(),
+            portals: HashMap::new(),
+            copy_in_extended: false,
             audited: None,
         }
     }
@@ -208,6 +220,18 @@ impl Relay {
     fn carry_out(&mut self, decision: Decision, tag: u8, msg: BytesMut) -> Result<(), End> {
         match decision {
             Decision::Forward(permit) => {
+                if tag == frontend::SYNC && self.copy_in_extended {
+                    // Ignored by the server during COPY IN: no ReadyForQuery comes.
+                    self.forward(permit, msg);
+                    return Ok(());
+                }
+                if matches!(tag, frontend::COPY_DONE | frontend::COPY_FAIL) {
+                    if self.copy_in_extended {
+                        self.copy_in_extended = false;
+                    } else if self.replies.has_execute() {
+                        self.replies.push_copy_end();
+                    }
+                }
                 self.state.observe_client(tag);
                 match Request::of(tag) {
                     Some(Request::Simple) => {
@@ -218,12 +242,48 @@ impl Relay {
                         let ids = std::mem::take(&mut self.segment_audit);
                         self.replies.push_audited(Request::Sync, ids);
                     }
-                    Some(r) => {
-                        if let Some(id) = self.audited.take() {
-                            self.segment_audit.push(id);
+                    Some(Request::Parse) => {
+                        let name = frontend::parse(&msg[5..]).map(|p| p.name.to_vec());
+                        match (self.audited.take(), name) {
+                            (Some(id), Some(name)) => {
+                                self.unexecuted.insert(name, id);
+                                self.replies.push_audited(Request::Parse, vec![id]);
+                            }
+                            (_, name) => {
+                                if let Some(name) = name {
+                                    self.unexecuted.remove(&name);
+                                }
+                                self.replies.push(Request::Parse);
+                            }
                         }
-                        self.replies.push(r);
                     }
+                    Some(Request::Bind) => {
+                        if !self.unexecuted.is_empty() || !self.portals.is_empty() {
+                            if let Some((portal, stmt)) = frontend::bind_names(&msg[5..]) {
+                                match self.unexecuted.get(stmt) {
+                                    Some(&id) => {
+                                        self.portals.insert(portal.to_vec(), id);
+                                    }
+                                    None => {
+                                        self.portals.remove(portal);
+                                    }
+                                }
+                            }
+                        }
+                        self.replies.push(Request::Bind);
+                    }
+                    Some(Request::Execute) => {
+                        if !self.portals.is_empty() {
+                            let id = frontend::execute(&msg[5..])
+                                .and_then(|(portal, _)| self.portals.remove(portal));
+                            if let Some(id) = id {
+                                forget_audited(&mut self.unexecuted, &mut self.portals, &[id]);
+                                self.segment_audit.push(id);
+                            }
+                        }
+                        self.replies.push(Request::Execute);
+                    }
+                    Some(r) => self.replies.push(r),
                     None => {}
                 }
                 self.forward(permit, msg);
@@ -272,7 +332,9 @@ impl Relay {
             return end;
         }
         loop {
-            if draining && self.state.is_idle() && self.cbuf.is_empty() {
+            // A held statement is not idle: it first gets its resolution (PW005 once
+            // the drain closes the hold queue), then the session closes.
+            if draining && !self.holding && self.state.is_idle() && self.cbuf.is_empty() {
                 self.to_client.extend_from_slice(&originate::fatal(
                     SqlState::ADMIN_SHUTDOWN,
                     "terminating connection because pgwarden is shutting down",
@@ -418,8 +480,23 @@ impl Relay {
                     {
                         hooks.backend_key(&self.state, &self.cancel);
                     }
+                    if h.tag == backend::COPY_IN_RESPONSE {
+                        if let Some((ignored, mut ids, ended)) = self.replies.copy_in_started() {
+                            self.state.pending_ready =
+                                self.state.pending_ready.saturating_sub(ignored);
+                            ids.append(&mut self.segment_audit);
+                            self.segment_audit = ids;
+                            self.copy_in_extended = !ended;
+                        }
+                    }
                     if matches!(h.tag, b'C' | b'E' | b'Z') {
                         if let Some(done) = self.replies.outcome(h.tag, &rest[5..h.total]) {
+                            // A failed Parse's statement gets its outcome here.
+                            forget_audited(
+                                &mut self.unexecuted,
+                                &mut self.portals,
+                                &done.statements,
+                            );
                             self.guard.record_outcome(done);
                         }
                     }
@@ -528,6 +605,20 @@ impl Relay {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), flush).await;
         self.to_client.clear();
         self.to_server.clear();
+    }
+}
+
+/// These audited statements have their outcome: later executions are not theirs.
+fn forget_audited(
+    unexecuted: &mut HashMap<Vec<u8>, u64>,
+    portals: &mut HashMap<Vec<u8>, u64>,
+    ids: &[u64],
+) {
+    if !unexecuted.is_empty() {
+        unexecuted.retain(|_, id| !ids.contains(id));
+    }
+    if !portals.is_empty() {
+        portals.retain(|_, id| !ids.contains(id));
     }
 }
 

@@ -21,6 +21,9 @@ pub enum Request {
     Execute,
     Close,
     Sync,
+    /// Not a request: where the client ended an extended-protocol COPY IN
+    /// (CopyDone/CopyFail), so Syncs before it can be told from those after it.
+    CopyEnd,
 }
 
 impl Request {
@@ -117,6 +120,12 @@ impl Replies {
             .queue
             .iter_mut()
             .find(|e| matches!(e.request, Request::Simple | Request::Sync))?;
+        if tag == b'E' {
+            // Noted even before the segment has audited statements: a failed Parse's
+            // statement is moved here by `on_server` after this error is seen.
+            e.sqlstate = crate::protocol::backend::sqlstate(body);
+            return None;
+        }
         if e.audit.is_empty() {
             return None;
         }
@@ -124,10 +133,6 @@ impl Replies {
             b'C' => {
                 e.tag = crate::protocol::cstr(body)
                     .map(|(t, _)| String::from_utf8_lossy(t).into_owned());
-                None
-            }
-            b'E' => {
-                e.sqlstate = crate::protocol::backend::sqlstate(body);
                 None
             }
             b'Z' => Some(Completed {
@@ -138,6 +143,61 @@ impl Replies {
             }),
             _ => None,
         }
+    }
+
+    /// Whether an extended-protocol Execute still awaits its reply.
+    pub fn has_execute(&self) -> bool {
+        self.queue.iter().any(|e| e.request == Request::Execute)
+    }
+
+    /// The server answered an Execute with CopyInResponse: it ignores every Sync it
+    /// receives until the client's CopyDone/CopyFail, so the Syncs forwarded in
+    /// between (libpq and tokio-postgres send one right after the Execute) get no
+    /// ReadyForQuery. Drops their entries and returns how many, the audit ids they
+    /// carried (moved to the first Sync after the copy's end when it was already
+    /// forwarded, else returned for the segment), and whether the copy's end was
+    /// already forwarded. A simple-protocol COPY (front is not an Execute) is
+    /// untouched.
+    pub fn copy_in_started(&mut self) -> Option<(usize, Vec<u64>, bool)> {
+        if self.queue.front().map(|e| e.request) != Some(Request::Execute) {
+            return None;
+        }
+        let mut removed = 0;
+        let mut ids = Vec::new();
+        let mut i = 1;
+        let mut ended = false;
+        while i < self.queue.len() {
+            match self.queue[i].request {
+                Request::CopyEnd => {
+                    ended = true;
+                    break;
+                }
+                Request::Sync => {
+                    if let Some(mut e) = self.queue.remove(i) {
+                        ids.append(&mut e.audit);
+                    }
+                    removed += 1;
+                }
+                _ => i += 1,
+            }
+        }
+        if ended && !ids.is_empty() {
+            if let Some(sync) = self
+                .queue
+                .iter_mut()
+                .skip(i)
+                .find(|e| e.request == Request::Sync)
+            {
+                sync.started.get_or_insert_with(std::time::Instant::now);
+                sync.audit.append(&mut ids);
+            }
+        }
+        Some((removed, ids, ended))
+    }
+
+    /// Marks where the client ended an extended-protocol COPY IN.
+    pub fn push_copy_end(&mut self) {
+        self.queue.push_back(Entry::new(Request::CopyEnd));
     }
 
     pub fn is_empty(&self) -> bool {
@@ -170,10 +230,26 @@ impl Replies {
             (b'E', Some(Request::Sync)) | (b'E', None) => Verdict::Forward,
             (b'E', Some(_)) => {
                 // The server skips everything up to the next Sync after an error.
-                let first = self.queue.pop_front().and_then(|e| e.substitute);
-                while let Some(e) = self.queue.front() {
+                // Audited statements of Parse requests that failed or were skipped
+                // never exist on the server: their outcome is this error, reported
+                // with the Sync.
+                let mut failed: Vec<u64> = Vec::new();
+                let first = self.queue.pop_front().and_then(|mut e| {
+                    if e.request == Request::Parse {
+                        failed.append(&mut e.audit);
+                    }
+                    e.substitute
+                });
+                while let Some(e) = self.queue.front_mut() {
                     if e.request == Request::Sync {
+                        if !failed.is_empty() {
+                            e.started.get_or_insert_with(std::time::Instant::now);
+                            e.audit.append(&mut failed);
+                        }
                         break;
+                    }
+                    if e.request == Request::Parse {
+                        failed.append(&mut e.audit);
                     }
                     self.queue.pop_front();
                 }
@@ -235,6 +311,44 @@ mod tests {
         let v = run(&mut r, b"EZ");
         assert_eq!(v, vec![Verdict::Forward, Verdict::Forward]);
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn a_failed_parse_reports_its_statement_with_the_sync() {
+        let mut r = Replies::default();
+        r.push_audited(Request::Parse, vec![7]);
+        r.push(Request::Bind);
+        r.push(Request::Execute);
+        r.push_audited(Request::Sync, vec![]);
+        assert_eq!(r.outcome(b'E', b"SERROR\0C42P01\0\0"), None);
+        assert_eq!(r.on_server(b'E'), Verdict::Forward);
+        let done = r.outcome(b'Z', b"I").expect("an outcome at ReadyForQuery");
+        assert_eq!(done.statements, vec![7]);
+        assert_eq!(done.sqlstate.as_deref(), Some("42P01"));
+        assert_eq!(done.tag, None);
+        r.on_server(b'Z');
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn syncs_sent_during_an_extended_copy_in_expect_no_reply() {
+        let mut r = Replies::default();
+        // Bind, Execute, Sync, (CopyData…), CopyDone, Sync: the first Sync is ignored.
+        r.push(Request::Bind);
+        r.push(Request::Execute);
+        r.push_audited(Request::Sync, vec![3]);
+        r.push_copy_end();
+        r.push_audited(Request::Sync, vec![]);
+        run(&mut r, b"2");
+        assert_eq!(r.copy_in_started(), Some((1, vec![], true)));
+        run(&mut r, b"C");
+        let done = r.outcome(b'Z', b"I").expect("the copy's outcome");
+        assert_eq!(done.statements, vec![3]);
+        run(&mut r, b"Z");
+        assert!(r.is_empty());
+        // A simple-protocol COPY is left alone.
+        r.push(Request::Simple);
+        assert_eq!(r.copy_in_started(), None);
     }
 
     #[test]

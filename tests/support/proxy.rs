@@ -76,6 +76,8 @@ pub struct ProxyBuilder {
     policy_path: Option<PathBuf>,
     /// `[admin]` with these approvers (name, token_env), when set.
     admin: Option<Vec<(String, String)>>,
+    /// Extra `key = value` lines of the `[server]` table.
+    server_toml: String,
     extra_toml: String,
 }
 
@@ -105,6 +107,7 @@ impl ProxyBuilder {
             max_message_size: None,
             policy_path: None,
             admin: None,
+            server_toml: String::new(),
             extra_toml: String::new(),
         }
     }
@@ -160,6 +163,12 @@ impl ProxyBuilder {
         self
     }
 
+    /// `server.KEY = VALUE` (`value` is TOML, quote strings).
+    pub fn server_setting(mut self, key: &str, value: &str) -> ProxyBuilder {
+        writeln!(self.server_toml, "{key} = {value}").unwrap();
+        self
+    }
+
     /// Extra TOML appended verbatim at the end of the file.
     pub fn extra_toml(mut self, text: &str) -> ProxyBuilder {
         self.extra_toml.push_str(text);
@@ -188,6 +197,7 @@ impl ProxyBuilder {
         if let Some(size) = &self.max_message_size {
             writeln!(t, "max_message_size = {}", toml_str(size)).unwrap();
         }
+        t.push_str(&self.server_toml);
         for target in &self.targets {
             writeln!(t, "\n[targets.{}]", target.name).unwrap();
             writeln!(t, "host = \"127.0.0.1\"\nport = {}", target.port).unwrap();
@@ -463,6 +473,41 @@ impl ProxyProcess {
         let _ = self.child.kill().await;
     }
 
+    /// The temp dir holding the generated config (and `policy_toml`'s policy file).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sends `signal` (a `kill` name such as `HUP`, `USR1`) to this child only, by pid;
+    /// panics if the process is gone or `kill` fails.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("pgwarden serve is still running");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// SIGUSR1: reopen the audit log (logrotate).
+    pub fn reopen_audit(&self) {
+        self.signal("USR1");
+    }
+
+    /// SIGHUP: reload the policy.
+    pub fn hangup(&self) {
+        self.signal("HUP");
+    }
+
+    /// Waits up to `limit` for the process to exit; `None` if it is still running.
+    pub async fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
     /// Sends SIGTERM (by pid, to this child only) and waits up to `grace` for the exit
     /// status; `None` if it is still running then.
     pub async fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
@@ -471,9 +516,6 @@ impl ProxyProcess {
             .arg("-TERM")
             .arg(pid.to_string())
             .status();
-        tokio::time::timeout(grace, self.child.wait())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        self.wait(grace).await
     }
 }
