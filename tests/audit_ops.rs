@@ -18,61 +18,15 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use futures_util::SinkExt;
 
+use support::audit_file::*;
 use support::guarded::*;
 use support::*;
 
 const APP: &str = "audit-vs-server-log";
-
-fn records(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each audit line is JSON"))
-        .collect()
-}
-
-async fn wait_for(
-    path: &Path,
-    what: &str,
-    pred: impl Fn(&[serde_json::Value]) -> bool,
-) -> Vec<serde_json::Value> {
-    for _ in 0..100 {
-        let r = records(path);
-        if pred(&r) {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "audit log {} never showed {what}:\n{}",
-        path.display(),
-        std::fs::read_to_string(path).unwrap_or_default()
-    );
-}
-
-fn verify(files: &[&Path]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"))
-        .args(["audit", "verify"])
-        .args(files)
-        .output()
-        .expect("run pgwarden audit verify");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-fn audit_toml(path: &Path, statements: &str) -> String {
-    format!(
-        "\n[audit]\npath = {}\nstatements = \"{statements}\"\n",
-        toml::Value::String(path.display().to_string())
-    )
-}
 
 /// What the server logged for sessions with application_name `APP`.
 #[derive(Default, Debug)]

@@ -4,54 +4,14 @@
 
 mod support;
 
-use std::path::Path;
-use std::time::Duration;
-
+use support::audit_file::{verify as verify_files, wait_for};
 use support::*;
-
-fn records(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
-}
-
-async fn wait_for(
-    path: &Path,
-    pred: impl Fn(&[serde_json::Value]) -> bool,
-) -> Vec<serde_json::Value> {
-    for _ in 0..100 {
-        let r = records(path);
-        if pred(&r) {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "audit log {} never reached the expected state:\n{}",
-        path.display(),
-        std::fs::read_to_string(path).unwrap_or_default()
-    );
-}
 
 fn token_of(e: &tokio_postgres::Error) -> String {
     let db = e.as_db_error().expect("a server error");
     let msg = db.message();
     let i = msg.find("token ").expect("token in message") + 6;
     msg[i..].split_whitespace().next().unwrap().to_string()
-}
-
-fn verify(path: &Path) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"))
-        .args(["audit", "verify"])
-        .arg(path)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +60,10 @@ async fn decisions_and_outcomes_are_recorded_and_the_chain_verifies() {
     assert_eq!(n, 3);
     drop(client);
 
-    let recs = wait_for(&audit, |r| r.iter().any(|e| e["event"] == "session_end")).await;
+    let recs = wait_for(&audit, "the session's end", |r| {
+        r.iter().any(|e| e["event"] == "session_end")
+    })
+    .await;
     let statements: Vec<&serde_json::Value> =
         recs.iter().filter(|e| e["event"] == "statement").collect();
     let decision_of = |needle: &str| -> Vec<String> {
@@ -151,7 +114,7 @@ async fn decisions_and_outcomes_are_recorded_and_the_chain_verifies() {
     assert!(recs.iter().any(|e| e["event"] == "session_start"));
 
     proxy.shutdown().await;
-    let (ok, out) = verify(&audit);
+    let (ok, out) = verify_files(&[&audit]);
     assert!(ok, "verify failed on an untouched log: {out}");
 
     // Editing a recorded decision breaks the chain at that line.
@@ -159,7 +122,7 @@ async fn decisions_and_outcomes_are_recorded_and_the_chain_verifies() {
     let tampered = text.replacen("\"decision\":\"block\"", "\"decision\":\"allow\"", 1);
     assert_ne!(text, tampered);
     std::fs::write(&audit, tampered).unwrap();
-    let (ok, out) = verify(&audit);
+    let (ok, out) = verify_files(&[&audit]);
     assert!(!ok, "verify accepted an edited log: {out}");
     assert!(out.contains("broken"), "{out}");
 }

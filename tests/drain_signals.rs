@@ -6,66 +6,19 @@
 
 mod support;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_postgres::AsyncMessage;
 
+use support::audit_file::*;
 use support::guarded::*;
 use support::raw::{query, RawConn};
 use support::*;
 
-fn records(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each audit line is JSON"))
-        .collect()
-}
-
-/// Waits (up to 5 s) until the audit file satisfies `pred`.
-async fn wait_for(
-    path: &Path,
-    what: &str,
-    pred: impl Fn(&[serde_json::Value]) -> bool,
-) -> Vec<serde_json::Value> {
-    for _ in 0..100 {
-        let r = records(path);
-        if pred(&r) {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "audit log {} never showed {what}:\n{}",
-        path.display(),
-        std::fs::read_to_string(path).unwrap_or_default()
-    );
-}
-
 fn has_statement(r: &[serde_json::Value], sql: &str) -> bool {
     r.iter()
         .any(|e| e["event"] == "statement" && e["sql"].as_str() == Some(sql))
-}
-
-fn verify(files: &[&Path]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"))
-        .args(["audit", "verify"])
-        .args(files)
-        .output()
-        .expect("run pgwarden audit verify");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-fn audit_toml(path: &Path, statements: &str) -> String {
-    format!(
-        "\n[audit]\npath = {}\nstatements = \"{statements}\"\n",
-        toml::Value::String(path.display().to_string())
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,7 @@
 //! fail by design).
 #![allow(dead_code, unused_imports, unused_macros)]
 
+pub mod audit_file;
 pub mod certs;
 pub mod clients;
 pub mod cluster;
