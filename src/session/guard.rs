@@ -251,11 +251,8 @@ impl Guard {
                 }
                 None => {}
             }
-            if s.sql
-                .trim_start()
-                .to_ascii_uppercase()
-                .starts_with("DISCARD ALL")
-            {
+            let head = s.sql.trim_start().get(..11);
+            if head.is_some_and(|h| h.eq_ignore_ascii_case("DISCARD ALL")) {
                 self.prepared.clear();
             }
         }
