@@ -216,6 +216,22 @@ impl Relay {
         self.forward(guard::internal(), msg);
     }
 
+    /// Carries out the decision on a statement that was held, then goes on with the
+    /// client messages that waited behind it.
+    async fn end_hold(
+        &mut self,
+        decision: Decision,
+        extended: bool,
+        tag: u8,
+        msg: BytesMut,
+    ) -> Result<(), End> {
+        self.holding = false;
+        self.cancel.hold_ended();
+        let decision = self.audited(decision, extended).await;
+        self.carry_out(decision, tag, msg)?;
+        self.process_client().await
+    }
+
     /// Carries out a decision on the whole message `msg`.
     fn carry_out(&mut self, decision: Decision, tag: u8, msg: BytesMut) -> Result<(), End> {
         match decision {
@@ -355,20 +371,13 @@ impl Relay {
                 }
                 r = held_resolution(&mut hold), if hold.is_some() => {
                     if let Some((ticket, tag, msg)) = hold.take() {
-                        self.holding = false;
-                        self.cancel.hold_ended();
                         // A dropped queue fails closed, as at shutdown.
                         let res = r.unwrap_or(crate::hold::Resolution::Shutdown);
                         if let Some(t) = self.hold_started.take() {
                             self.guard.observe_hold(t.elapsed(), &res);
                         }
                         let decision = self.guard.resolved(&res, ticket.extended);
-                        let decision = self.audited(decision, ticket.extended).await;
-                        let step = match self.carry_out(decision, tag, msg) {
-                            Ok(()) => self.process_client().await,
-                            Err(e) => Err(e),
-                        };
-                        if let Err(end) = step {
+                        if let Err(end) = self.end_hold(decision, ticket.extended, tag, msg).await {
                             self.flush_all().await;
                             return end;
                         }
@@ -377,15 +386,9 @@ impl Relay {
                 }
                 _ = cancel.notified(), if hold.is_some() => {
                     if let Some((ticket, tag, msg)) = hold.take() {
-                        self.holding = false;
-                        self.cancel.hold_ended();
                         self.guard.withdraw(ticket.id);
                         let decision = self.guard.cancelled(ticket.extended);
-                        let step = match self.carry_out(decision, tag, msg) {
-                            Ok(()) => self.process_client().await,
-                            Err(e) => Err(e),
-                        };
-                        if let Err(end) = step {
+                        if let Err(end) = self.end_hold(decision, ticket.extended, tag, msg).await {
                             self.flush_all().await;
                             return end;
                         }
