@@ -129,9 +129,18 @@ async fn listen_notify(ep: &Endpoint) -> Transcript {
     t
 }
 
-/// Waits until `sql` is running (state active) in the server session `pid`.
-async fn wait_until_running(watcher: &Client, pid: i32, sql: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+/// Waits until `sql` is running (state active) in the server session `pid`. If the
+/// query ends before it is seen running, or never shows up, the panic says what the
+/// server reported for that session instead of only "never started".
+async fn wait_until_running<T: std::fmt::Debug>(
+    watcher: &Client,
+    pid: i32,
+    sql: &str,
+    sleeper: &mut tokio::task::JoinHandle<(Result<(), tokio_postgres::Error>, T)>,
+) {
+    // Generous: CI machines run many clusters at once and a slow start is not what
+    // this test is about.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let n: i64 = watcher
             .query_one(
@@ -145,7 +154,28 @@ async fn wait_until_running(watcher: &Client, pid: i32, sql: &str) {
         if n > 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "{sql:?} never started running");
+        if sleeper.is_finished() {
+            let outcome = sleeper
+                .await
+                .map(|(r, _)| r.map_err(|e| describe_error(&e)));
+            panic!("{sql:?} ended before it was seen running: {outcome:?}");
+        }
+        if Instant::now() >= deadline {
+            let row = watcher
+                .query_opt(
+                    "SELECT state, query, wait_event FROM pg_stat_activity WHERE pid = $1",
+                    &[&pid],
+                )
+                .await
+                .unwrap()
+                .map(|r| {
+                    let state: Option<String> = r.get(0);
+                    let query: Option<String> = r.get(1);
+                    let wait: Option<String> = r.get(2);
+                    format!("state={state:?} query={query:?} wait_event={wait:?}")
+                });
+            panic!("{sql:?} never started running; server session {pid}: {row:?}");
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -158,11 +188,11 @@ async fn cancel_sleep(ep: &Endpoint) -> Transcript {
     let pid = backend_pid(&client).await;
 
     // Simple protocol. The cancel goes to the same host:port as the session.
-    let sleeper = tokio::spawn(async move {
+    let mut sleeper = tokio::spawn(async move {
         let r = client.simple_query("SELECT pg_sleep(30)").await;
         (r.map(|_| ()), client)
     });
-    wait_until_running(&watcher, pid, "SELECT pg_sleep(30)").await;
+    wait_until_running(&watcher, pid, "SELECT pg_sleep(30)", &mut sleeper).await;
     let started = Instant::now();
     token
         .cancel_query(NoTls)
@@ -186,14 +216,14 @@ async fn cancel_sleep(ep: &Endpoint) -> Transcript {
     // protocol this time).
     let v: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
     t.push(format!("after cancel: {v}"));
-    let sleeper = tokio::spawn(async move {
+    let mut sleeper = tokio::spawn(async move {
         let r = client
             .query("SELECT pg_sleep($1)", &[&30f64])
             .await
             .map(|_| ());
         (r, client)
     });
-    wait_until_running(&watcher, pid, "SELECT pg_sleep($1)").await;
+    wait_until_running(&watcher, pid, "SELECT pg_sleep($1)", &mut sleeper).await;
     let started = Instant::now();
     token.cancel_query(NoTls).await.unwrap();
     let (result, client) = tokio::time::timeout(Duration::from_secs(10), sleeper)
