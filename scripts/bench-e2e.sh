@@ -15,6 +15,11 @@
 #                        'cargo build --release' if missing). If it cannot be built or does
 #                        not relay 'select 1', its rows are skipped with a warning.
 #   PGWARDEN=0           skip pgwarden on purpose
+#   PGWARDEN_VARIANTS="NAME:VAR=VALUE[,VAR=VALUE...] ..."
+#                        run several pgwarden instances side by side, each with extra
+#                        environment (e.g. "w1:PGWARDEN__SERVER__WORKER_THREADS=1
+#                        w2:PGWARDEN__SERVER__WORKER_THREADS=2"); rows are named
+#                        pgwarden-NAME. Default: one instance with its defaults.
 #   OUT_DIR=DIR          where the table and raw pgbench logs are kept
 #                        (default target/bench-e2e)
 #   PG_MAJOR / PG_BINDIR which installed PostgreSQL to use (default: detected)
@@ -72,13 +77,27 @@ declare -A PROXY_PID=([pgbouncer]=$BOUNCER_PID)
 PGWARDEN_NOTE=
 if [[ ${PGWARDEN:-1} == 0 ]]; then
     PGWARDEN_NOTE="pgwarden skipped (PGWARDEN=0)"
-elif start_pgwarden; then
-    TARGETS+=(pgwarden)
-    PORT[pgwarden]=$PGWARDEN_PORT
-    PROXY_PID[pgwarden]=$PGWARDEN_PID
 else
-    PGWARDEN_NOTE="pgwarden skipped: binary missing or not relaying queries (see warnings above)"
-    warn "$PGWARDEN_NOTE"
+    for spec in ${PGWARDEN_VARIANTS:-default:}; do
+        vname=${spec%%:*}
+        venv=${spec#*:}
+        [[ $vname =~ ^[A-Za-z0-9_-]+$ ]] || die "PGWARDEN_VARIANTS: bad name in '$spec' (want NAME:VAR=VALUE,...)"
+        t=pgwarden
+        [[ -z ${PGWARDEN_VARIANTS:-} ]] || t=pgwarden-$vname
+        vars=()
+        [[ -z $venv ]] || IFS=, read -r -a vars <<<"$venv"
+        for v in "${vars[@]}"; do
+            [[ $v =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "PGWARDEN_VARIANTS: '$v' in '$spec' is not VAR=VALUE"
+        done
+        if start_pgwarden "$t" "${vars[@]}"; then
+            TARGETS+=("$t")
+            PORT[$t]=$PGWARDEN_PORT
+            PROXY_PID[$t]=$PGWARDEN_PID
+        else
+            PGWARDEN_NOTE="$t skipped: binary missing or not relaying queries (see warnings above)"
+            warn "$PGWARDEN_NOTE"
+        fi
+    done
 fi
 
 log "pgbench -i -s $SCALE"

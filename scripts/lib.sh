@@ -247,14 +247,18 @@ resolve_pgwarden() {
     fi
 }
 
-# start_pgwarden -> sets PGWARDEN_PORT. Allow-all development target in front of the cluster.
-# Returns non-zero if the binary is missing or does not relay a simple query.
+# start_pgwarden [NAME [VAR=VALUE...]] -> sets PGWARDEN_PORT and PGWARDEN_PID. Allow-all
+# development target in front of the cluster; the VAR=VALUE pairs are added to its
+# environment (e.g. PGWARDEN__SERVER__WORKER_THREADS=1). NAME keeps the files of several
+# instances apart. Returns non-zero if the binary is missing or does not relay a query.
 PGWARDEN_PORT=
 PGWARDEN_PID=
 start_pgwarden() {
+    local name=${1:-pgwarden}
+    (($# == 0)) || shift
     resolve_pgwarden || return 1
     PGWARDEN_PORT=$(free_port)
-    local dir=$WORK/pgwarden
+    local dir=$WORK/$name
     mkdir -p "$dir"
     cat >"$dir/proxy.toml" <<EOF
 [server]
@@ -265,15 +269,15 @@ host = "127.0.0.1"
 port = $PG_PORT
 environment = "development"
 EOF
-    log "starting pgwarden ($PGWARDEN_BIN) on 127.0.0.1:$PGWARDEN_PORT"
+    log "starting $name ($PGWARDEN_BIN${*:+ with $*}) on 127.0.0.1:$PGWARDEN_PORT"
     # own process group, so stop_started also ends anything a wrapper script spawned
-    setsid "$PGWARDEN_BIN" serve --config "$dir/proxy.toml" >"$dir/pgwarden.log" 2>&1 &
+    setsid env "$@" "$PGWARDEN_BIN" serve --config "$dir/proxy.toml" >"$dir/pgwarden.log" 2>&1 &
     local pid=$!
     # shellcheck disable=SC2034 # read by the sourcing script
     PGWARDEN_PID=$pid
-    STARTED_PIDS+=("pgwarden:$pid")
+    STARTED_PIDS+=("$name:$pid")
     if ! wait_for_sql "$PGWARDEN_PORT" 20 "$pid"; then
-        warn "pgwarden did not relay 'select 1' (exited, or no answer within 20 s); last log lines:"
+        warn "$name did not relay 'select 1' (exited, or no answer within 20 s); last log lines:"
         tail -n 15 "$dir/pgwarden.log" >&2 || true
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         return 1

@@ -374,6 +374,24 @@ fn reload_policy_inner(shared: &Shared) -> Result<String, crate::policy::PolicyE
 }
 
 /// Runs the proxy until SIGTERM or SIGINT, then drains. SIGHUP reloads the policy.
+/// The runtime `serve` runs on. One worker thread is a current-thread runtime: sessions,
+/// the accept loop and the admin API share one thread, so a message relayed costs no
+/// cross-thread wake-ups (the main cost of a multi-threaded runtime on small machines).
+pub fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    match config.server.worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = n {
+                b.worker_threads(n);
+            }
+            b.enable_all().build()
+        }
+    }
+}
+
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let proxy = start(config).await?;
     #[cfg(unix)]

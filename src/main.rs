@@ -195,7 +195,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve { config } => {
             let cfg = Config::load(&config)?;
-            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let rt = app::runtime(&cfg).context("starting the runtime")?;
             rt.block_on(app::serve(cfg))?;
             Ok(ExitCode::SUCCESS)
         }

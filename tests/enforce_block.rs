@@ -628,3 +628,54 @@ async fn raw_wire_transaction_status_matches_postgres() {
     assert_eq!(server_count(&cluster, "t").await, 10);
     proxy.shutdown().await;
 }
+
+/// Statements of 32 KiB and more are classified on the blocking pool before the
+/// decision (so one huge statement does not hold up other sessions): the decision is
+/// the same as for a short one, in both protocols, and allowed ones run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_statements_are_decided_like_short_ones() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "t", 10, SCRAM_USER).await;
+    let proxy = prod_proxy(&cluster).await;
+    let c = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+    let pad = format!("/* {} */", "x".repeat(64 * 1024));
+
+    let m = expect_code(
+        c.batch_execute(&format!("SELECT 1; {pad} DELETE FROM t"))
+            .await,
+        "PW002",
+    );
+    assert_block_message(&m, "delete.unbounded", "t");
+    let m = expect_code(
+        c.execute(&format!("{pad} DELETE FROM t"), &[]).await,
+        "PW002",
+    );
+    assert_block_message(&m, "delete.unbounded", "t");
+    assert_eq!(server_count(&cluster, "t").await, 10);
+
+    // Allowed: a 64 KiB literal comes back whole, in both protocols, twice (the
+    // second time from the classifier's cache).
+    let big = "y".repeat(64 * 1024);
+    for _ in 0..2 {
+        let rows = c
+            .simple_query(&format!("SELECT length('{big}')"))
+            .await
+            .unwrap();
+        let n = rows.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        });
+        assert_eq!(n.as_deref(), Some("65536"));
+        let n: i32 = c
+            .query_one(&format!("SELECT length('{big}')::int WHERE $1"), &[&true])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 65536);
+    }
+    assert!(usable(&c).await);
+    proxy.shutdown().await;
+}

@@ -36,6 +36,10 @@ impl Cache {
         }
     }
 
+    pub fn capacity(&self) -> usize {
+        self.per_shard * SHARDS
+    }
+
     fn key(&self, sql: &str, facts: &SessionFacts) -> u64 {
         let mut h = self.hasher.build_hasher();
         sql.hash(&mut h);

@@ -85,6 +85,11 @@ impl Classifier {
             .get_or_insert(sql, facts, || classify_with(sql, facts, &self.dangerous))
     }
 
+    /// Entries the cache keeps (0: no cache).
+    pub fn cache_capacity(&self) -> usize {
+        self.cache.capacity()
+    }
+
     /// (hits, misses) since creation.
     pub fn cache_stats(&self) -> (u64, u64) {
         self.cache.stats()

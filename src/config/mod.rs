@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub startup_timeout: Duration,
     pub tcp_keepalive: Option<Duration>,
     pub shutdown_grace: Duration,
+    /// Threads that run sessions; `None` = one per core. 1 runs everything on one
+    /// thread, as PgBouncer does.
+    pub worker_threads: Option<usize>,
 }
 
 /// TLS between clients and pgwarden.

@@ -37,6 +37,15 @@ pub struct RawServer {
     pub startup_timeout: Option<String>,
     pub tcp_keepalive: Option<String>,
     pub shutdown_grace: Option<String>,
+    pub worker_threads: Option<RawCount>,
+}
+
+/// A count written as an integer or as text ("auto", "2").
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RawCount {
+    Number(u64),
+    Text(String),
 }
 
 #[derive(Debug, Deserialize)]

@@ -77,6 +77,8 @@ bad_config! {
     database_routed_twice: "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\ndatabases = [\"x\"]\n[targets.b]\nhost = \"h\"\nenvironment = \"e\"\ndatabases = [\"x\"]\n" => Some(8), "already routed";
     bad_target_mode: "[targets.a]\nhost = \"h\"\nenvironment = \"e\"\nmode = \"loud\"\n" => Some(4), "targets.a.mode";
     bad_audit_scope: &format!("[audit]\nstatements = \"some\"\n{T}") => Some(2), "audit.statements";
+    zero_workers: &format!("[server]\nworker_threads = 0\n{T}") => Some(2), "server.worker_threads";
+    word_workers: &format!("[server]\nworker_threads = \"many\"\n{T}") => Some(2), "\"auto\" (one per core) or a number";
 }
 
 #[test]
@@ -110,4 +112,27 @@ fn relative_paths_resolve_against_the_config_directory() {
         c.policy_path.as_deref(),
         Some(std::path::Path::new("/etc/pgwarden/policy.toml"))
     );
+}
+
+#[test]
+fn worker_threads_default_to_one_and_accept_auto_or_a_number() {
+    let threads = |extra: &str| {
+        Config::from_toml_str(&format!("{extra}{T}"), "p.toml")
+            .unwrap()
+            .server
+            .worker_threads
+    };
+    assert_eq!(threads(""), Some(1));
+    assert_eq!(threads("[server]\nworker_threads = \"auto\"\n"), None);
+    assert_eq!(threads("[server]\nworker_threads = \"AUTO\"\n"), None);
+    assert_eq!(threads("[server]\nworker_threads = 4\n"), Some(4));
+    // Environment overrides arrive as text.
+    let c = load_text(
+        T,
+        "p.toml",
+        std::path::Path::new(""),
+        vec![("PGWARDEN__SERVER__WORKER_THREADS".into(), "2".into())],
+    )
+    .unwrap();
+    assert_eq!(c.server.worker_threads, Some(2));
 }

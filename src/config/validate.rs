@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawSize, RawTarget};
+use super::raw::{RawConfig, RawCount, RawSize, RawTarget};
 use super::*;
 
 type R<T> = Result<T, ConfigError>;
@@ -124,6 +124,25 @@ pub fn validate(raw: RawConfig, origin: &str, base: &Path) -> Result<Config, Con
             Duration::from_secs(60),
         )?),
     };
+    let worker_threads = match &s.worker_threads {
+        None => Some(1),
+        Some(RawCount::Text(t)) if t.trim().eq_ignore_ascii_case("auto") => None,
+        Some(c) => {
+            let n = match c {
+                RawCount::Number(n) => Some(*n),
+                RawCount::Text(t) => t.trim().parse::<u64>().ok(),
+            };
+            match n {
+                Some(n @ 1..=1024) => Some(n as usize),
+                _ => {
+                    return Err(cx.err(
+                        "server.worker_threads",
+                        "must be \"auto\" (one per core) or a number from 1 to 1024",
+                    ))
+                }
+            }
+        }
+    };
     let server = ServerConfig {
         listen,
         tls,
@@ -140,6 +159,7 @@ pub fn validate(raw: RawConfig, origin: &str, base: &Path) -> Result<Config, Con
             s.shutdown_grace.as_ref(),
             Duration::from_secs(30),
         )?,
+        worker_threads,
     };
 
     let admin = match raw.admin {

@@ -59,6 +59,16 @@ pub trait Hooks {
 }
 
 /// Waits for the held statement's resolution (None: the queue dropped it).
+/// Resolves once a drain has begun (or the proxy's shutdown channel is gone). Kept
+/// pinned across the relay loop: its waiter is registered once, not per message.
+async fn drain_started(mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 async fn held_resolution(
     held: &mut Option<(Ticket, u8, BytesMut)>,
 ) -> Option<crate::hold::Resolution> {
@@ -334,9 +344,11 @@ impl Relay {
     pub async fn run(
         &mut self,
         hooks: &mut (dyn Hooks + Send),
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> End {
         let mut draining = *shutdown.borrow();
+        let drain = drain_started(shutdown);
+        tokio::pin!(drain);
         let mut hold: Option<(Ticket, u8, BytesMut)> = None;
         // Authentication may have left whole messages buffered on either side.
         let first = match self.process_server(hooks) {
@@ -364,9 +376,12 @@ impl Relay {
             }
             let cancel = Arc::clone(&self.cancel);
             let wake = tokio::select! {
+                // Fixed order: I/O first; no per-message random number for fairness
+                // between branches that are rarely ready together.
+                biased;
                 w = poll_fn(|cx| self.poll_io(cx)) => w,
-                r = shutdown.changed(), if !draining => {
-                    draining = r.is_err() || *shutdown.borrow();
+                () = &mut drain, if !draining => {
+                    draining = true;
                     continue;
                 }
                 r = held_resolution(&mut hold), if hold.is_some() => {
@@ -450,6 +465,10 @@ impl Relay {
             }
             if h.tag == frontend::SYNC {
                 self.skip_until_sync = false;
+            }
+            if let Some(work) = self.guard.classify_ahead(h.tag, &msg[5..], &self.state) {
+                // A failed task only means `decide` parses the statement itself.
+                let _ = tokio::task::spawn_blocking(work).await;
             }
             let decision = self.guard.decide(h.tag, &msg[5..], &self.state);
             let decision = self.audited(decision, h.tag == frontend::PARSE).await;

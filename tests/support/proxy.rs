@@ -500,6 +500,11 @@ impl ProxyProcess {
         self.signal("HUP");
     }
 
+    /// Whether the process has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits up to `limit` for the process to exit; `None` if it is still running.
     pub async fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         tokio::time::timeout(limit, self.child.wait())
