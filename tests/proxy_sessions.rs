@@ -130,14 +130,16 @@ async fn listen_notify(ep: &Endpoint) -> Transcript {
 }
 
 /// Waits until `sql` is running (state active) in the server session `pid`. If the
-/// query ends before it is seen running, or never shows up, the panic says what the
-/// server reported for that session instead of only "never started".
+/// query ends before it is seen running, returns its outcome and client (a cancel
+/// meant for an earlier statement can land on the next one; PostgreSQL processes
+/// cancel requests asynchronously). If it never shows up, the panic says what the
+/// server reported for that session.
 async fn wait_until_running<T: std::fmt::Debug>(
     watcher: &Client,
     pid: i32,
     sql: &str,
     sleeper: &mut tokio::task::JoinHandle<(Result<(), tokio_postgres::Error>, T)>,
-) {
+) -> Option<(Result<(), tokio_postgres::Error>, T)> {
     // Generous: CI machines run many clusters at once and a slow start is not what
     // this test is about.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -152,13 +154,10 @@ async fn wait_until_running<T: std::fmt::Debug>(
             .unwrap()
             .get(0);
         if n > 0 {
-            return;
+            return None;
         }
         if sleeper.is_finished() {
-            let outcome = sleeper
-                .await
-                .map(|(r, _)| r.map_err(|e| describe_error(&e)));
-            panic!("{sql:?} ended before it was seen running: {outcome:?}");
+            return Some(sleeper.await.expect("sleeper task"));
         }
         if Instant::now() >= deadline {
             let row = watcher
@@ -192,7 +191,11 @@ async fn cancel_sleep(ep: &Endpoint) -> Transcript {
         let r = client.simple_query("SELECT pg_sleep(30)").await;
         (r.map(|_| ()), client)
     });
-    wait_until_running(&watcher, pid, "SELECT pg_sleep(30)", &mut sleeper).await;
+    if let Some((r, _)) =
+        wait_until_running(&watcher, pid, "SELECT pg_sleep(30)", &mut sleeper).await
+    {
+        panic!("[{}] pg_sleep(30) ended before it ran: {r:?}", ep.label);
+    }
     let started = Instant::now();
     token
         .cancel_query(NoTls)
@@ -216,14 +219,27 @@ async fn cancel_sleep(ep: &Endpoint) -> Transcript {
     // protocol this time).
     let v: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
     t.push(format!("after cancel: {v}"));
-    let mut sleeper = tokio::spawn(async move {
-        let r = client
-            .query("SELECT pg_sleep($1)", &[&30f64])
-            .await
-            .map(|_| ());
-        (r, client)
-    });
-    wait_until_running(&watcher, pid, "SELECT pg_sleep($1)", &mut sleeper).await;
+    let mut client = client;
+    let mut attempt = 0;
+    let sleeper = loop {
+        attempt += 1;
+        let mut sleeper = tokio::spawn(async move {
+            let r = client
+                .query("SELECT pg_sleep($1)", &[&30f64])
+                .await
+                .map(|_| ());
+            (r, client)
+        });
+        match wait_until_running(&watcher, pid, "SELECT pg_sleep($1)", &mut sleeper).await {
+            None => break sleeper,
+            // The earlier cancel arrived late (PostgreSQL signals the backend from
+            // another process); that is the server's behaviour, directly too.
+            Some((Err(e), c)) if sqlstate(&e).as_deref() == Some("57014") && attempt < 3 => {
+                client = c;
+            }
+            Some((r, _)) => panic!("[{}] pg_sleep($1) ended before it ran: {r:?}", ep.label),
+        }
+    };
     let started = Instant::now();
     token.cancel_query(NoTls).await.unwrap();
     let (result, client) = tokio::time::timeout(Duration::from_secs(10), sleeper)

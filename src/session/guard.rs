@@ -130,21 +130,30 @@ impl Guard {
         }
     }
 
-    /// Decides on a whole client message after authentication.
-    pub fn decide(&mut self, tag: u8, body: &[u8], state: &SessionState) -> Decision {
-        self.last = None;
+    /// `SET application_name` reaches the guard as a ParameterStatus; policies and
+    /// audit records see the current name. Only the messages that are judged need it.
+    fn sync_application(&mut self, state: &SessionState) {
         if let Some(app) = state.params.get("application_name") {
             if *app != self.application {
                 self.application.clone_from(app);
             }
         }
+    }
+
+    /// Decides on a whole client message after authentication.
+    pub fn decide(&mut self, tag: u8, body: &[u8], state: &SessionState) -> Decision {
+        self.last = None;
         match tag {
             frontend::QUERY => match frontend::query(body) {
-                Some(sql) => self.decide_sql(sql, None, state, false),
+                Some(sql) => {
+                    self.sync_application(state);
+                    self.decide_sql(sql, None, state, false)
+                }
                 None => malformed("Query"),
             },
             frontend::PARSE => match frontend::parse(body) {
                 Some(p) => {
+                    self.sync_application(state);
                     let name = String::from_utf8_lossy(p.name).into_owned();
                     self.decide_sql(p.query, Some(name), state, true)
                 }
@@ -159,6 +168,7 @@ impl Guard {
             frontend::FUNCTION_CALL => match frontend::function_oid(body) {
                 Some(oid) if FUNCTION_CALL_ALLOWED.contains(&oid) => Decision::Forward(Permit(())),
                 Some(oid) => {
+                    self.sync_application(state);
                     let stmt = Statement {
                         sql: format!("<FunctionCall of function oid {oid}>"),
                         classes: vec![Class::CodeOpaque],
@@ -450,6 +460,11 @@ impl Guard {
     }
 
     /// The audit record the last decision calls for, if any.
+    /// Whether the last decision left an audit record to write.
+    pub fn has_audit(&self) -> bool {
+        self.pending_audit.is_some()
+    }
+
     pub fn take_audit(&mut self) -> Option<(audit::Event, Durability)> {
         self.pending_audit.take()
     }

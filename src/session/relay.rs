@@ -374,41 +374,61 @@ impl Relay {
             if let Some(h) = self.held.take() {
                 hold = Some(h);
             }
-            let cancel = Arc::clone(&self.cancel);
-            let wake = tokio::select! {
-                // Fixed order: I/O first; no per-message random number for fairness
-                // between branches that are rarely ready together.
-                biased;
-                w = poll_fn(|cx| self.poll_io(cx)) => w,
-                () = &mut drain, if !draining => {
-                    draining = true;
-                    continue;
-                }
-                r = held_resolution(&mut hold), if hold.is_some() => {
-                    if let Some((ticket, tag, msg)) = hold.take() {
-                        // A dropped queue fails closed, as at shutdown.
-                        let res = r.unwrap_or(crate::hold::Resolution::Shutdown);
-                        if let Some(t) = self.hold_started.take() {
-                            self.guard.observe_hold(t.elapsed(), &res);
-                        }
-                        let decision = self.guard.resolved(&res, ticket.extended);
-                        if let Err(end) = self.end_hold(decision, ticket.extended, tag, msg).await {
-                            self.flush_all().await;
-                            return end;
-                        }
+            let wake = if hold.is_none() {
+                // The common case, without the hold branches' futures: I/O, then
+                // whether a drain has begun.
+                let w = poll_fn(|cx| match self.poll_io(cx) {
+                    Poll::Ready(w) => Poll::Ready(Some(w)),
+                    Poll::Pending if !draining => {
+                        std::future::Future::poll(drain.as_mut(), cx).map(|()| None)
                     }
-                    continue;
-                }
-                _ = cancel.notified(), if hold.is_some() => {
-                    if let Some((ticket, tag, msg)) = hold.take() {
-                        self.guard.withdraw(ticket.id);
-                        let decision = self.guard.cancelled(ticket.extended);
-                        if let Err(end) = self.end_hold(decision, ticket.extended, tag, msg).await {
-                            self.flush_all().await;
-                            return end;
-                        }
+                    Poll::Pending => Poll::Pending,
+                })
+                .await;
+                match w {
+                    Some(w) => w,
+                    None => {
+                        draining = true;
+                        continue;
                     }
-                    continue;
+                }
+            } else {
+                let cancel = Arc::clone(&self.cancel);
+                tokio::select! {
+                    // Fixed order: I/O first; no per-message random number for fairness
+                    // between branches that are rarely ready together.
+                    biased;
+                    w = poll_fn(|cx| self.poll_io(cx)) => w,
+                    () = &mut drain, if !draining => {
+                        draining = true;
+                        continue;
+                    }
+                    r = held_resolution(&mut hold), if hold.is_some() => {
+                        if let Some((ticket, tag, msg)) = hold.take() {
+                            // A dropped queue fails closed, as at shutdown.
+                            let res = r.unwrap_or(crate::hold::Resolution::Shutdown);
+                            if let Some(t) = self.hold_started.take() {
+                                self.guard.observe_hold(t.elapsed(), &res);
+                            }
+                            let decision = self.guard.resolved(&res, ticket.extended);
+                            if let Err(end) = self.end_hold(decision, ticket.extended, tag, msg).await {
+                                self.flush_all().await;
+                                return end;
+                            }
+                        }
+                        continue;
+                    }
+                    _ = cancel.notified(), if hold.is_some() => {
+                        if let Some((ticket, tag, msg)) = hold.take() {
+                            self.guard.withdraw(ticket.id);
+                            let decision = self.guard.cancelled(ticket.extended);
+                            if let Err(end) = self.end_hold(decision, ticket.extended, tag, msg).await {
+                                self.flush_all().await;
+                                return end;
+                            }
+                        }
+                        continue;
+                    }
                 }
             };
             let end = match wake {
@@ -471,7 +491,14 @@ impl Relay {
                 let _ = tokio::task::spawn_blocking(work).await;
             }
             let decision = self.guard.decide(h.tag, &msg[5..], &self.state);
-            let decision = self.audited(decision, h.tag == frontend::PARSE).await;
+            let decision = if self.guard.has_audit() {
+                self.audited(decision, h.tag == frontend::PARSE).await
+            } else {
+                // Most messages (Bind, Execute, Sync, unaudited statements): no
+                // audit step to await.
+                self.audited = None;
+                decision
+            };
             self.carry_out(decision, h.tag, msg)?;
         }
         Ok(())
@@ -556,57 +583,51 @@ impl Relay {
         Ok(())
     }
 
+    /// One pass: write what is queued to each side, then read from whichever side
+    /// has room. Every branch that returns Pending has registered the waker, so one
+    /// pass suffices; reads come after the writes so they see the room a write made.
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<Wake, End>> {
-        loop {
-            let mut progress = false;
-            match poll_drain(
-                &mut self.server,
-                cx,
-                &mut self.to_server,
-                &mut self.server_dirty,
-            ) {
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ServerError(e))),
-                Poll::Ready(Ok(p)) => progress |= p,
-                Poll::Pending => {}
-            }
-            match poll_drain(
-                &mut self.client,
-                cx,
-                &mut self.to_client,
-                &mut self.client_dirty,
-            ) {
+        if let Err(e) = drain(
+            &mut self.server,
+            cx,
+            &mut self.to_server,
+            &mut self.server_dirty,
+        ) {
+            return Poll::Ready(Err(End::ServerError(e)));
+        }
+        if let Err(e) = drain(
+            &mut self.client,
+            cx,
+            &mut self.to_client,
+            &mut self.client_dirty,
+        ) {
+            return Poll::Ready(Err(End::ClientError(e)));
+        }
+        if self.to_server.len() < HIGH_WATER {
+            self.cbuf.reserve(READ_CHUNK);
+            match poll_read_buf(Pin::new(&mut self.client), cx, &mut self.cbuf) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Wake::ClientEof)),
+                Poll::Ready(Ok(n)) => {
+                    self.bytes_in.inc_by(n as u64);
+                    return Poll::Ready(Ok(Wake::Client));
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ClientError(e))),
-                Poll::Ready(Ok(p)) => progress |= p,
                 Poll::Pending => {}
-            }
-            if self.to_server.len() < HIGH_WATER {
-                self.cbuf.reserve(READ_CHUNK);
-                match poll_read_buf(Pin::new(&mut self.client), cx, &mut self.cbuf) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Wake::ClientEof)),
-                    Poll::Ready(Ok(n)) => {
-                        self.bytes_in.inc_by(n as u64);
-                        return Poll::Ready(Ok(Wake::Client));
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ClientError(e))),
-                    Poll::Pending => {}
-                }
-            }
-            if self.to_client.len() < HIGH_WATER {
-                self.sbuf.reserve(READ_CHUNK);
-                match poll_read_buf(Pin::new(&mut self.server), cx, &mut self.sbuf) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Wake::ServerEof)),
-                    Poll::Ready(Ok(n)) => {
-                        self.bytes_out.inc_by(n as u64);
-                        return Poll::Ready(Ok(Wake::Server));
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ServerError(e))),
-                    Poll::Pending => {}
-                }
-            }
-            if !progress {
-                return Poll::Pending;
             }
         }
+        if self.to_client.len() < HIGH_WATER {
+            self.sbuf.reserve(READ_CHUNK);
+            match poll_read_buf(Pin::new(&mut self.server), cx, &mut self.sbuf) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Wake::ServerEof)),
+                Poll::Ready(Ok(n)) => {
+                    self.bytes_out.inc_by(n as u64);
+                    return Poll::Ready(Ok(Wake::Server));
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ServerError(e))),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
     }
 
     /// Best-effort delivery of what is queued (bounded in time), then close both.
@@ -670,39 +691,31 @@ fn append(dst: &mut BytesMut, src: BytesMut) {
     }
 }
 
-/// Writes as much of `buf` as the socket takes, then flushes. Ready(Ok(true)) if
-/// anything was written.
-fn poll_drain(
+/// Writes as much of `buf` as the socket takes, then flushes. Whatever is left has
+/// registered the waker for writability; only errors are returned.
+fn drain(
     s: &mut Stream,
     cx: &mut Context<'_>,
     buf: &mut BytesMut,
     dirty: &mut bool,
-) -> Poll<io::Result<bool>> {
-    let mut wrote = false;
+) -> io::Result<()> {
     while !buf.is_empty() {
         match Pin::new(&mut *s).poll_write(cx, buf) {
-            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
             Poll::Ready(Ok(n)) => {
                 bytes::Buf::advance(buf, n);
                 *dirty = true;
-                wrote = true;
             }
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => {
-                return if wrote {
-                    Poll::Ready(Ok(true))
-                } else {
-                    Poll::Pending
-                }
-            }
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => return Ok(()),
         }
     }
     if *dirty {
         match Pin::new(&mut *s).poll_flush(cx) {
             Poll::Ready(Ok(())) => *dirty = false,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Err(e)) => return Err(e),
             Poll::Pending => {}
         }
     }
-    Poll::Ready(Ok(wrote))
+    Ok(())
 }
