@@ -4,7 +4,7 @@
 use super::statement::{SessionFacts, Statement};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,8 +16,29 @@ struct Entry {
     value: Arc<[Statement]>,
 }
 
+/// Hashes a `u64` key to itself, rotated so that the bits the map uses are not the
+/// ones that chose the shard.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `u64` keys; anything else still hashes.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.rotate_left(32);
+    }
+}
+
 pub struct Cache {
-    shards: Vec<Mutex<HashMap<u64, Entry>>>,
+    /// Keyed by `key()`, already a keyed (SipHash) hash: the maps use it as is.
+    shards: Vec<Mutex<HashMap<u64, Entry, BuildHasherDefault<PassThrough>>>>,
     per_shard: usize,
     hasher: RandomState,
     hits: AtomicU64,
@@ -28,7 +49,9 @@ impl Cache {
     pub fn new(capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(SHARDS);
         Cache {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
             per_shard,
             hasher: RandomState::new(),
             hits: AtomicU64::new(0),

@@ -97,10 +97,12 @@ pub struct Guard {
     pending_audit: Option<(audit::Event, Durability)>,
     /// The audit record of a statement waiting for an approver.
     held_event: Option<audit::StatementEvent>,
-    counters: HashMap<
+    /// Statement counters used so far, by (decision, class family): a handful per
+    /// session, so a list beats hashing the key for every statement.
+    counters: Vec<(
         (crate::metrics::DecisionLabel, &'static str),
         prometheus_client::metrics::counter::Counter,
-    >,
+    )>,
 }
 
 impl Guard {
@@ -126,7 +128,7 @@ impl Guard {
             statements: 0,
             pending_audit: None,
             held_event: None,
-            counters: HashMap::new(),
+            counters: Vec::new(),
         }
     }
 
@@ -396,20 +398,25 @@ impl Guard {
             .map_or("none", |c| c.family());
         // Cached per session: the shared family is looked up (and its label strings
         // built) once per decision kind, not once per statement.
-        let counter = self
-            .counters
-            .entry((decision.clone(), class))
-            .or_insert_with(|| {
-                self.shared
+        let key = (decision, class);
+        let i = match self.counters.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                let counter = self
+                    .shared
                     .metrics
                     .statements
                     .get_or_create(&crate::metrics::StatementLabels {
                         target: self.target.name.clone(),
-                        decision,
+                        decision: key.0.clone(),
                         class: class.to_string(),
                     })
-                    .clone()
-            });
+                    .clone();
+                self.counters.push((key, counter));
+                self.counters.len() - 1
+            }
+        };
+        let counter = &self.counters[i].1;
         counter.inc();
     }
 
