@@ -258,7 +258,7 @@ PROXY_LABEL=$PROXY
 PROXY_PORT=
 case $PROXY in
 pgwarden)
-    start_pgwarden || die "pgwarden is not usable (see above); use PROXY=pgbouncer or PROXY=none to check the script itself"
+    start_pgwarden pgwarden || die "pgwarden is not usable (see above); use PROXY=pgbouncer or PROXY=none to check the script itself"
     PROXY_PORT=$PGWARDEN_PORT
     ;;
 pgbouncer)
