@@ -620,3 +620,74 @@ async fn holds_cli() {
     assert!(!out.contains("DROP TABLE"), "{out}");
     proxy.shutdown().await;
 }
+
+/// The binary with its defaults runs sessions, the admin API and the audit writer's
+/// callers on one thread (`server.worker_threads = 1`). A statement held there waits
+/// without stalling anything else: other sessions keep working, `pgwarden holds approve`
+/// reaches the admin API, and the statement runs exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_thread_binary_serves_while_a_statement_is_held() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "t", 5, SCRAM_USER).await;
+    let token_env = "PGWARDEN_TEST_TOKEN_BINARY_ALICE";
+    std::env::set_var(token_env, ALICE_TOKEN);
+    let admin_port = free_port();
+    let audit = tempfile::tempdir().unwrap();
+    let proxy = prod_builder(&cluster)
+        .policy_toml(&small_policy("1m", "1m"))
+        .extra_toml(&format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\
+             approvers = {{ alice = {{ token_env = \"{token_env}\" }} }}\n\
+             [audit]\npath = {:?}\n",
+            audit.path().join("audit.jsonl").display().to_string()
+        ))
+        .spawn_binary()
+        .await;
+    assert!(
+        !proxy.config_toml().contains("worker_threads"),
+        "this test is about the default"
+    );
+    let ep = proxy.endpoint();
+    let h = hold(&ep, SCRAM_USER, SCRAM_PASSWORD, "DROP TABLE t").await;
+
+    // Another session is served while the statement waits.
+    let other = ep.must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB).await;
+    let n: i64 = other
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 5);
+    assert!(!h.task.is_finished());
+
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"))
+            .args([
+                "holds",
+                "approve",
+                &h.id.to_string(),
+                "--admin",
+                &format!("http://127.0.0.1:{admin_port}"),
+                "--token",
+                ALICE_TOKEN,
+            ])
+            .env_remove("PGWARDEN_ADMIN")
+            .env_remove("PGWARDEN_TOKEN")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("pgwarden holds approve timed out")
+    .expect("run pgwarden");
+    assert!(
+        out.status.success(),
+        "holds approve: {}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(outcome(h.task).await, Ok(()));
+    assert!(!server_table_exists(&cluster, "t").await);
+    drop(h.client);
+}
