@@ -105,6 +105,20 @@ pub struct Guard {
     )>,
 }
 
+/// Classifies a statement's text, by its literal-insensitive shape when it has one
+/// (so inlined numbers still hit the cache). `decide` and `classify_ahead` share it,
+/// so the work done ahead fills exactly the entry `decide` looks up.
+fn classify_text(
+    classifier: &crate::classify::Classifier,
+    text: &str,
+    facts: &crate::classify::SessionFacts,
+) -> Arc<[Statement]> {
+    match super::shape::select_shape(text) {
+        Some(shape) => classifier.classify(&shape, facts),
+        None => classifier.classify(text, facts),
+    }
+}
+
 impl Guard {
     pub fn new(
         shared: Arc<Shared>,
@@ -219,11 +233,7 @@ impl Guard {
         let shared = Arc::clone(&self.shared);
         let facts = state.facts.clone();
         Some(move || {
-            // The same key `decide_sql` looks up.
-            let _ = match super::shape::select_shape(&text) {
-                Some(shape) => shared.classifier.classify(&shape, &facts),
-                None => shared.classifier.classify(&text, &facts),
-            };
+            let _ = classify_text(&shared.classifier, &text, &facts);
         })
     }
 
@@ -239,10 +249,7 @@ impl Guard {
         // others are classed `unreadable` by the classifier from the session facts.
         let text = String::from_utf8_lossy(sql);
         let started = std::time::Instant::now();
-        let stmts = match super::shape::select_shape(&text) {
-            Some(shape) => self.shared.classifier.classify(&shape, &state.facts),
-            None => self.shared.classifier.classify(&text, &state.facts),
-        };
+        let stmts = classify_text(&self.shared.classifier, &text, &state.facts);
         self.shared
             .metrics
             .classify_seconds

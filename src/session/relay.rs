@@ -58,7 +58,6 @@ pub trait Hooks {
     fn backend_key(&mut self, state: &SessionState, cancel: &Arc<CancelSignal>);
 }
 
-/// Waits for the held statement's resolution (None: the queue dropped it).
 /// Resolves once a drain has begun (or the proxy's shutdown channel is gone). Kept
 /// pinned across the relay loop: its waiter is registered once, not per message.
 async fn drain_started(mut shutdown: watch::Receiver<bool>) {
@@ -69,6 +68,7 @@ async fn drain_started(mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// Waits for the held statement's resolution (None: the queue dropped it).
 async fn held_resolution(
     held: &mut Option<(Ticket, u8, BytesMut)>,
 ) -> Option<crate::hold::Resolution> {
@@ -393,6 +393,7 @@ impl Relay {
                     }
                 }
             } else {
+                // A statement is held: also wait for its resolution or a cancel.
                 let cancel = Arc::clone(&self.cancel);
                 tokio::select! {
                     // Fixed order: I/O first; no per-message random number for fairness
@@ -403,7 +404,7 @@ impl Relay {
                         draining = true;
                         continue;
                     }
-                    r = held_resolution(&mut hold), if hold.is_some() => {
+                    r = held_resolution(&mut hold) => {
                         if let Some((ticket, tag, msg)) = hold.take() {
                             // A dropped queue fails closed, as at shutdown.
                             let res = r.unwrap_or(crate::hold::Resolution::Shutdown);
@@ -418,7 +419,7 @@ impl Relay {
                         }
                         continue;
                     }
-                    _ = cancel.notified(), if hold.is_some() => {
+                    _ = cancel.notified() => {
                         if let Some((ticket, tag, msg)) = hold.take() {
                             self.guard.withdraw(ticket.id);
                             let decision = self.guard.cancelled(ticket.extended);
