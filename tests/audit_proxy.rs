@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::audit_file::{verify as verify_files, wait_for};
+use support::audit_file::{audit_toml, verify as verify_files, wait_for};
 use support::*;
 
 fn token_of(e: &tokio_postgres::Error) -> String {
@@ -21,10 +21,7 @@ async fn decisions_and_outcomes_are_recorded_and_the_chain_verifies() {
     let audit = dir.path().join("audit.jsonl");
     let proxy = TestProxy::builder()
         .target(TargetSpec::for_cluster("prod", &c).environment("production"))
-        .extra_toml(&format!(
-            "[audit]\npath = {:?}\nstatements = \"all\"\n",
-            audit.display().to_string()
-        ))
+        .extra_toml(&audit_toml(&audit, "all"))
         .start()
         .await;
     let client = proxy
@@ -136,10 +133,7 @@ async fn guarded_statements_are_refused_when_the_audit_log_cannot_be_written() {
     let audit = logdir.join("audit.jsonl");
     let proxy = TestProxy::builder()
         .target(TargetSpec::for_cluster("prod", &c).environment("production"))
-        .extra_toml(&format!(
-            "[audit]\npath = {:?}\n",
-            audit.display().to_string()
-        ))
+        .extra_toml(&audit_toml(&audit, "guarded"))
         .start()
         .await;
     let client = proxy

@@ -637,9 +637,8 @@ async fn one_thread_binary_serves_while_a_statement_is_held() {
         .policy_toml(&small_policy("1m", "1m"))
         .extra_toml(&format!(
             "[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\
-             approvers = {{ alice = {{ token_env = \"{token_env}\" }} }}\n\
-             [audit]\npath = {:?}\n",
-            audit.path().join("audit.jsonl").display().to_string()
+             approvers = {{ alice = {{ token_env = \"{token_env}\" }} }}\n{}",
+            support::audit_file::audit_toml(&audit.path().join("audit.jsonl"), "guarded")
         ))
         .spawn_binary()
         .await;
