@@ -6,10 +6,7 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
-
-use tokio_postgres::AsyncMessage;
 
 use support::audit_file::*;
 use support::guarded::*;
@@ -137,26 +134,8 @@ async fn sigterm_drains_idle_running_and_held_sessions() {
     .await;
 
     // A statement held for an approver.
-    let (held_client, mut rx) = ep
-        .connect_with_messages(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
-        .await
-        .unwrap();
-    let held_client = Arc::new(held_client);
-    let hc = Arc::clone(&held_client);
-    let held = tokio::spawn(async move { hc.batch_execute("DROP TABLE kept").await });
-    let notice = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(m) = rx.recv().await {
-            if let AsyncMessage::Notice(n) = m {
-                return Some(n);
-            }
-        }
-        None
-    })
-    .await
-    .expect("no hold notice within 10 s")
-    .expect("connection ended before the hold notice");
-    assert_eq!(notice.code().code(), "PW001", "{notice:?}");
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let held = hold(&ep, SCRAM_USER, SCRAM_PASSWORD, "DROP TABLE kept").await;
+    let (held, _held_client) = (held.task, held.client);
 
     let signalled = tokio::time::Instant::now();
     proxy.signal("TERM");

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{AsyncMessage, NoTls};
 
 use support::guarded::*;
 use support::http;
@@ -48,60 +48,6 @@ fn admin(proxy: &TestProxy) -> SocketAddr {
         "the proxy has no admin listener: RunningProxy::admin_addr() returned None \
          (is the admin HTTP API in this build?)",
     )
-}
-
-/// A statement sent by its own task; `id` is the hold id from the notice.
-struct Held {
-    id: u64,
-    notice: String,
-    task: JoinHandle<Result<(), tokio_postgres::Error>>,
-    client: Arc<Client>,
-}
-
-/// The hold id in "pgwarden: held as #ID, waiting for approval (...)".
-fn hold_id(message: &str) -> u64 {
-    let at = message
-        .find("held as #")
-        .unwrap_or_else(|| panic!("not a hold notice: {message:?}"));
-    message[at + "held as #".len()..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap_or_else(|_| panic!("no id in {message:?}"))
-}
-
-/// Connects as `user`, sends `sql` (simple protocol) from a task, and waits for the
-/// hold notice (PW001), which must arrive while the statement is still waiting.
-async fn hold(ep: &Endpoint, user: &str, password: &str, sql: &str) -> Held {
-    let (client, mut rx) = ep
-        .connect_with_messages(user, password, APP_DB)
-        .await
-        .unwrap_or_else(|e| panic!("connect {user}: {e:?}"));
-    let client = Arc::new(client);
-    let c = Arc::clone(&client);
-    let sql = sql.to_string();
-    let task = tokio::spawn(async move { c.batch_execute(&sql).await });
-    let notice = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(m) = rx.recv().await {
-            if let AsyncMessage::Notice(n) = m {
-                return Some(n);
-            }
-        }
-        None
-    })
-    .await
-    .expect("no hold notice within 10 s")
-    .expect("connection ended before the hold notice");
-    assert_eq!(notice.code().code(), "PW001", "{notice:?}");
-    assert!(!task.is_finished(), "the held statement did not wait");
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    Held {
-        id: hold_id(notice.message()),
-        notice: notice.message().to_string(),
-        task,
-        client,
-    }
 }
 
 /// The held statement's outcome (within 10 s).

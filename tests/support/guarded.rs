@@ -5,7 +5,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio_postgres::Client;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, Client};
+
+use super::clients::Endpoint;
+use super::cluster::APP_DB;
 
 use super::cluster::{PgCluster, MD5_USER, SCRAM_USER, TRUST_USER};
 use super::proxy::{ProxyBuilder, TargetSpec, TestProxy};
@@ -200,4 +206,58 @@ pub async fn usable(client: &Client) -> bool {
             .map(|r| r.get::<_, i32>(0)),
         Ok(1)
     )
+}
+
+/// A statement sent by its own task; `id` is the hold id from the notice.
+pub struct Held {
+    pub id: u64,
+    pub notice: String,
+    pub task: JoinHandle<Result<(), tokio_postgres::Error>>,
+    pub client: Arc<Client>,
+}
+
+/// The hold id in "pgwarden: held as #ID, waiting for approval (...)".
+pub fn hold_id(message: &str) -> u64 {
+    let at = message
+        .find("held as #")
+        .unwrap_or_else(|| panic!("not a hold notice: {message:?}"));
+    message[at + "held as #".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no id in {message:?}"))
+}
+
+/// Connects as `user`, sends `sql` (simple protocol) from a task, and waits for the
+/// hold notice (PW001), which must arrive while the statement is still waiting.
+pub async fn hold(ep: &Endpoint, user: &str, password: &str, sql: &str) -> Held {
+    let (client, mut rx) = ep
+        .connect_with_messages(user, password, APP_DB)
+        .await
+        .unwrap_or_else(|e| panic!("connect {user}: {e:?}"));
+    let client = Arc::new(client);
+    let c = Arc::clone(&client);
+    let sql = sql.to_string();
+    let task = tokio::spawn(async move { c.batch_execute(&sql).await });
+    let notice = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(m) = rx.recv().await {
+            if let AsyncMessage::Notice(n) = m {
+                return Some(n);
+            }
+        }
+        None
+    })
+    .await
+    .expect("no hold notice within 10 s")
+    .expect("connection ended before the hold notice");
+    assert_eq!(notice.code().code(), "PW001", "{notice:?}");
+    assert!(!task.is_finished(), "the held statement did not wait");
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    Held {
+        id: hold_id(notice.message()),
+        notice: notice.message().to_string(),
+        task,
+        client,
+    }
 }
