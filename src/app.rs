@@ -373,7 +373,6 @@ fn reload_policy_inner(shared: &Shared) -> Result<String, crate::policy::PolicyE
     }
 }
 
-/// Runs the proxy until SIGTERM or SIGINT, then drains. SIGHUP reloads the policy.
 /// The runtime `serve` runs on. One worker thread is a current-thread runtime: sessions,
 /// the accept loop and the admin API share one thread, so a message relayed costs no
 /// cross-thread wake-ups (the main cost of a multi-threaded runtime on small machines).
@@ -392,6 +391,7 @@ pub fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
+/// Runs the proxy until SIGTERM or SIGINT, then drains. SIGHUP reloads the policy.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let proxy = start(config).await?;
     #[cfg(unix)]
