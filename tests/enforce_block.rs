@@ -679,3 +679,38 @@ async fn large_statements_are_decided_like_short_ones() {
     assert!(usable(&c).await);
     proxy.shutdown().await;
 }
+
+/// A session remembers how its last few statements were classified; when the server
+/// changes how text reads (standard_conforming_strings), the same text is read again:
+/// it must not keep the classes it had under the old setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_text_is_read_again_when_string_syntax_changes() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "t", 10, SCRAM_USER).await;
+    // The small policy lets a session change standard_conforming_strings (the
+    // built-in one blocks that on production).
+    let proxy = prod_builder(&cluster)
+        .policy_toml(&small_policy("30s", "30s"))
+        .start()
+        .await;
+    let c = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+    // Without backslash escapes a DELETE follows the string; with them, this is one
+    // string literal, which pgwarden does not try to read: it says so rather than guess.
+    let text = r"SELECT 'a\'; DELETE FROM t; --'";
+    for _ in 0..3 {
+        let m = expect_code(c.simple_query(text).await, "PW002");
+        assert!(m.contains("delete.unbounded"), "{m}");
+    }
+    c.batch_execute("SET standard_conforming_strings = off")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let m = expect_code(c.simple_query(text).await, "PW002");
+        assert!(m.contains("unreadable"), "{m}");
+        assert!(!m.contains("delete"), "{m}");
+    }
+    assert_eq!(server_count(&cluster, "t").await, 10);
+}

@@ -103,7 +103,14 @@ async fn metrics_move_and_policy_reloads() {
             "pgwarden_bytes_total{direction=\"server_to_client\"}"
         ) > 0.0
     );
-    assert!(metric(&text, "pgwarden_classify_seconds_count") >= 7.0);
+    // Parse times are observed for cache misses, one each.
+    let parsed = metric(&text, "pgwarden_classify_seconds_count");
+    assert!(parsed >= 1.0, "{text}");
+    assert_eq!(
+        parsed,
+        metric(&text, "pgwarden_classifier_cache_misses_total"),
+        "{text}"
+    );
     assert!(
         metric(&text, "pgwarden_classifier_cache_hits_total") >= 4.0,
         "{text}"

@@ -85,6 +85,27 @@ impl Classifier {
             .get_or_insert(sql, facts, || classify_with(sql, facts, &self.dangerous))
     }
 
+    /// As `classify`, and tells `parsed` how long parsing took when the cache did
+    /// not hold the text.
+    pub fn classify_observed(
+        &self,
+        sql: &str,
+        facts: &SessionFacts,
+        parsed: impl FnOnce(std::time::Duration),
+    ) -> Arc<[Statement]> {
+        self.cache.get_or_insert(sql, facts, || {
+            let started = std::time::Instant::now();
+            let v = classify_with(sql, facts, &self.dangerous);
+            parsed(started.elapsed());
+            v
+        })
+    }
+
+    /// Counts a hit in a cache that sits in front of this one (a session's own).
+    pub fn count_hit(&self) {
+        self.cache.count_hit();
+    }
+
     /// Entries the cache keeps (0: no cache).
     pub fn cache_capacity(&self) -> usize {
         self.cache.capacity()

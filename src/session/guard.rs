@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use super::state::SessionState;
 use super::Shared;
 use crate::audit;
-use crate::classify::{Class, Statement};
+use crate::classify::{Class, SessionFacts, Statement};
 use crate::config::Durability;
 use crate::config::{Target, TargetMode};
 use crate::hold::{extract_confirm_token, HoldInfo, Resolution};
@@ -103,20 +103,35 @@ pub struct Guard {
         (crate::metrics::DecisionLabel, &'static str),
         prometheus_client::metrics::counter::Counter,
     )>,
+    /// The session's last few classifications, in front of the shared cache.
+    recent: super::recent::Recent,
+    /// Scratch space for a statement's shape (reused: no allocation per statement).
+    shape: Vec<u8>,
+    /// `SessionState::params_seen` when `application` was last brought up to date.
+    params_seen: u64,
 }
 
-/// Classifies a statement's text, by its literal-insensitive shape when it has one
-/// (so inlined numbers still hit the cache). `decide` and `classify_ahead` share it,
-/// so the work done ahead fills exactly the entry `decide` looks up.
+/// Classifies a statement's text through the shared cache, by its
+/// literal-insensitive shape when it has one (so inlined numbers still hit the
+/// cache); `shape` holds that shape, if any, on return. `decide` and
+/// `classify_ahead` share it, so the work done ahead fills exactly the entry
+/// `decide` looks up. Parse times go to the `classify_seconds` histogram.
 fn classify_text(
-    classifier: &crate::classify::Classifier,
+    shared: &Shared,
     text: &str,
-    facts: &crate::classify::SessionFacts,
+    facts: &SessionFacts,
+    shape: &mut Vec<u8>,
 ) -> Arc<[Statement]> {
-    match super::shape::select_shape(text) {
-        Some(shape) => classifier.classify(&shape, facts),
-        None => classifier.classify(text, facts),
-    }
+    let key = if super::shape::shape_into(text, shape) {
+        // Only ASCII is ever written to a shape.
+        std::str::from_utf8(shape).unwrap_or(text)
+    } else {
+        text
+    };
+    let histogram = &shared.metrics.classify_seconds;
+    shared
+        .classifier
+        .classify_observed(key, facts, |t| histogram.observe(t.as_secs_f64()))
 }
 
 impl Guard {
@@ -143,12 +158,19 @@ impl Guard {
             pending_audit: None,
             held_event: None,
             counters: Vec::new(),
+            recent: super::recent::Recent::default(),
+            shape: Vec::new(),
+            params_seen: 0,
         }
     }
 
     /// `SET application_name` reaches the guard as a ParameterStatus; policies and
     /// audit records see the current name. Only the messages that are judged need it.
     fn sync_application(&mut self, state: &SessionState) {
+        if state.params_seen == self.params_seen {
+            return;
+        }
+        self.params_seen = state.params_seen;
         if let Some(app) = state.params.get("application_name") {
             if *app != self.application {
                 self.application.clone_from(app);
@@ -233,7 +255,7 @@ impl Guard {
         let shared = Arc::clone(&self.shared);
         let facts = state.facts.clone();
         Some(move || {
-            let _ = classify_text(&shared.classifier, &text, &facts);
+            let _ = classify_text(&shared, &text, &facts, &mut Vec::new());
         })
     }
 
@@ -247,19 +269,42 @@ impl Guard {
         // Bytes outside UTF-8 become U+FFFD: ASCII structure (quotes, semicolons,
         // keywords) is kept for every encoding the classifier calls safe; the
         // others are classed `unreadable` by the classifier from the session facts.
-        let text = String::from_utf8_lossy(sql);
-        let started = std::time::Instant::now();
-        let stmts = classify_text(&self.shared.classifier, &text, &state.facts);
-        self.shared
-            .metrics
-            .classify_seconds
-            .observe(started.elapsed().as_secs_f64());
+        let text = match std::str::from_utf8(sql) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(sql),
+        };
+        let stmts = self.classify(&text, &state.facts);
         let resolved = self.resolve_executes(&stmts);
         let decision = self.judge(&text, &resolved, extended);
         if matches!(decision, Decision::Forward(_)) {
             self.remember(&resolved, parse_name);
         }
         decision
+    }
+
+    /// Classifies through the session's memory of its last few statements, then the
+    /// shared cache.
+    fn classify(&mut self, text: &str, facts: &SessionFacts) -> Arc<[Statement]> {
+        if self.shared.classifier.cache_capacity() == 0 {
+            return classify_text(&self.shared, text, facts, &mut self.shape);
+        }
+        if super::shape::shape_into(text, &mut self.shape) {
+            if let Some(v) = self.recent.get(&self.shape, facts) {
+                self.shared.classifier.count_hit();
+                return v;
+            }
+        } else if let Some(v) = self.recent.get(text.as_bytes(), facts) {
+            self.shared.classifier.count_hit();
+            return v;
+        }
+        let v = classify_text(&self.shared, text, facts, &mut self.shape);
+        let key = if self.shape.is_empty() {
+            text.as_bytes()
+        } else {
+            &self.shape
+        };
+        self.recent.insert(key, facts, Arc::clone(&v));
+        v
     }
 
     /// `EXECUTE name` is judged as the statement it runs: one prepared earlier in the

@@ -4,6 +4,7 @@
 mod cancel;
 mod guard;
 mod io;
+mod recent;
 mod relay;
 pub mod replies;
 mod shape;

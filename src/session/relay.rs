@@ -89,6 +89,10 @@ pub struct Relay {
     to_server: BytesMut,
     client_dirty: bool,
     server_dirty: bool,
+    /// The queue's buffer is a large message's own allocation: released once written
+    /// rather than kept as a read buffer.
+    client_spill: bool,
+    server_spill: bool,
     /// Bytes of a large server message still to pass through unbuffered.
     server_skip: usize,
     pub guard: Guard,
@@ -147,6 +151,8 @@ impl Relay {
             to_server: BytesMut::new(),
             client_dirty: false,
             server_dirty: false,
+            client_spill: false,
+            server_spill: false,
             server_skip: 0,
             guard,
             replies: Replies::default(),
@@ -238,17 +244,23 @@ impl Relay {
         self.holding = false;
         self.cancel.hold_ended();
         let decision = self.audited(decision, extended).await;
-        self.carry_out(decision, tag, msg)?;
+        // Back in front of the messages that arrived while it was held.
+        let total = msg.len();
+        let mut front = msg;
+        front.extend_from_slice(&self.cbuf);
+        self.cbuf = front;
+        self.carry_out(decision, tag, total)?;
         self.process_client().await
     }
 
-    /// Carries out a decision on the whole message `msg`.
-    fn carry_out(&mut self, decision: Decision, tag: u8, msg: BytesMut) -> Result<(), End> {
+    /// Carries out a decision on the whole message that makes up the first `total`
+    /// bytes of `cbuf`, consuming them.
+    fn carry_out(&mut self, decision: Decision, tag: u8, total: usize) -> Result<(), End> {
         match decision {
             Decision::Forward(permit) => {
                 if tag == frontend::SYNC && self.copy_in_extended {
                     // Ignored by the server during COPY IN: no ReadyForQuery comes.
-                    self.forward(permit, msg);
+                    self.forward_front(permit, total);
                     return Ok(());
                 }
                 if matches!(tag, frontend::COPY_DONE | frontend::COPY_FAIL) {
@@ -269,15 +281,17 @@ impl Relay {
                         self.replies.push_audited(Request::Sync, ids);
                     }
                     Some(Request::Parse) => {
-                        let name = frontend::parse(&msg[5..]).map(|p| p.name.to_vec());
+                        let name = frontend::parse(&self.cbuf[5..total]).map(|p| p.name);
                         match (self.audited.take(), name) {
                             (Some(id), Some(name)) => {
-                                self.unexecuted.insert(name, id);
+                                self.unexecuted.insert(name.to_vec(), id);
                                 self.replies.push_audited(Request::Parse, vec![id]);
                             }
                             (_, name) => {
                                 if let Some(name) = name {
-                                    self.unexecuted.remove(&name);
+                                    if !self.unexecuted.is_empty() {
+                                        self.unexecuted.remove(name);
+                                    }
                                 }
                                 self.replies.push(Request::Parse);
                             }
@@ -285,7 +299,8 @@ impl Relay {
                     }
                     Some(Request::Bind) => {
                         if !self.unexecuted.is_empty() || !self.portals.is_empty() {
-                            if let Some((portal, stmt)) = frontend::bind_names(&msg[5..]) {
+                            if let Some((portal, stmt)) = frontend::bind_names(&self.cbuf[5..total])
+                            {
                                 match self.unexecuted.get(stmt) {
                                     Some(&id) => {
                                         self.portals.insert(portal.to_vec(), id);
@@ -300,7 +315,7 @@ impl Relay {
                     }
                     Some(Request::Execute) => {
                         if !self.portals.is_empty() {
-                            let id = frontend::execute(&msg[5..])
+                            let id = frontend::execute(&self.cbuf[5..total])
                                 .and_then(|(portal, _)| self.portals.remove(portal));
                             if let Some(id) = id {
                                 forget_audited(&mut self.unexecuted, &mut self.portals, &[id]);
@@ -312,21 +327,25 @@ impl Relay {
                     Some(r) => self.replies.push(r),
                     None => {}
                 }
-                self.forward(permit, msg);
+                self.forward_front(permit, total);
                 if tag == frontend::TERMINATE {
                     return Err(End::ClientTerminated);
                 }
             }
-            Decision::Refuse(refusal) => self.inject_refusal(refusal),
+            Decision::Refuse(refusal) => {
+                bytes::Buf::advance(&mut self.cbuf, total);
+                self.inject_refusal(refusal);
+            }
             Decision::Hold { notice, ticket } => {
                 // Only a cancel that arrives while this statement is held withdraws it.
                 self.cancel.hold_started();
                 self.to_client.extend_from_slice(&notice);
-                self.held = Some((ticket, tag, msg));
+                self.held = Some((ticket, tag, self.cbuf.split_to(total)));
                 self.hold_started = Some(std::time::Instant::now());
                 self.holding = true;
             }
             Decision::Reject(reply) => {
+                bytes::Buf::advance(&mut self.cbuf, total);
                 self.to_client.extend_from_slice(&reply);
                 self.terminate_server();
                 return Err(End::ClientProtocol(format!("rejected message type {tag}")));
@@ -338,6 +357,17 @@ impl Relay {
     /// Queues bytes for the server; only a decision can produce the permit.
     fn forward(&mut self, _permit: Permit, msg: BytesMut) {
         append(&mut self.to_server, msg);
+    }
+
+    /// Moves the client message in the first `total` bytes of `cbuf` to the server's
+    /// queue; only a decision can produce the permit.
+    fn forward_front(&mut self, _permit: Permit, total: usize) {
+        move_front(
+            &mut self.cbuf,
+            &mut self.to_server,
+            &mut self.server_spill,
+            total,
+        );
     }
 
     /// Runs until either side ends or a drain completes.
@@ -480,18 +510,21 @@ impl Relay {
                     return Err(End::ClientProtocol(e.to_string()));
                 }
             };
-            let msg = self.cbuf.split_to(h.total);
             if self.skip_until_sync && !matches!(h.tag, frontend::SYNC | frontend::TERMINATE) {
+                bytes::Buf::advance(&mut self.cbuf, h.total);
                 continue;
             }
             if h.tag == frontend::SYNC {
                 self.skip_until_sync = false;
             }
-            if let Some(work) = self.guard.classify_ahead(h.tag, &msg[5..], &self.state) {
+            let body = &self.cbuf[5..h.total];
+            if let Some(work) = self.guard.classify_ahead(h.tag, body, &self.state) {
                 // A failed task only means `decide` parses the statement itself.
                 let _ = tokio::task::spawn_blocking(work).await;
             }
-            let decision = self.guard.decide(h.tag, &msg[5..], &self.state);
+            let decision = self
+                .guard
+                .decide(h.tag, &self.cbuf[5..h.total], &self.state);
             let decision = if self.guard.has_audit() {
                 self.audited(decision, h.tag == frontend::PARSE).await
             } else {
@@ -500,7 +533,7 @@ impl Relay {
                 self.audited = None;
                 decision
             };
-            self.carry_out(decision, h.tag, msg)?;
+            self.carry_out(decision, h.tag, h.total)?;
         }
         Ok(())
     }
@@ -551,9 +584,13 @@ impl Relay {
                         }
                     }
                     if let replies::Verdict::Replace(error) = self.replies.on_server(h.tag) {
-                        let before = self.sbuf.split_to(consumed);
-                        append(&mut self.to_client, before);
-                        let _ = self.sbuf.split_to(h.total);
+                        move_front(
+                            &mut self.sbuf,
+                            &mut self.to_client,
+                            &mut self.client_spill,
+                            consumed,
+                        );
+                        bytes::Buf::advance(&mut self.sbuf, h.total);
                         self.to_client.extend_from_slice(&error);
                         consumed = 0;
                         continue;
@@ -578,8 +615,12 @@ impl Relay {
             }
         }
         if consumed > 0 {
-            let chunk = self.sbuf.split_to(consumed);
-            append(&mut self.to_client, chunk);
+            move_front(
+                &mut self.sbuf,
+                &mut self.to_client,
+                &mut self.client_spill,
+                consumed,
+            );
         }
         Ok(())
     }
@@ -593,6 +634,7 @@ impl Relay {
             cx,
             &mut self.to_server,
             &mut self.server_dirty,
+            &mut self.server_spill,
         ) {
             return Poll::Ready(Err(End::ServerError(e)));
         }
@@ -601,6 +643,7 @@ impl Relay {
             cx,
             &mut self.to_client,
             &mut self.client_dirty,
+            &mut self.client_spill,
         ) {
             return Poll::Ready(Err(End::ClientError(e)));
         }
@@ -683,6 +726,28 @@ fn streams_through(tag: u8) -> bool {
     )
 }
 
+/// Buffers up to this size change places whole; messages up to `COPY_MAX` are copied.
+const SWAP_MAX: usize = HIGH_WATER;
+const COPY_MAX: usize = 4096;
+
+/// Moves the first `n` bytes of `src` to the end of `dst`. A whole buffer changes
+/// places with an empty one and a small message is copied, so both keep their
+/// allocations: splitting a read buffer for each message (`split_to`) would allocate
+/// a new read buffer for nearly every message. Only a large part is split off, and
+/// its memory is released once written.
+fn move_front(src: &mut BytesMut, dst: &mut BytesMut, spill: &mut bool, n: usize) {
+    if n == src.len() && dst.is_empty() && !*spill && src.capacity() <= SWAP_MAX {
+        std::mem::swap(src, dst);
+    } else if n <= COPY_MAX {
+        dst.extend_from_slice(&src[..n]);
+        bytes::Buf::advance(src, n);
+    } else {
+        let part = src.split_to(n);
+        append(dst, part);
+        *spill = true;
+    }
+}
+
 /// Appends without copying when `dst` is empty (the common case).
 fn append(dst: &mut BytesMut, src: BytesMut) {
     if dst.is_empty() {
@@ -693,12 +758,14 @@ fn append(dst: &mut BytesMut, src: BytesMut) {
 }
 
 /// Writes as much of `buf` as the socket takes, then flushes. Whatever is left has
-/// registered the waker for writability; only errors are returned.
+/// registered the waker for writability; only errors are returned. A large message's
+/// buffer (`spill`) is released once all of it is written.
 fn drain(
     s: &mut Stream,
     cx: &mut Context<'_>,
     buf: &mut BytesMut,
     dirty: &mut bool,
+    spill: &mut bool,
 ) -> io::Result<()> {
     while !buf.is_empty() {
         match Pin::new(&mut *s).poll_write(cx, buf) {
@@ -710,6 +777,10 @@ fn drain(
             Poll::Ready(Err(e)) => return Err(e),
             Poll::Pending => return Ok(()),
         }
+    }
+    if *spill {
+        *buf = BytesMut::new();
+        *spill = false;
     }
     if *dirty {
         match Pin::new(&mut *s).poll_flush(cx) {

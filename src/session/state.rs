@@ -22,6 +22,9 @@ pub struct SessionState {
     pub copy_in: bool,
     /// Session facts the classifier needs, recomputed when a parameter changes.
     pub facts: SessionFacts,
+    /// ParameterStatus messages seen so far: whoever reads `params` can tell
+    /// whether anything changed since it last looked.
+    pub params_seen: u64,
 }
 
 /// What the driver must do after the server sent a message.
@@ -41,6 +44,7 @@ impl Default for SessionState {
             pending_ready: 0,
             copy_in: false,
             facts: SessionFacts::default(),
+            params_seen: 0,
         }
     }
 }
@@ -96,6 +100,7 @@ impl SessionState {
             _ => {}
         }
         self.params.insert(key.to_string(), value.to_string());
+        self.params_seen += 1;
     }
 }
 
