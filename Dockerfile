@@ -9,7 +9,8 @@
 # Build stage: the Rust toolchain plus libclang (pg_query compiles PostgreSQL's own
 # parser and generates its bindings with bindgen). The build steps are the ones
 # .ci/run performs, so CI exercises them: install libclang-dev, then
-# `cargo build --release --locked`.
+# `cargo build --profile dist --locked` (the release build with whole-program
+# optimisation; see Cargo.toml).
 #
 # Runtime stage: Debian slim with CA certificates only, running as uid 10001.
 # In a container, listen on 0.0.0.0 (`[server] listen = "0.0.0.0:6432"`, or the
@@ -28,8 +29,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked \
- && install -m 0755 target/release/pgwarden /usr/local/bin/pgwarden
+    cargo build --profile dist --locked \
+ && install -m 0755 target/dist/pgwarden /usr/local/bin/pgwarden
 
 FROM ${RUNTIME_IMAGE} AS runtime
 RUN apt-get update \

@@ -11,15 +11,19 @@
 #   MODES="simple prepared"   pgbench query modes (-M)
 #   SCALE=10             pgbench -i scale
 #   POOL=16              PgBouncer default_pool_size (>= the largest client count)
-#   PGWARDEN_BIN=PATH    pgwarden binary (default target/release/pgwarden, built with
-#                        'cargo build --release' if missing). If it cannot be built or does
-#                        not relay 'select 1', its rows are skipped with a warning.
+#   PGWARDEN_BIN=PATH    pgwarden binary (default target/dist/pgwarden, the optimised build
+#                        the container image ships, brought up to date with 'cargo build
+#                        --profile dist' first). If it cannot be built or does not relay
+#                        'select 1', its rows are skipped with a warning.
+#   PGWARDEN_PROFILE=P   cargo profile of the default binary (default dist; release builds
+#                        faster)
 #   PGWARDEN=0           skip pgwarden on purpose
 #   PGWARDEN_VARIANTS="NAME:VAR=VALUE[,VAR=VALUE...] ..."
 #                        run several pgwarden instances side by side, each with extra
 #                        environment (e.g. "w1:PGWARDEN__SERVER__WORKER_THREADS=1
-#                        w2:PGWARDEN__SERVER__WORKER_THREADS=2"); rows are named
-#                        pgwarden-NAME. Default: one instance with its defaults.
+#                        w2:PGWARDEN__SERVER__WORKER_THREADS=2"); PGWARDEN_BIN=PATH in a
+#                        variant runs that binary (e.g. to compare two builds); rows are
+#                        named pgwarden-NAME. Default: one instance with its defaults.
 #   OUT_DIR=DIR          where the table and raw pgbench logs are kept
 #                        (default target/bench-e2e)
 #   PG_MAJOR / PG_BINDIR which installed PostgreSQL to use (default: detected)
@@ -45,6 +49,7 @@ MODES=${MODES:-simple prepared}
 SCALE=${SCALE:-10}
 POOL=${POOL:-16}
 OUT_DIR=${OUT_DIR:-$REPO_ROOT/target/bench-e2e}
+PGWARDEN_PROFILE=${PGWARDEN_PROFILE:-dist}
 
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || die "DURATION must be a positive integer (seconds)"
 [[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 ]] || die "ROUNDS must be a positive integer"
@@ -176,10 +181,13 @@ TABLE=$RAW/table.md
     if [[ -n $PGWARDEN_NOTE ]]; then
         echo "$PGWARDEN_NOTE"
     else
-        if [[ $PGWARDEN_BIN == "$REPO_ROOT/target/release/pgwarden" ]]; then
-            echo "pgwarden: built from $(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo 'an unknown revision')"
-        else
+        rev=$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo 'an unknown revision')
+        if [[ ${PGWARDEN_BIN:-} == "$REPO_ROOT/target/$PGWARDEN_PROFILE/pgwarden" ]]; then
+            echo "pgwarden: built from $rev (profile $PGWARDEN_PROFILE)"
+        elif [[ -n ${PGWARDEN_BIN:-} ]]; then
             echo "pgwarden: $PGWARDEN_BIN"
+        else
+            echo "pgwarden: the binaries named in PGWARDEN_VARIANTS (sources at $rev)"
         fi
     fi
     echo

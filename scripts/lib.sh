@@ -226,20 +226,22 @@ EOF
     fi
 }
 
-# Resolves PGWARDEN_BIN (default target/release/pgwarden, built with cargo if missing).
-# Returns non-zero (with a message) when no binary can be had.
+# Resolves PGWARDEN_BIN. By default it is target/$PGWARDEN_PROFILE/pgwarden (profile
+# "release" unless set), brought up to date with cargo first so that it is never a stale
+# build of other sources. Returns non-zero (with a message) when no binary can be had.
 resolve_pgwarden() {
-    PGWARDEN_BIN=${PGWARDEN_BIN:-$REPO_ROOT/target/release/pgwarden}
-    if [[ ! -x $PGWARDEN_BIN ]]; then
-        if [[ $PGWARDEN_BIN == "$REPO_ROOT/target/release/pgwarden" ]] && command -v cargo >/dev/null 2>&1; then
-            log "building pgwarden (cargo build --release; log in $WORK/cargo-build.log)"
-            if ! (cd "$REPO_ROOT" && timeout "${BUILD_TIMEOUT:-1800}" cargo build --release) \
-                >"$WORK/cargo-build.log" 2>&1; then
-                tail -n 15 "$WORK/cargo-build.log" >&2
-                warn "cargo build --release failed"
-                return 1
-            fi
+    local profile=${PGWARDEN_PROFILE:-release}
+    local default=$REPO_ROOT/target/$profile/pgwarden
+    PGWARDEN_BIN=${PGWARDEN_BIN:-$default}
+    if [[ $PGWARDEN_BIN == "$default" && -z ${PGWARDEN_BUILT:-} ]] && command -v cargo >/dev/null 2>&1; then
+        log "building pgwarden (cargo build --profile $profile; log in $WORK/cargo-build.log)"
+        if ! (cd "$REPO_ROOT" && timeout "${BUILD_TIMEOUT:-1800}" cargo build --profile "$profile") \
+            >"$WORK/cargo-build.log" 2>&1; then
+            tail -n 15 "$WORK/cargo-build.log" >&2
+            warn "cargo build --profile $profile failed"
+            return 1
         fi
+        PGWARDEN_BUILT=1
     fi
     if [[ ! -x $PGWARDEN_BIN ]]; then
         warn "pgwarden binary not found at $PGWARDEN_BIN (set PGWARDEN_BIN=...)"
@@ -249,14 +251,27 @@ resolve_pgwarden() {
 
 # start_pgwarden [NAME [VAR=VALUE...]] -> sets PGWARDEN_PORT and PGWARDEN_PID. Allow-all
 # development target in front of the cluster; the VAR=VALUE pairs are added to its
-# environment (e.g. PGWARDEN__SERVER__WORKER_THREADS=1). NAME keeps the files of several
+# environment (e.g. PGWARDEN__SERVER__WORKER_THREADS=1), except PGWARDEN_BIN=PATH, which
+# runs that binary instead. NAME keeps the files of several
 # instances apart. Returns non-zero if the binary is missing or does not relay a query.
 PGWARDEN_PORT=
 PGWARDEN_PID=
 start_pgwarden() {
     local name=${1:-pgwarden}
     (($# == 0)) || shift
-    resolve_pgwarden || return 1
+    # PGWARDEN_BIN=PATH among the pairs picks this instance's binary.
+    local bin="" a
+    local envs=()
+    for a in "$@"; do
+        if [[ $a == PGWARDEN_BIN=* ]]; then bin=${a#PGWARDEN_BIN=}; else envs+=("$a"); fi
+    done
+    if [[ -z $bin ]]; then
+        resolve_pgwarden || return 1
+        bin=$PGWARDEN_BIN
+    elif [[ ! -x $bin ]]; then
+        warn "pgwarden binary not found at $bin"
+        return 1
+    fi
     PGWARDEN_PORT=$(free_port)
     local dir=$WORK/$name
     mkdir -p "$dir"
@@ -269,9 +284,9 @@ host = "127.0.0.1"
 port = $PG_PORT
 environment = "development"
 EOF
-    log "starting $name ($PGWARDEN_BIN${*:+ with $*}) on 127.0.0.1:$PGWARDEN_PORT"
+    log "starting $name ($bin${envs[*]:+ with ${envs[*]}}) on 127.0.0.1:$PGWARDEN_PORT"
     # own process group, so stop_started also ends anything a wrapper script spawned
-    setsid env "$@" "$PGWARDEN_BIN" serve --config "$dir/proxy.toml" >"$dir/pgwarden.log" 2>&1 &
+    setsid env ${envs[@]+"${envs[@]}"} "$bin" serve --config "$dir/proxy.toml" >"$dir/pgwarden.log" 2>&1 &
     local pid=$!
     # shellcheck disable=SC2034 # read by the sourcing script
     PGWARDEN_PID=$pid

@@ -10,7 +10,7 @@
 #                                  (default pgwarden; pgbouncer = session-mode stand-in;
 #                                  none = direct leg only)
 #   PGWARDEN_BIN=PATH              pgwarden binary (default target/release/pgwarden,
-#                                  built with 'cargo build --release' if missing)
+#                                  brought up to date with 'cargo build --release' first)
 #   SCHEDULE=parallel|serial       parallel_schedule as is (default), or one test at a time
 #                                  (--max-connections=1, like 'make installcheck')
 #   RESULTS_DIR=DIR                where outputs and diffs go (default target/pg-regress)

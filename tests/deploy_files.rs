@@ -105,7 +105,7 @@ fn dockerfile_is_multi_stage_small_and_unprivileged() {
     let stages = stages(&instrs);
     assert!(stages.len() >= 2, "multi-stage build expected: {stages:?}");
 
-    // Build stage: a Debian-based Rust image with libclang, the release build.
+    // Build stage: a Debian-based Rust image with libclang, the optimised build.
     let (from, build) = &stages[0];
     assert!(
         from.starts_with("rust:") && from.contains("bookworm") && from.ends_with(" AS build"),
@@ -117,7 +117,11 @@ fn dockerfile_is_multi_stage_small_and_unprivileged() {
         "the build stage installs libclang-dev: {build_runs}"
     );
     assert!(
-        build_runs.contains("cargo build --release --locked"),
+        build_runs.contains("cargo build --profile dist --locked"),
+        "{build_runs}"
+    );
+    assert!(
+        build_runs.contains("target/dist/pgwarden /usr/local/bin/pgwarden"),
         "{build_runs}"
     );
 
@@ -178,7 +182,7 @@ fn dockerfile_build_steps_match_ci() {
     // Same build command.
     assert!(
         ci.lines()
-            .any(|l| l.trim() == "cargo build --release --locked"),
+            .any(|l| l.trim() == "cargo build --profile dist --locked"),
         ".ci/run runs the Dockerfile's build command"
     );
     // Same build-time system packages: .ci/run installs each one the Dockerfile does.

@@ -377,6 +377,10 @@ impl Relay {
         shutdown: watch::Receiver<bool>,
     ) -> End {
         let mut draining = *shutdown.borrow();
+        // Polling the drain future takes the shutdown channel's lock; once it has
+        // registered this task's waker, a version check tells whether to poll again.
+        let drain_seen = shutdown.clone();
+        let mut drain_registered = false;
         let drain = drain_started(shutdown);
         tokio::pin!(drain);
         let mut hold: Option<(Ticket, u8, BytesMut)> = None;
@@ -409,10 +413,16 @@ impl Relay {
                 // whether a drain has begun.
                 let w = poll_fn(|cx| match self.poll_io(cx) {
                     Poll::Ready(w) => Poll::Ready(Some(w)),
-                    Poll::Pending if !draining => {
+                    Poll::Pending if draining => Poll::Pending,
+                    Poll::Pending
+                        if drain_registered && matches!(drain_seen.has_changed(), Ok(false)) =>
+                    {
+                        Poll::Pending
+                    }
+                    Poll::Pending => {
+                        drain_registered = true;
                         std::future::Future::poll(drain.as_mut(), cx).map(|()| None)
                     }
-                    Poll::Pending => Poll::Pending,
                 })
                 .await;
                 match w {
@@ -647,31 +657,53 @@ impl Relay {
         ) {
             return Poll::Ready(Err(End::ClientError(e)));
         }
-        if self.to_server.len() < HIGH_WATER {
-            self.cbuf.reserve(READ_CHUNK);
-            match poll_read_buf(Pin::new(&mut self.client), cx, &mut self.cbuf) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Wake::ClientEof)),
-                Poll::Ready(Ok(n)) => {
-                    self.bytes_in.inc_by(n as u64);
-                    return Poll::Ready(Ok(Wake::Client));
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ClientError(e))),
-                Poll::Pending => {}
+        // The side more likely to have something first: the server while it owes
+        // replies, else the client. A Ready read returns at once, so this saves the
+        // other side's readiness check on most wake-ups; when both are Pending, both
+        // have registered the waker.
+        if self.state.pending_ready > 0 || !self.replies.is_empty() {
+            if let Poll::Ready(r) = self.poll_read_server(cx) {
+                return Poll::Ready(r);
             }
-        }
-        if self.to_client.len() < HIGH_WATER {
-            self.sbuf.reserve(READ_CHUNK);
-            match poll_read_buf(Pin::new(&mut self.server), cx, &mut self.sbuf) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Wake::ServerEof)),
-                Poll::Ready(Ok(n)) => {
-                    self.bytes_out.inc_by(n as u64);
-                    return Poll::Ready(Ok(Wake::Server));
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(End::ServerError(e))),
-                Poll::Pending => {}
+            self.poll_read_client(cx)
+        } else {
+            if let Poll::Ready(r) = self.poll_read_client(cx) {
+                return Poll::Ready(r);
             }
+            self.poll_read_server(cx)
         }
-        Poll::Pending
+    }
+
+    fn poll_read_client(&mut self, cx: &mut Context<'_>) -> Poll<Result<Wake, End>> {
+        if self.to_server.len() >= HIGH_WATER {
+            return Poll::Pending;
+        }
+        self.cbuf.reserve(READ_CHUNK);
+        match poll_read_buf(Pin::new(&mut self.client), cx, &mut self.cbuf) {
+            Poll::Ready(Ok(0)) => Poll::Ready(Ok(Wake::ClientEof)),
+            Poll::Ready(Ok(n)) => {
+                self.bytes_in.inc_by(n as u64);
+                Poll::Ready(Ok(Wake::Client))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(End::ClientError(e))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_read_server(&mut self, cx: &mut Context<'_>) -> Poll<Result<Wake, End>> {
+        if self.to_client.len() >= HIGH_WATER {
+            return Poll::Pending;
+        }
+        self.sbuf.reserve(READ_CHUNK);
+        match poll_read_buf(Pin::new(&mut self.server), cx, &mut self.sbuf) {
+            Poll::Ready(Ok(0)) => Poll::Ready(Ok(Wake::ServerEof)),
+            Poll::Ready(Ok(n)) => {
+                self.bytes_out.inc_by(n as u64);
+                Poll::Ready(Ok(Wake::Server))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(End::ServerError(e))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Best-effort delivery of what is queued (bounded in time), then close both.
