@@ -191,8 +191,8 @@ TABLE=$RAW/table.md
         fi
     fi
     echo
-    echo "| mode | clients | target | TPS | avg latency (ms) | TPS / direct | added latency vs direct (µs) | proxy CPU (µs/txn) |"
-    echo "|---|---:|---|---:|---:|---:|---:|---:|"
+    echo "| mode | clients | target | TPS | avg latency (ms) | TPS / direct | added latency vs direct (µs) | proxy CPU (µs/txn) | TPS / PgBouncer, same round |"
+    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
     for mode in $MODES; do
         for c in $CLIENTS; do
             dtps=$(awk -F'\t' -v m="$mode" -v c="$c" '$2 == m && $3 == c && $4 == "direct" { print $5 }' "$RESULTS" | median)
@@ -202,10 +202,15 @@ TABLE=$RAW/table.md
                 tps=$(awk -F'\t' -v m="$mode" -v c="$c" -v t="$t" '$2 == m && $3 == c && $4 == t { print $5 }' "$RESULTS" | median)
                 lat=$(awk -v c="$c" -v tps="$tps" 'BEGIN { printf "%.6f", 1000 * c / tps }')
                 cpu=$(awk -F'\t' -v m="$mode" -v c="$c" -v t="$t" '$2 == m && $3 == c && $4 == t && $7 != "-" { print $7 }' "$RESULTS" | median)
-                awk -v m="$mode" -v c="$c" -v t="$t" -v tps="$tps" -v lat="$lat" -v dtps="$dtps" -v dlat="$dlat" -v cpu="$cpu" 'BEGIN {
-                    if (t == "direct") { ratio = "1.00"; added = "–"; cpu = "–" }
-                    else { ratio = sprintf("%.2f", tps / dtps); added = sprintf("%+.1f", (lat - dlat) * 1000); cpu = sprintf("%.1f", cpu) }
-                    printf "| %s | %d | %s | %.0f | %.3f | %s | %s | %s |\n", m, c, t, tps, lat, ratio, added, cpu
+                # Paired: each round's TPS over PgBouncer's in the same round (the
+                # machine drifts between rounds more than the proxies differ), median.
+                vsb=$(awk -F'\t' -v m="$mode" -v c="$c" -v t="$t" '$2 == m && $3 == c && $4 == "pgbouncer" { b[$1] = $5 }
+                    $2 == m && $3 == c && $4 == t { x[$1] = $5 }
+                    END { for (r in x) if ((r in b) && b[r] > 0) print x[r] / b[r] }' "$RESULTS" | median)
+                awk -v m="$mode" -v c="$c" -v t="$t" -v tps="$tps" -v lat="$lat" -v dtps="$dtps" -v dlat="$dlat" -v cpu="$cpu" -v vsb="$vsb" 'BEGIN {
+                    if (t == "direct") { ratio = "1.00"; added = "–"; cpu = "–"; vsb = "–" }
+                    else { ratio = sprintf("%.2f", tps / dtps); added = sprintf("%+.1f", (lat - dlat) * 1000); cpu = sprintf("%.1f", cpu); vsb = (vsb == "" ? "–" : sprintf("%.3f", vsb)) }
+                    printf "| %s | %d | %s | %.0f | %.3f | %s | %s | %s | %s |\n", m, c, t, tps, lat, ratio, added, cpu, vsb
                 }'
             done
         done
