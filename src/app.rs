@@ -128,6 +128,7 @@ pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
         cancels: Arc::new(CancelRegistry::default()),
         classifier: crate::classify::Classifier::new(opts),
         policy: std::sync::RwLock::new(Arc::new(policy)),
+        policy_generation: std::sync::atomic::AtomicU64::new(0),
         holds: crate::hold::HoldQueue::new(),
         tokens: crate::hold::Tokens::default(),
         next_session: std::sync::atomic::AtomicU64::new(0),

@@ -714,3 +714,48 @@ async fn a_remembered_text_is_read_again_when_string_syntax_changes() {
     }
     assert_eq!(server_count(&cluster, "t").await, 10);
 }
+
+/// A statement the session repeats is judged again when the session's application
+/// name changes (policies can match on it): allowed as one application, blocked as
+/// another, on the very next try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_statement_is_judged_again_when_the_application_changes() {
+    let cluster = PgCluster::start();
+    let proxy = prod_builder(&cluster)
+        .policy_toml(
+            r#"
+[defaults]
+production = { action = "allow", on_unparsed = "block" }
+
+[[rule]]
+name = "reporting-reads-nothing"
+environment = "production"
+applications = ["reporting"]
+classes = ["read", "system"]
+action = "block"
+"#,
+        )
+        .start()
+        .await;
+    let c = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+    for i in 0..3 {
+        let rows = c.simple_query(&format!("SELECT {i}")).await.unwrap();
+        assert!(!rows.is_empty());
+    }
+    // The statement that renames the application (class system, as set_config can
+    // change any setting) is allowed the first time, when the application was
+    // another, and blocked when repeated.
+    let rename = "SELECT set_config('application_name', 'reporting', false)";
+    c.simple_query(rename).await.unwrap();
+    let m = expect_code(c.simple_query(rename).await, "PW002");
+    assert!(m.contains("reporting-reads-nothing"), "{m}");
+    let m = expect_code(c.simple_query("SELECT 3").await, "PW002");
+    assert!(m.contains("reporting-reads-nothing"), "{m}");
+    c.batch_execute("SET application_name = 'other'")
+        .await
+        .unwrap();
+    c.simple_query("SELECT 4").await.unwrap();
+}

@@ -153,6 +153,33 @@ async fn metrics_move_and_policy_reloads() {
         }
     }
     assert!(dropped, "the watched policy change was not applied");
+
+    // A statement the session repeats keeps its verdict only while the policy stays:
+    // allowed over and over under the lenient policy, blocked once the strict one is
+    // back, on the very next try.
+    for _ in 0..3 {
+        client
+            .simple_query("DROP TABLE IF EXISTS m9")
+            .await
+            .unwrap();
+    }
+    let r = request(&admin, "POST", "/reload", Some("tok-metrics"), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v4 = dir.path().join("..v4");
+    std::fs::create_dir(&v4).unwrap();
+    std::fs::write(v4.join("policy.toml"), STRICT).unwrap();
+    swap(dir.path(), "..v4");
+    let r = request(&admin, "POST", "/reload", Some("tok-metrics"), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let e = client
+        .simple_query("DROP TABLE IF EXISTS m9")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("PW002"), "{e:?}");
     let m = request(&admin, "GET", "/metrics", None, None)
         .await
         .unwrap();

@@ -48,6 +48,12 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether any rule depends on the time of day (`hours`): only then can the
+    /// same statement in the same session get another verdict a moment later.
+    pub fn uses_clock(&self) -> bool {
+        self.rules.iter().any(|r| r.hours.is_some())
+    }
+
     /// Parses and validates policy text; `origin` names the file in messages.
     pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         let compiled = compile::compile(text, origin)?;

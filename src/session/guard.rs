@@ -109,6 +109,21 @@ pub struct Guard {
     shape: Vec<u8>,
     /// `SessionState::params_seen` when `application` was last brought up to date.
     params_seen: u64,
+    /// The verdict on the last statement forwarded, while it is sure to repeat.
+    repeat: Option<Repeat>,
+}
+
+/// The last forwarded statement's verdict, with everything it depended on: the same
+/// classification (the very same shared entry), under the same policy (generation)
+/// and session parameters (application name), gets the same verdict. Kept only for
+/// allow and audit verdicts of policies without `hours`, and for statements that do
+/// not change the session's prepared statements.
+struct Repeat {
+    stmts: Arc<[Statement]>,
+    policy_generation: u64,
+    params_seen: u64,
+    verdict: Verdict,
+    outcome: Outcome,
 }
 
 /// Classifies a statement's text through the shared cache, by its
@@ -161,6 +176,7 @@ impl Guard {
             recent: super::recent::Recent::default(),
             shape: Vec::new(),
             params_seen: 0,
+            repeat: None,
         }
     }
 
@@ -274,10 +290,37 @@ impl Guard {
             Err(_) => String::from_utf8_lossy(sql),
         };
         let stmts = self.classify(&text, &state.facts);
+        // Read before the policy is: a swap in between only makes the next check miss.
+        let generation = self.shared.policy_generation();
+        if let Some(r) = self.repeat.take() {
+            if Arc::ptr_eq(&r.stmts, &stmts)
+                && r.policy_generation == generation
+                && r.params_seen == self.params_seen
+            {
+                let decision = Decision::Forward(Permit(()));
+                self.conclude(&text, &stmts, &r.verdict, r.outcome, &decision);
+                self.remember(&stmts, parse_name);
+                self.repeat = Some(r);
+                return decision;
+            }
+        }
         let resolved = self.resolve_executes(&stmts);
-        let decision = self.judge(&text, &resolved, extended);
+        let (decision, verdict, outcome, clocked) = self.judge_full(&text, &resolved, extended);
         if matches!(decision, Decision::Forward(_)) {
             self.remember(&resolved, parse_name);
+            let repeatable = matches!(outcome, Outcome::Allow | Outcome::Audit)
+                && !clocked
+                && matches!(resolved, Cow::Borrowed(_))
+                && !stmts.iter().any(changes_prepared);
+            if repeatable {
+                self.repeat = Some(Repeat {
+                    stmts: Arc::clone(&stmts),
+                    policy_generation: generation,
+                    params_seen: self.params_seen,
+                    verdict,
+                    outcome,
+                });
+            }
         }
         decision
     }
@@ -349,8 +392,7 @@ impl Guard {
                 }
                 None => {}
             }
-            let head = s.sql.trim_start().get(..11);
-            if head.is_some_and(|h| h.eq_ignore_ascii_case("DISCARD ALL")) {
+            if is_discard_all(s) {
                 self.prepared.clear();
             }
         }
@@ -378,6 +420,17 @@ impl Guard {
     }
 
     fn judge(&mut self, text: &str, stmts: &[Statement], extended: bool) -> Decision {
+        self.judge_full(text, stmts, extended).0
+    }
+
+    /// Judges, and also returns the verdict, the outcome, and whether the policy
+    /// looks at the clock (so the verdict may change by itself).
+    fn judge_full(
+        &mut self,
+        text: &str,
+        stmts: &[Statement],
+        extended: bool,
+    ) -> (Decision, Verdict, Outcome, bool) {
         let policy = self.shared.policy();
         let verdict = policy.evaluate_all(stmts, &self.context());
         let shadow = self.target.mode == TargetMode::Shadow;
@@ -394,16 +447,24 @@ impl Guard {
                 ),
             },
         };
-        self.last = Some(outcome_and_decision.0);
-        self.count(stmts, &verdict, outcome_and_decision.0);
-        self.plan_audit(
-            text,
-            stmts,
-            &verdict,
-            outcome_and_decision.0,
-            &outcome_and_decision.1,
-        );
-        outcome_and_decision.1
+        let (outcome, decision) = outcome_and_decision;
+        self.conclude(text, stmts, &verdict, outcome, &decision);
+        (decision, verdict, outcome, policy.uses_clock())
+    }
+
+    /// What every decision records: the outcome, the statement counter and the audit
+    /// record it calls for.
+    fn conclude(
+        &mut self,
+        text: &str,
+        stmts: &[Statement],
+        verdict: &Verdict,
+        outcome: Outcome,
+        decision: &Decision,
+    ) {
+        self.last = Some(outcome);
+        self.count(stmts, verdict, outcome);
+        self.plan_audit(text, stmts, verdict, outcome, decision);
     }
 
     pub fn audit_log(&self) -> crate::audit::AuditLog {
@@ -857,6 +918,18 @@ fn refuse(
         }),
         extended,
     })
+}
+
+/// `DISCARD ALL` drops every prepared statement of the session.
+fn is_discard_all(s: &Statement) -> bool {
+    let head = s.sql.trim_start().get(..11);
+    head.is_some_and(|h| h.eq_ignore_ascii_case("DISCARD ALL"))
+}
+
+/// Whether running `s` changes which prepared statements the session has (so the
+/// guard must see it again rather than repeat its last verdict).
+fn changes_prepared(s: &Statement) -> bool {
+    s.prepares.is_some() || s.executes.is_some() || s.deallocates.is_some() || is_discard_all(s)
 }
 
 fn malformed(what: &str) -> Decision {

@@ -43,6 +43,9 @@ pub struct Shared {
     pub cancels: Arc<CancelRegistry>,
     pub classifier: crate::classify::Classifier,
     pub policy: std::sync::RwLock<Arc<crate::policy::Policy>>,
+    /// Bumped by every policy swap: a session can tell without taking the lock
+    /// that the policy it judged a statement under is still in force.
+    pub policy_generation: std::sync::atomic::AtomicU64,
     pub holds: crate::hold::HoldQueue,
     pub tokens: crate::hold::Tokens,
     pub next_session: std::sync::atomic::AtomicU64,
@@ -57,7 +60,16 @@ impl Shared {
     }
 
     pub fn set_policy(&self, p: crate::policy::Policy) {
-        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+        let mut slot = self.policy.write().unwrap_or_else(|e| e.into_inner());
+        *slot = Arc::new(p);
+        // Under the write lock: whoever reads the new generation finds the new policy.
+        self.policy_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn policy_generation(&self) -> u64 {
+        self.policy_generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 }
 

@@ -823,3 +823,62 @@ fn drain(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buf(bytes: &[u8], capacity: usize) -> BytesMut {
+        let mut b = BytesMut::with_capacity(capacity);
+        b.extend_from_slice(bytes);
+        b
+    }
+
+    #[test]
+    fn move_front_keeps_read_buffers_and_releases_large_ones() {
+        // A whole small buffer into an empty queue: the two change places, so the
+        // read side gets the queue's (empty) allocation back for its next read.
+        let mut src = buf(b"Qabc", 16 * 1024);
+        let ptr = src.as_ptr();
+        let mut dst = BytesMut::new();
+        let mut spill = false;
+        move_front(&mut src, &mut dst, &mut spill, 4);
+        assert_eq!((&dst[..], src.len(), spill), (&b"Qabc"[..], 0, false));
+        assert_eq!(dst.as_ptr(), ptr, "moved, not copied");
+
+        // Part of a buffer, or into a non-empty queue: small messages are copied.
+        let mut src = buf(b"onetwo", 64);
+        move_front(&mut src, &mut dst, &mut spill, 3);
+        assert_eq!(
+            (&dst[..], &src[..], spill),
+            (&b"Qabcone"[..], &b"two"[..], false)
+        );
+
+        // A large message is split off (no copy) and marked to be released once
+        // written.
+        let big = vec![7u8; COPY_MAX + 1];
+        let mut src = buf(&big, 2 * big.len());
+        src.extend_from_slice(b"next");
+        let mut dst = BytesMut::new();
+        move_front(&mut src, &mut dst, &mut spill, big.len());
+        assert_eq!(
+            (dst.len(), &src[..], spill),
+            (big.len(), &b"next"[..], true)
+        );
+
+        // While marked, the queue's buffer never becomes a read buffer.
+        bytes::Buf::advance(&mut dst, big.len());
+        let mut src = buf(b"S", 64);
+        move_front(&mut src, &mut dst, &mut spill, 1);
+        assert_eq!((&dst[..], src.len()), (&b"S"[..], 0));
+        assert_ne!(src.capacity(), 0, "the read buffer kept its own allocation");
+
+        // A read buffer that grew past SWAP_MAX is not passed around either.
+        let mut src = buf(&[1u8; 10], SWAP_MAX + 1);
+        let mut dst = BytesMut::new();
+        let mut spill = false;
+        move_front(&mut src, &mut dst, &mut spill, 10);
+        assert_eq!((dst.len(), src.len(), spill), (10, 0, false));
+        assert!(dst.capacity() < SWAP_MAX);
+    }
+}
