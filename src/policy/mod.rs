@@ -45,13 +45,15 @@ pub struct Policy {
     warnings: Vec<String>,
     sha256: String,
     origin: String,
+    /// Some rule has `hours` (see `uses_clock`).
+    uses_clock: bool,
 }
 
 impl Policy {
     /// Whether any rule depends on the time of day (`hours`): only then can the
     /// same statement in the same session get another verdict a moment later.
     pub fn uses_clock(&self) -> bool {
-        self.rules.iter().any(|r| r.hours.is_some())
+        self.uses_clock
     }
 
     /// Parses and validates policy text; `origin` names the file in messages.
@@ -60,6 +62,7 @@ impl Policy {
         let mut warnings = compiled.warnings;
         warnings.extend(shadow::shadow_warnings(origin, &compiled.rules));
         Ok(Policy {
+            uses_clock: compiled.rules.iter().any(|r| r.hours.is_some()),
             rules: compiled.rules,
             defaults: compiled.defaults,
             fallback: compiled.fallback,

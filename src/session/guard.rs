@@ -299,7 +299,11 @@ impl Guard {
             {
                 let decision = Decision::Forward(Permit(()));
                 self.conclude(&text, &stmts, &r.verdict, r.outcome, &decision);
-                self.remember(&stmts, parse_name);
+                // Repeatable statements change no prepared statement themselves; only
+                // a named Parse of one is remembered.
+                if parse_name.is_some() {
+                    self.remember(&stmts, parse_name);
+                }
                 self.repeat = Some(r);
                 return decision;
             }
@@ -308,9 +312,9 @@ impl Guard {
         let (decision, verdict, outcome, clocked) = self.judge_full(&text, &resolved, extended);
         if matches!(decision, Decision::Forward(_)) {
             self.remember(&resolved, parse_name);
+            // `changes_prepared` covers EXECUTE, so `resolved` is `stmts` itself here.
             let repeatable = matches!(outcome, Outcome::Allow | Outcome::Audit)
                 && !clocked
-                && matches!(resolved, Cow::Borrowed(_))
                 && !stmts.iter().any(changes_prepared);
             if repeatable {
                 self.repeat = Some(Repeat {

@@ -44,6 +44,12 @@ pub enum End {
     Drained,
 }
 
+#[derive(Clone, Copy)]
+enum Side {
+    Client,
+    Server,
+}
+
 enum Wake {
     Client,
     ClientEof,
@@ -661,49 +667,52 @@ impl Relay {
         // replies, else the client. A Ready read returns at once, so this saves the
         // other side's readiness check on most wake-ups; when both are Pending, both
         // have registered the waker.
-        if self.state.pending_ready > 0 || !self.replies.is_empty() {
-            if let Poll::Ready(r) = self.poll_read_server(cx) {
-                return Poll::Ready(r);
-            }
-            self.poll_read_client(cx)
+        let sides = if self.state.pending_ready > 0 || !self.replies.is_empty() {
+            [Side::Server, Side::Client]
         } else {
-            if let Poll::Ready(r) = self.poll_read_client(cx) {
+            [Side::Client, Side::Server]
+        };
+        for side in sides {
+            if let Poll::Ready(r) = self.poll_read(side, cx) {
                 return Poll::Ready(r);
             }
-            self.poll_read_server(cx)
         }
+        Poll::Pending
     }
 
-    fn poll_read_client(&mut self, cx: &mut Context<'_>) -> Poll<Result<Wake, End>> {
-        if self.to_server.len() >= HIGH_WATER {
+    /// Reads what `side` has sent into its buffer, unless the other side's queue is
+    /// above the high-water mark.
+    fn poll_read(&mut self, side: Side, cx: &mut Context<'_>) -> Poll<Result<Wake, End>> {
+        let (stream, buf, queued, counter) = match side {
+            Side::Client => (
+                &mut self.client,
+                &mut self.cbuf,
+                &self.to_server,
+                &self.bytes_in,
+            ),
+            Side::Server => (
+                &mut self.server,
+                &mut self.sbuf,
+                &self.to_client,
+                &self.bytes_out,
+            ),
+        };
+        if queued.len() >= HIGH_WATER {
             return Poll::Pending;
         }
-        self.cbuf.reserve(READ_CHUNK);
-        match poll_read_buf(Pin::new(&mut self.client), cx, &mut self.cbuf) {
-            Poll::Ready(Ok(0)) => Poll::Ready(Ok(Wake::ClientEof)),
-            Poll::Ready(Ok(n)) => {
-                self.bytes_in.inc_by(n as u64);
-                Poll::Ready(Ok(Wake::Client))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(End::ClientError(e))),
-            Poll::Pending => Poll::Pending,
+        buf.reserve(READ_CHUNK);
+        let read = std::task::ready!(poll_read_buf(Pin::new(stream), cx, buf));
+        if let Ok(n) = &read {
+            counter.inc_by(*n as u64);
         }
-    }
-
-    fn poll_read_server(&mut self, cx: &mut Context<'_>) -> Poll<Result<Wake, End>> {
-        if self.to_client.len() >= HIGH_WATER {
-            return Poll::Pending;
-        }
-        self.sbuf.reserve(READ_CHUNK);
-        match poll_read_buf(Pin::new(&mut self.server), cx, &mut self.sbuf) {
-            Poll::Ready(Ok(0)) => Poll::Ready(Ok(Wake::ServerEof)),
-            Poll::Ready(Ok(n)) => {
-                self.bytes_out.inc_by(n as u64);
-                Poll::Ready(Ok(Wake::Server))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(End::ServerError(e))),
-            Poll::Pending => Poll::Pending,
-        }
+        Poll::Ready(match (side, read) {
+            (Side::Client, Ok(0)) => Ok(Wake::ClientEof),
+            (Side::Client, Ok(_)) => Ok(Wake::Client),
+            (Side::Client, Err(e)) => Err(End::ClientError(e)),
+            (Side::Server, Ok(0)) => Ok(Wake::ServerEof),
+            (Side::Server, Ok(_)) => Ok(Wake::Server),
+            (Side::Server, Err(e)) => Err(End::ServerError(e)),
+        })
     }
 
     /// Best-effort delivery of what is queued (bounded in time), then close both.
