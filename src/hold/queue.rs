@@ -6,8 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{broadcast, oneshot, Notify};
 use tokio::time::Instant;
+
+use super::events::{HoldEvent, HoldEventKind, Recent, EVENT_CAPACITY};
 
 /// How a hold ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,18 +64,50 @@ struct State {
     pending: HashMap<u64, Pending>,
     expiries: BTreeSet<(Instant, u64)>,
     closed: bool,
+    recent: Recent,
 }
 
 /// Pending holds of one proxy; cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct HoldQueue {
     state: Arc<Mutex<State>>,
     wake: Arc<Notify>,
+    events: broadcast::Sender<HoldEvent>,
+}
+
+impl Default for HoldQueue {
+    fn default() -> Self {
+        HoldQueue {
+            state: Arc::default(),
+            wake: Arc::default(),
+            events: broadcast::channel(EVENT_CAPACITY).0,
+        }
+    }
 }
 
 impl HoldQueue {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Every hold event from now on. Sending never waits for a watcher: one that
+    /// falls more than `EVENT_CAPACITY` events behind loses the oldest (`Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<HoldEvent> {
+        self.events.subscribe()
+    }
+
+    /// Recently decided holds (approved, denied, expired, withdrawn), newest first.
+    pub fn recent(&self) -> Vec<HoldEvent> {
+        self.lock().recent.list()
+    }
+
+    /// Records a decision in `recent` and tells the watchers; call without the lock.
+    fn emit(&self, ev: HoldEvent) {
+        if ev.kind != HoldEventKind::Hold {
+            self.lock().recent.push(ev.clone());
+        }
+        // No watcher is not an error.
+        let _ = self.events.send(ev);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -100,6 +134,7 @@ impl HoldQueue {
         info.id = id;
         info.timeout_seconds = timeout.as_secs();
         st.expiries.insert((deadline, id));
+        let event = HoldEvent::new(HoldEventKind::Hold, info.clone(), None, None);
         st.pending.insert(
             id,
             Pending {
@@ -111,6 +146,7 @@ impl HoldQueue {
         );
         drop(st);
         self.wake.notify_one();
+        self.emit(event);
         (id, rx)
     }
 
@@ -181,9 +217,17 @@ impl HoldQueue {
     /// Withdraws a hold whose client went away: it will never run.
     pub fn withdraw(&self, id: u64) {
         let mut st = self.lock();
-        if let Some(p) = st.pending.remove(&id) {
-            st.expiries.remove(&(p.deadline, id));
-        }
+        let Some(p) = st.pending.remove(&id) else {
+            return;
+        };
+        st.expiries.remove(&(p.deadline, id));
+        drop(st);
+        self.emit(HoldEvent::new(
+            HoldEventKind::Withdraw,
+            p.info,
+            None,
+            Some("the client went away or cancelled".into()),
+        ));
     }
 
     fn resolve(&self, id: u64, r: Resolution) -> Result<HoldInfo, HoldError> {
@@ -192,8 +236,30 @@ impl HoldQueue {
         st.expiries.remove(&(p.deadline, id));
         drop(st);
         let info = p.info.clone();
+        let event = match &r {
+            Resolution::Approved { approver } => HoldEvent::new(
+                HoldEventKind::Approve,
+                info.clone(),
+                Some(approver.clone()),
+                None,
+            ),
+            Resolution::Denied { approver, reason } => HoldEvent::new(
+                HoldEventKind::Deny,
+                info.clone(),
+                Some(approver.clone()),
+                reason.clone(),
+            ),
+            Resolution::Expired => HoldEvent::new(HoldEventKind::Expire, info.clone(), None, None),
+            Resolution::Shutdown => HoldEvent::new(
+                HoldEventKind::Withdraw,
+                info.clone(),
+                None,
+                Some("pgwarden shut down".into()),
+            ),
+        };
         // A client that already left dropped its receiver: nothing runs either way.
         let _ = p.reply.send(r);
+        self.emit(event);
         Ok(info)
     }
 
@@ -206,6 +272,12 @@ impl HoldQueue {
         drop(st);
         for p in pending {
             let _ = p.reply.send(Resolution::Shutdown);
+            self.emit(HoldEvent::new(
+                HoldEventKind::Withdraw,
+                p.info,
+                None,
+                Some("pgwarden shut down".into()),
+            ));
         }
         self.wake.notify_one();
     }
@@ -214,6 +286,7 @@ impl HoldQueue {
     /// through `on_expire` (for audit and metrics).
     pub async fn run_expiry(self, on_expire: impl Fn(&HoldInfo) + Send) {
         loop {
+            let mut expired = Vec::new();
             let next = {
                 let mut st = self.lock();
                 if st.closed {
@@ -228,10 +301,14 @@ impl HoldQueue {
                     if let Some(p) = st.pending.remove(&id) {
                         on_expire(&p.info);
                         let _ = p.reply.send(Resolution::Expired);
+                        expired.push(p.info);
                     }
                 }
                 st.expiries.first().map(|(d, _)| *d)
             };
+            for info in expired {
+                self.emit(HoldEvent::new(HoldEventKind::Expire, info, None, None));
+            }
             match next {
                 Some(deadline) => {
                     tokio::select! {
@@ -307,5 +384,51 @@ mod tests {
         assert_eq!(rb.await.unwrap(), Resolution::Shutdown);
         let (_c, rc) = q.submit(info("bob"), Duration::from_secs(60));
         assert_eq!(rc.await.unwrap(), Resolution::Shutdown);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_and_recent_decisions() {
+        let q = HoldQueue::new();
+        let mut rx = q.subscribe();
+        tokio::spawn(q.clone().run_expiry(|_| {}));
+        let (a, _ra) = q.submit(info("bob"), Duration::from_secs(60));
+        let (b, _rb) = q.submit(info("bob"), Duration::from_secs(60));
+        let (c, _rc) = q.submit(info("bob"), Duration::from_secs(5));
+        let (d, _rd) = q.submit(info("bob"), Duration::from_secs(60));
+        q.approve(a, "alice").unwrap();
+        q.deny(b, "carol", Some("not now".into())).unwrap();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        q.withdraw(d);
+        q.withdraw(d); // a second withdrawal is not a second event
+        let mut seen = Vec::new();
+        while let Ok(ev) = rx.try_recv() {
+            seen.push((ev.kind, ev.hold.id, ev.approver, ev.reason));
+        }
+        use HoldEventKind::*;
+        assert_eq!(
+            seen.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
+            vec![
+                (Hold, a),
+                (Hold, b),
+                (Hold, c),
+                (Hold, d),
+                (Approve, a),
+                (Deny, b),
+                (Expire, c),
+                (Withdraw, d)
+            ]
+        );
+        assert_eq!(seen[5].2.as_deref(), Some("carol"));
+        assert_eq!(seen[5].3.as_deref(), Some("not now"));
+        let recent: Vec<_> = q.recent().iter().map(|e| (e.kind, e.hold.id)).collect();
+        assert_eq!(
+            recent,
+            vec![(Withdraw, d), (Expire, c), (Deny, b), (Approve, a)]
+        );
+        for _ in 0..crate::hold::RECENT_CAPACITY + 5 {
+            let (x, _r) = q.submit(info("bob"), Duration::from_secs(60));
+            q.withdraw(x);
+        }
+        assert_eq!(q.recent().len(), crate::hold::RECENT_CAPACITY);
     }
 }
