@@ -17,4 +17,5 @@ pub mod metrics;
 pub mod policy;
 pub mod protocol;
 pub mod session;
+pub mod sign;
 pub mod tls;

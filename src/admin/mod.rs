@@ -2,6 +2,7 @@
 //! policy reload. Mutating endpoints are POST and need an approver's bearer token.
 
 pub mod client;
+mod ui;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -82,6 +83,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/holds/{id}/approve", post(approve))
         .route("/holds/{id}/deny", post(deny))
         .route("/reload", post(reload))
+        .merge(ui::router())
         .with_state(state)
 }
 

@@ -1,0 +1,243 @@
+// pgwarden approver page: polls the pending and recently decided holds, approves and
+// denies with the CSRF token of this sign-in. Text from the server only ever goes
+// into textContent, never into HTML.
+'use strict';
+(function () {
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var me = document.querySelector('meta[name="approver"]').content;
+  var POLL_MS = 2000;
+  var FOLD_LINES = 6;
+  var FOLD_CHARS = 400;
+  var cards = new Map(); // hold id -> { card, deadline }
+  var KEYWORDS = new Set(('select from where and or not null is in as on join left right inner outer ' +
+    'full cross using group by order having limit offset insert into values update set delete ' +
+    'drop table truncate alter add column rename to create index view schema database function ' +
+    'procedure trigger cascade restrict if exists returning with recursive union all distinct ' +
+    'case when then else end begin commit rollback grant revoke do language type extension ' +
+    'role owned vacuum full cluster reindex copy merge matched true false like between only')
+    .split(' '));
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  // SQL into spans: comments, strings, quoted identifiers, numbers, keywords.
+  function highlight(sql, into) {
+    var re = /(--[^\n]*|\/\*[\s\S]*?\*\/)|('(?:[^']|'')*'?)|("(?:[^"]|"")*"?)|(\b\d+(?:\.\d+)?\b)|([A-Za-z_][A-Za-z0-9_$]*)|([\s\S])/g;
+    var m, plain = '';
+    function flush() { if (plain) { into.appendChild(document.createTextNode(plain)); plain = ''; } }
+    while ((m = re.exec(sql)) !== null) {
+      var cls = m[1] ? 'c' : m[2] ? 's' : m[3] ? 'i' : m[4] ? 'n' :
+        (m[5] && KEYWORDS.has(m[5].toLowerCase())) ? 'k' : null;
+      if (cls) { flush(); into.appendChild(el('span', cls, m[0])); } else { plain += m[0]; }
+    }
+    flush();
+  }
+
+  function duration(s) {
+    s = Math.max(0, Math.floor(s));
+    if (s < 60) return s + ' s';
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + ' min ' + (s % 60) + ' s';
+    return Math.floor(m / 60) + ' h ' + (m % 60) + ' min';
+  }
+
+  function fact(dl, name, value) {
+    if (value === undefined || value === null || value === '') return;
+    dl.appendChild(el('dt', null, name));
+    var dd = el('dd', null, value);
+    dl.appendChild(dd);
+    return dd;
+  }
+
+  // Impact figures, when the hold carries them (a sentence or a set of figures).
+  function impactText(impact) {
+    if (impact === undefined || impact === null) return null;
+    if (typeof impact !== 'object') return String(impact);
+    return Object.keys(impact).map(function (k) {
+      var v = impact[k];
+      return k + ': ' + (typeof v === 'object' ? JSON.stringify(v) : v);
+    }).join(', ');
+  }
+
+  function post(path, body) {
+    return fetch(path, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify(body || {})
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (r.status === 401) { window.location.href = '/ui'; }
+        if (!r.ok) throw new Error(j.error || ('HTTP ' + r.status));
+        return j;
+      });
+    });
+  }
+
+  function buildCard(h, fetchedAt) {
+    var card = el('article', 'hold');
+    card.id = 'hold-' + h.id;
+    card.dataset.holdId = h.id;
+    var head = el('div', 'hold-head');
+    head.appendChild(el('span', 'hold-id', '#' + h.id));
+    if (h.rule) head.appendChild(el('span', 'badge rule', h.rule));
+    (h.classes || []).forEach(function (c) { head.appendChild(el('span', 'badge', c)); });
+    card.appendChild(head);
+
+    var pre = el('pre', 'sql');
+    highlight(h.sql, pre);
+    card.appendChild(pre);
+    var lines = h.sql.split('\n').length;
+    if (lines > FOLD_LINES || h.sql.length > FOLD_CHARS) {
+      pre.classList.add('folded');
+      var more = el('button', 'unfold', 'Show all (' + lines + ' lines, ' + h.sql.length + ' characters)');
+      more.type = 'button';
+      more.addEventListener('click', function () {
+        var folded = pre.classList.toggle('folded');
+        more.textContent = folded ? 'Show all (' + lines + ' lines, ' + h.sql.length + ' characters)' : 'Fold';
+      });
+      card.appendChild(more);
+    }
+
+    var dl = el('dl', 'facts');
+    fact(dl, 'Who', h.user + (h.application ? ' · ' + h.application : '') + (h.client ? ' · from ' + h.client : ''));
+    fact(dl, 'Where', 'target ' + h.target + ' · database ' + h.database);
+    var age = fact(dl, 'Held', '');
+    var left = fact(dl, 'Time left', '');
+    left.classList.add('left');
+    fact(dl, 'Impact', impactText(h.impact));
+    card.appendChild(dl);
+
+    var actions = el('div', 'actions');
+    var approve = el('button', 'approve', 'Approve');
+    approve.type = 'button';
+    var reason = el('input', 'reason');
+    reason.type = 'text';
+    reason.placeholder = 'Reason for denying (optional)';
+    reason.maxLength = 500;
+    reason.setAttribute('aria-label', 'Reason for denying hold #' + h.id);
+    var deny = el('button', 'deny', 'Deny');
+    deny.type = 'button';
+    actions.appendChild(approve);
+    actions.appendChild(reason);
+    actions.appendChild(deny);
+    card.appendChild(actions);
+    if (h.user === me) {
+      approve.disabled = true;
+      card.appendChild(el('p', 'note', 'Your own statement: another approver has to approve it.'));
+    }
+    var msg = el('p', 'msg');
+    card.appendChild(msg);
+
+    function act(what, body) {
+      approve.disabled = deny.disabled = true;
+      msg.className = 'msg';
+      msg.textContent = what === 'approve' ? 'Approving…' : 'Denying…';
+      post('/ui/api/holds/' + h.id + '/' + what, body).then(function () {
+        msg.textContent = what === 'approve' ? 'Approved.' : 'Denied.';
+        refresh();
+      }, function (e) {
+        msg.className = 'msg error';
+        msg.textContent = e.message;
+        approve.disabled = h.user === me;
+        deny.disabled = false;
+      });
+    }
+    approve.addEventListener('click', function () { act('approve'); });
+    deny.addEventListener('click', function () { act('deny', { reason: reason.value }); });
+
+    var entry = { card: card, age: age, left: left, created: 0, deadline: 0 };
+    timing(entry, h, fetchedAt);
+    return entry;
+  }
+
+  function timing(entry, h, fetchedAt) {
+    entry.created = fetchedAt - h.age_seconds * 1000;
+    entry.deadline = entry.created + h.timeout_seconds * 1000;
+  }
+
+  function tick() {
+    var now = Date.now();
+    cards.forEach(function (e) {
+      e.age.textContent = duration((now - e.created) / 1000) + ' ago';
+      var left = (e.deadline - now) / 1000;
+      e.left.textContent = left > 0 ? duration(left) : 'expiring';
+      e.left.classList.toggle('soon', left < 60);
+    });
+  }
+
+  function renderPending(list, fetchedAt) {
+    var box = document.getElementById('pending');
+    var seen = new Set();
+    list.forEach(function (h) {
+      seen.add(h.id);
+      var e = cards.get(h.id);
+      if (!e) {
+        e = buildCard(h, fetchedAt);
+        cards.set(h.id, e);
+        box.appendChild(e.card);
+      } else {
+        timing(e, h, fetchedAt);
+      }
+    });
+    cards.forEach(function (e, id) {
+      if (!seen.has(id)) { e.card.remove(); cards.delete(id); }
+    });
+    document.getElementById('pending-count').textContent = String(list.length);
+    document.getElementById('no-pending').hidden = list.length > 0;
+    tick();
+  }
+
+  var VERDICT = { approve: 'approved', deny: 'denied', expire: 'expired', withdraw: 'withdrawn' };
+
+  function renderRecent(list) {
+    var ol = document.getElementById('recent');
+    ol.textContent = '';
+    var now = Date.now() / 1000;
+    list.forEach(function (ev) {
+      var li = el('li');
+      li.dataset.holdId = ev.hold.id;
+      li.appendChild(el('span', 'verdict ' + ev.kind, VERDICT[ev.kind] || ev.kind));
+      var text = '#' + ev.hold.id;
+      if (ev.approver) text += ' by ' + ev.approver;
+      text += ' · ' + duration(now - ev.at) + ' ago · ' + ev.hold.user + ' on ' + ev.hold.target + ' ';
+      li.appendChild(el('span', null, text));
+      var sql = ev.hold.sql.length > 120 ? ev.hold.sql.slice(0, 117) + '…' : ev.hold.sql;
+      li.appendChild(el('code', null, sql));
+      if (ev.reason) li.appendChild(el('div', 'note', 'Reason: ' + ev.reason));
+      ol.appendChild(li);
+    });
+    document.getElementById('no-recent').hidden = list.length > 0;
+  }
+
+  function status(text, cls) {
+    var s = document.getElementById('status');
+    s.textContent = text;
+    s.className = 'status ' + cls;
+  }
+
+  var inFlight = false;
+  function refresh() {
+    if (inFlight) return;
+    inFlight = true;
+    fetch('/ui/api/holds', { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
+      if (r.status === 401) { window.location.href = '/ui'; throw new Error('signed out'); }
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      return r.json();
+    }).then(function (data) {
+      renderPending(data.pending, Date.now());
+      renderRecent(data.recent);
+      status('live', 'live');
+    }).catch(function () {
+      status('connection lost, retrying', 'lost');
+    }).then(function () { inFlight = false; });
+  }
+
+  refresh();
+  setInterval(refresh, POLL_MS);
+  setInterval(tick, 1000);
+})();
