@@ -418,7 +418,7 @@ fn pol_missing_file_names_it() {
 #[test]
 fn shadowed_rule_is_a_warning() {
     let text = format!(
-        "{DEFAULTS}[[rule]]\nname = \"all-drops\"\nclasses = [\"drop.*\"]\naction = \"block\"\n\n[[rule]]\nname = \"table-drops\"\nclasses = [\"drop.table\"]\naction = \"hold\"\n"
+        "{DEFAULTS}[[rule]]\nname = \"all-drops\"\nclasses = [\"drop.*\", \"truncate\", \"delete.unbounded\", \"update.unbounded\", \"alter.drop_column\"]\naction = \"block\"\n\n[[rule]]\nname = \"table-drops\"\nclasses = [\"drop.table\"]\naction = \"hold\"\n"
     );
     let (cfg, p) = with_policy("shadowed", &text, TARGET);
     let s = ok(&check(&cfg));

@@ -99,6 +99,30 @@ macro_rules! warnings {
     )*};
 }
 
+/// The warning for a production default that lets these destructive classes through.
+fn lets_through(classes: &[&str]) -> String {
+    format!(
+        "policy.toml:2: production lets destructive statements through by default: no rule \
+         holds or blocks {} and defaults.production.action is \"allow\"",
+        classes.join(", ")
+    )
+}
+
+const ALL: [&str; 5] = [
+    "drop.*",
+    "truncate",
+    "delete.unbounded",
+    "update.unbounded",
+    "alter.drop_column",
+];
+
+const NOT_DROPS: [&str; 4] = [
+    "truncate",
+    "delete.unbounded",
+    "update.unbounded",
+    "alter.drop_column",
+];
+
 fn rules(bodies: &[&str]) -> String {
     // Rule i's [[rule]] header follows the previous rule's body and a blank line.
     let mut s = format!("{D}\n");
@@ -109,14 +133,14 @@ fn rules(bodies: &[&str]) -> String {
 }
 
 warnings! {
-    warn_none_for_distinct_rules: rules(&["action = \"block\"\nclasses = [\"drop.*\"]", "action = \"hold\"\nclasses = [\"truncate\"]"]) => [];
+    warn_none_for_distinct_rules: rules(&["action = \"block\"\nclasses = [\"drop.*\"]", "action = \"hold\"\nclasses = [\"truncate\"]"]) => [lets_through(&NOT_DROPS[1..])];
     warn_catch_all_shadows_everything: rules(&["action = \"block\"", "action = \"hold\"\nclasses = [\"truncate\"]"]) => ["policy.toml:9: rule 'r2' is shadowed by rule 'r1' (line 5)"];
-    warn_class_superset: rules(&["action = \"block\"\nclasses = [\"drop.*\"]", "action = \"hold\"\nclasses = [\"drop.table\"]"]) => ["policy.toml:10: rule 'r2' is shadowed by rule 'r1' (line 5)"];
-    warn_class_subset_is_fine: rules(&["action = \"block\"\nclasses = [\"drop.table\"]", "action = \"hold\"\nclasses = [\"drop.*\"]"]) => [];
-    warn_union_of_two_rules: rules(&["action = \"block\"\nclasses = [\"drop.*\"]", "action = \"block\"\nclasses = [\"truncate\"]", "action = \"hold\"\nclasses = [\"drop.table\", \"truncate\"]"]) => ["policy.toml:15: rule 'r3' is shadowed by rules 'r1' (line 5) and 'r2' (line 10)"];
+    warn_class_superset: rules(&["action = \"block\"\nclasses = [\"drop.*\"]", "action = \"hold\"\nclasses = [\"drop.table\"]"]) => [lets_through(&NOT_DROPS), "policy.toml:10: rule 'r2' is shadowed by rule 'r1' (line 5)"];
+    warn_class_subset_is_fine: rules(&["action = \"block\"\nclasses = [\"drop.table\"]", "action = \"hold\"\nclasses = [\"drop.*\"]"]) => [lets_through(&NOT_DROPS)];
+    warn_union_of_two_rules: rules(&["action = \"block\"\nclasses = [\"drop.*\"]", "action = \"block\"\nclasses = [\"truncate\"]", "action = \"hold\"\nclasses = [\"drop.table\", \"truncate\"]"]) => [lets_through(&NOT_DROPS[1..]), "policy.toml:15: rule 'r3' is shadowed by rules 'r1' (line 5) and 'r2' (line 10)"];
     warn_user_glob_covers_literal: rules(&["action = \"allow\"\nusers = [\"deploy_*\"]", "action = \"block\"\nusers = [\"deploy_ci\"]"]) => ["policy.toml:10: rule 'r2' is shadowed by rule 'r1' (line 5)"];
     warn_user_literal_does_not_cover_glob: rules(&["action = \"allow\"\nusers = [\"deploy_ci\"]", "action = \"block\"\nusers = [\"deploy_*\"]"]) => [];
-    warn_narrower_earlier_condition_is_fine: rules(&["action = \"allow\"\nusers = [\"bob\"]\nclasses = [\"drop.*\"]", "action = \"block\"\nclasses = [\"drop.*\"]"]) => [];
+    warn_narrower_earlier_condition_is_fine: rules(&["action = \"allow\"\nusers = [\"bob\"]\nclasses = [\"drop.*\"]", "action = \"block\"\nclasses = [\"drop.*\"]"]) => [lets_through(&NOT_DROPS)];
     warn_same_glob_text: rules(&["action = \"allow\"\ndatabases = [\"shard*\"]", "action = \"block\"\ndatabases = [\"shard*\"]\nusers = [\"x\"]"]) => ["policy.toml:10: rule 'r2' is shadowed by rule 'r1' (line 5)"];
     warn_cidr_containment: rules(&["action = \"allow\"\nclients = [\"10.0.0.0/8\"]", "action = \"block\"\nclients = [\"10.1.0.0/16\"]"]) => ["policy.toml:10: rule 'r2' is shadowed by rule 'r1' (line 5)"];
     warn_cidr_not_contained: rules(&["action = \"allow\"\nclients = [\"10.1.0.0/16\"]", "action = \"block\"\nclients = [\"10.0.0.0/8\"]"]) => [];
@@ -126,7 +150,7 @@ warnings! {
     warn_same_hours_text: rules(&["action = \"allow\"\nhours = \"Mon 09:00-10:00 UTC\"", "action = \"block\"\nhours = \"Mon  09:00-10:00 UTC\"\nusers = [\"x\"]"]) => ["policy.toml:10: rule 'r2' is shadowed by rule 'r1' (line 5)"];
     warn_env_star_covers: rules(&["action = \"audit\"\nenvironment = \"*\"", "action = \"block\"\nenvironment = \"production\""]) => ["policy.toml:10: rule 'r2' is shadowed by rule 'r1' (line 5)"];
     warn_confirm_without_hold: rules(&["action = \"block\"\nconfirm = \"self\""]) => ["policy.toml:7: rule 'r1': confirm/timeout have no effect unless action = \"hold\""];
-    warn_unknown_environment_in_rule: rules(&["action = \"block\"\nenvironment = \"prodution\""]) => ["policy.toml:7: rule 'r1' names environment 'prodution', which has no [defaults] entry"];
-    warn_production_on_unparsed_allow: "[defaults]\nproduction = { action = \"allow\", on_unparsed = \"allow\" }\n" => ["policy.toml:2: defaults.production.on_unparsed = \"allow\" forwards statements pgwarden could not read"];
+    warn_unknown_environment_in_rule: rules(&["action = \"block\"\nenvironment = \"prodution\""]) => ["policy.toml:7: rule 'r1' names environment 'prodution', which has no [defaults] entry", lets_through(&ALL)];
+    warn_production_on_unparsed_allow: "[defaults]\nproduction = { action = \"allow\", on_unparsed = \"allow\" }\n" => ["policy.toml:2: defaults.production.on_unparsed = \"allow\" forwards statements pgwarden could not read", lets_through(&ALL)];
     warn_default_timeout_without_hold: "[defaults]\nstaging = { action = \"allow\", timeout = \"5m\" }\n" => ["policy.toml:2: defaults.staging: confirm/timeout have no effect unless an action is hold"];
 }

@@ -134,6 +134,27 @@ pub(crate) fn compile(text: &str, origin: &str) -> Result<Compiled, PolicyError>
         rules.push(rule);
     }
 
+    let production = defaults
+        .iter()
+        .find(|d| d.environment == super::destructive::PRODUCTION)
+        .or(fallback.as_ref());
+    if let Some(d) = production {
+        let through = super::destructive::let_through(&rules, Some(d));
+        let key = if d.environment == "*" {
+            "\"*\""
+        } else {
+            d.environment.as_str()
+        };
+        if let Some(msg) = super::destructive::warning(&through, key, d.action.action) {
+            let span = raw
+                .defaults
+                .iter()
+                .find(|(k, _)| k.get_ref() == &d.environment)
+                .map_or(0..0, |(_, v)| v.span());
+            cx.warn(&span, msg);
+        }
+    }
+
     Ok(Compiled {
         rules,
         defaults,

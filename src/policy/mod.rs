@@ -15,6 +15,7 @@
 //!   default is `block` (fail closed).
 
 mod compile;
+mod destructive;
 mod duration;
 mod error;
 pub(crate) use error::toml_key_path;
