@@ -271,55 +271,22 @@ async fn reject_busy(mut tcp: TcpStream) {
 }
 
 /// Watches the policy file's directory (Kubernetes updates a ConfigMap by swapping
-/// a symlink, so the file itself may never be written) and reloads when the
-/// file's content changes. Events are debounced.
+/// a symlink, so the file itself may never be written) and reloads a changed file
+/// once it is complete and stable (see `policy_watch`).
 fn watch_policy(shared: &Arc<Shared>) -> Option<notify::RecommendedWatcher> {
-    use notify::Watcher;
     let path = shared.config.policy_path.clone()?;
-    let dir = path
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
-    let dir = if dir.as_os_str().is_empty() {
-        std::path::PathBuf::from(".")
-    } else {
-        dir
-    };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let mut watcher = match notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if ev.is_ok() {
-            let _ = tx.send(());
-        }
-    }) {
-        Ok(w) => w,
-        Err(e) => {
-            warn!(error = %e, "cannot watch the policy file; reload with SIGHUP or POST /reload");
-            return None;
-        }
-    };
-    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
-        warn!(error = %e, dir = %dir.display(), "cannot watch the policy directory; reload with SIGHUP or POST /reload");
-        return None;
-    }
-    let shared = Arc::clone(shared);
-    tokio::spawn(async move {
-        while rx.recv().await.is_some() {
-            // Let a burst of events (write, rename, symlink swap) settle.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            while rx.try_recv().is_ok() {}
-            let Ok(text) = std::fs::read(&path) else {
-                continue;
-            };
-            let sha = {
-                use sha2::Digest;
-                hex::encode(sha2::Sha256::digest(&text))
-            };
-            if sha != shared.policy().sha256() {
-                let _ = reload_policy(&shared, "file");
-            }
-        }
-    });
-    Some(watcher)
+    crate::policy_watch::watch(path, Arc::clone(shared), reload_policy_bytes)
+}
+
+/// Applies policy text the watcher read (not the file again: it may have changed).
+fn reload_policy_bytes(shared: &Shared, trigger: &str, path: &std::path::Path, text: &[u8]) {
+    let origin = path.display().to_string();
+    let loaded = std::str::from_utf8(text)
+        .map_err(|e| {
+            crate::policy::PolicyError::new(&origin, None, "(file)", format!("cannot read: {e}"))
+        })
+        .and_then(|t| crate::policy::Policy::parse(t, &origin));
+    let _ = apply_reload(shared, trigger, loaded);
 }
 
 fn record_reload(shared: &Shared, trigger: &str, result: Result<String, String>) {
@@ -351,13 +318,25 @@ fn record_reload(shared: &Shared, trigger: &str, result: Result<String, String>)
 /// policy in force stays. Returns the new policy's SHA-256. `trigger` names the
 /// cause in the audit log (`sighup`, `file`, `api`).
 pub fn reload_policy(shared: &Shared, trigger: &str) -> Result<String, crate::policy::PolicyError> {
-    let r = reload_policy_inner(shared);
+    apply_reload(shared, trigger, load_policy(&shared.config))
+}
+
+/// Swaps in a loaded policy (or rejects the error) and records the attempt.
+fn apply_reload(
+    shared: &Shared,
+    trigger: &str,
+    loaded: Result<crate::policy::Policy, crate::policy::PolicyError>,
+) -> Result<String, crate::policy::PolicyError> {
+    let r = swap_policy(shared, loaded);
     record_reload(shared, trigger, r.clone().map_err(|e| e.to_string()));
     r
 }
 
-fn reload_policy_inner(shared: &Shared) -> Result<String, crate::policy::PolicyError> {
-    match load_policy(&shared.config) {
+fn swap_policy(
+    shared: &Shared,
+    loaded: Result<crate::policy::Policy, crate::policy::PolicyError>,
+) -> Result<String, crate::policy::PolicyError> {
+    match loaded {
         Ok(p) => {
             let sha = p.sha256().to_string();
             for w in p.warnings() {

@@ -15,6 +15,7 @@ pub mod explain;
 pub mod hold;
 pub mod metrics;
 pub mod policy;
+pub mod policy_watch;
 pub mod protocol;
 pub mod session;
 pub mod sign;
