@@ -29,6 +29,7 @@ pub mod guarded;
 pub mod http;
 pub mod proxy;
 pub mod raw;
+pub mod webdriver;
 
 pub use certs::{other_ca, test_ca, CertFiles, LeafCert, TestCa};
 pub use clients::{CmdOutput, Endpoint};

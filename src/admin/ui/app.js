@@ -46,7 +46,7 @@
   }
 
   function fact(dl, name, value) {
-    if (value === undefined || value === null || value === '') return;
+    if (value === undefined || value === null) return null;
     dl.appendChild(el('dt', null, name));
     var dd = el('dd', null, value);
     dl.appendChild(dd);
@@ -232,8 +232,9 @@
       renderPending(data.pending, Date.now());
       renderRecent(data.recent);
       status('live', 'live');
-    }).catch(function () {
+    }).catch(function (e) {
       status('connection lost, retrying', 'lost');
+      document.getElementById('status').title = String(e);
     }).then(function () { inFlight = false; });
   }
 

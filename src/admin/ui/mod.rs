@@ -124,7 +124,8 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 /// Headers every page response carries: nothing from other hosts, no framing, no
-/// caching, no referrer.
+/// caching, no referrer to other sites. (Not `no-referrer`: with it, browsers send
+/// `Origin: null` on the page's own form posts, which the same-origin check refuses.)
 fn hardened(mut r: Response) -> Response {
     let h = r.headers_mut();
     let fixed = [
@@ -135,7 +136,7 @@ fn hardened(mut r: Response) -> Response {
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
     ];
     for (k, v) in fixed {

@@ -1,0 +1,184 @@
+//! The approver page in a real browser: headless Chromium, driven through
+//! chromedriver's WebDriver protocol, signs in with the approver token, sees a hold
+//! that a real psql session made through pgwarden, and approves it (the statement
+//! runs: checked on the server as the superuser) or denies it with a reason (psql gets
+//! the denial, the table is still there). Screenshots land in the test's temporary
+//! directory, and with `PGWARDEN_SCREENSHOTS=docs` in docs/ for the README.
+
+mod support;
+
+use std::time::Duration;
+
+use support::guarded::*;
+use support::webdriver::Browser;
+use support::*;
+
+const ALICE_TOKEN: &str = "alice-browser-test-token";
+
+async fn proxy_with_alice(cluster: &PgCluster, test: &str) -> TestProxy {
+    let env = format!("PGWARDEN_TEST_TOKEN_{test}_ALICE");
+    std::env::set_var(&env, ALICE_TOKEN);
+    prod_builder(cluster)
+        .policy_toml(&small_policy("1m", "5m"))
+        .admin(&[("alice", &env)])
+        .start()
+        .await
+}
+
+/// Runs `sql` with psql as `scram_user` through the proxy in the background.
+fn psql_in_background(proxy: &TestProxy, sql: &str) -> tokio::task::JoinHandle<CmdOutput> {
+    let ep = proxy.endpoint();
+    let sql = sql.to_string();
+    tokio::spawn(async move {
+        ep.psql(
+            SCRAM_USER,
+            SCRAM_PASSWORD,
+            APP_DB,
+            &["-v", "ON_ERROR_STOP=1", "-c", &sql],
+        )
+        .await
+    })
+}
+
+/// Opens the page, checks it asks for a sign-in, and signs in as alice.
+async fn sign_in(b: &Browser, base: &str) {
+    b.goto(&format!("{base}/ui")).await;
+    let token = b
+        .wait_for("form#login", "Approver token", Duration::from_secs(15))
+        .await;
+    let input = b.find_in(&token, "input[name=token]").await;
+    b.type_into(&input, ALICE_TOKEN).await;
+    let submit = b.find_in(&token, "button[type=submit]").await;
+    b.click(&submit).await;
+    b.wait_for("header", "signed in as alice", Duration::from_secs(15))
+        .await;
+    let url = b.script("return window.location.href").await;
+    assert!(
+        !url.as_str().unwrap_or_default().contains(ALICE_TOKEN),
+        "the token must never be in a URL: {url}"
+    );
+    let cookie = b.script("return document.cookie").await;
+    assert_eq!(
+        cookie.as_str(),
+        Some(""),
+        "the session cookie must be HttpOnly (invisible to scripts)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_in_the_browser_runs_the_held_statement() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "ui_orders", 5, SCRAM_USER).await;
+    let proxy = proxy_with_alice(&cluster, "UI_APPROVE").await;
+    let base = format!("http://{}", proxy.admin_addr().expect("admin listener"));
+    let b = Browser::start(1100, 760).await;
+    sign_in(&b, &base).await;
+
+    let psql = psql_in_background(&proxy, "DROP TABLE ui_orders");
+    let card = b
+        .wait_for(
+            "article.hold",
+            "DROP TABLE ui_orders",
+            Duration::from_secs(20),
+        )
+        .await;
+    let text = b.text(&card).await;
+    for fact in [
+        SCRAM_USER,
+        "psql",
+        "127.0.0.1",
+        "target prod",
+        "database app",
+        "drops-approve",
+        "drop.table",
+    ] {
+        assert!(text.contains(fact), "the card lacks {fact:?}:\n{text}");
+    }
+    assert!(
+        server_table_exists(&cluster, "ui_orders").await,
+        "held, not run yet"
+    );
+    b.save_screenshot("approver-page.png").await;
+
+    let approve = b.find_in(&card, "button.approve").await;
+    b.click(&approve).await;
+    let out = tokio::time::timeout(Duration::from_secs(20), psql)
+        .await
+        .expect("psql did not finish after the approval")
+        .expect("psql task");
+    out.assert_ok("the approved DROP TABLE");
+    assert!(out.stdout.contains("DROP TABLE"), "{}", out.stdout);
+    assert!(
+        !server_table_exists(&cluster, "ui_orders").await,
+        "the approved statement ran on the server"
+    );
+    let decided = b
+        .wait_for("ol.recent li", "by alice", Duration::from_secs(10))
+        .await;
+    // The verdict is shown in capitals (CSS), which WebDriver's text reflects.
+    let decided = b.text(&decided).await.to_lowercase();
+    assert!(
+        decided.contains("approved") && decided.contains("drop table ui_orders"),
+        "{decided}"
+    );
+    assert!(b.all("article.hold").await.is_empty(), "no longer pending");
+    proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_in_the_browser_on_a_phone_screen() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "ui_ledger", 5, SCRAM_USER).await;
+    let proxy = proxy_with_alice(&cluster, "UI_DENY").await;
+    let base = format!("http://{}", proxy.admin_addr().expect("admin listener"));
+    let b = Browser::start(390, 844).await;
+    sign_in(&b, &base).await;
+
+    // A long statement: the page folds it.
+    let sql = "-- month-end cleanup, ticket OPS-4411\n-- the ledger is rebuilt from the \
+               payments table afterwards\n-- (see runbook: ledger-rebuild)\n-- run by: \
+               the on-call engineer\n-- expected downtime: none\n-- rollback: restore \
+               from the nightly dump\nTRUNCATE TABLE ui_ledger";
+    let psql = psql_in_background(&proxy, sql);
+    let card = b
+        .wait_for("article.hold", "month-end cleanup", Duration::from_secs(20))
+        .await;
+    let unfold = b.find_in(&card, "button.unfold").await;
+    assert!(b.text(&unfold).await.starts_with("Show all (7 lines"));
+    let fits = b
+        .script("return document.documentElement.scrollWidth <= window.innerWidth")
+        .await;
+    assert_eq!(
+        fits,
+        serde_json::json!(true),
+        "no sideways scrolling on a phone"
+    );
+    b.save_screenshot("approver-page-phone.png").await;
+
+    let reason = b.find_in(&card, "input.reason").await;
+    b.type_into(&reason, "not during the sale").await;
+    let deny = b.find_in(&card, "button.deny").await;
+    b.click(&deny).await;
+    let out = tokio::time::timeout(Duration::from_secs(20), psql)
+        .await
+        .expect("psql did not finish after the denial")
+        .expect("psql task");
+    assert!(!out.status.success(), "a denied statement fails: {out:?}");
+    assert!(
+        out.stderr.contains("denied by alice") && out.stderr.contains("not during the sale"),
+        "psql shows who denied it and why:\n{}",
+        out.stderr
+    );
+    assert_eq!(
+        server_count(&cluster, "ui_ledger").await,
+        5,
+        "nothing was truncated"
+    );
+    b.wait_for(
+        "ol.recent li",
+        "not during the sale",
+        Duration::from_secs(10),
+    )
+    .await;
+    proxy.shutdown().await;
+}
