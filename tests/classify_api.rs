@@ -197,7 +197,6 @@ fn default_options_have_the_documented_dangerous_functions() {
         "pg_read_file",
         "pg_read_binary_file",
         "pg_ls_dir",
-        "set_config",
         "heap_force_kill",
         "heap_force_freeze",
         "pg_drop_replication_slot",

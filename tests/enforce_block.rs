@@ -731,7 +731,7 @@ production = { action = "allow", on_unparsed = "block" }
 name = "reporting-reads-nothing"
 environment = "production"
 applications = ["reporting"]
-classes = ["read", "system"]
+classes = ["read", "session"]
 action = "block"
 "#,
         )
@@ -745,17 +745,18 @@ action = "block"
         let rows = c.simple_query(&format!("SELECT {i}")).await.unwrap();
         assert!(!rows.is_empty());
     }
-    // The statement that renames the application (class system, as set_config can
-    // change any setting) is allowed the first time, when the application was
-    // another, and blocked when repeated.
+    // The statement that renames the application (class session) is allowed the
+    // first time, when the application was another, and blocked when repeated.
     let rename = "SELECT set_config('application_name', 'reporting', false)";
     c.simple_query(rename).await.unwrap();
     let m = expect_code(c.simple_query(rename).await, "PW002");
     assert!(m.contains("reporting-reads-nothing"), "{m}");
     let m = expect_code(c.simple_query("SELECT 3").await, "PW002");
     assert!(m.contains("reporting-reads-nothing"), "{m}");
-    c.batch_execute("SET application_name = 'other'")
-        .await
-        .unwrap();
-    c.simple_query("SELECT 4").await.unwrap();
+    // Another session, as another application, is not affected.
+    let other = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+    other.simple_query("SELECT 4").await.unwrap();
 }

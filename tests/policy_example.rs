@@ -136,6 +136,7 @@ fn example_guards_every_destructive_class() {
         "session.string_literals",
         "session.replication_role",
         "session.role",
+        "session.other",
         "unreadable",
         "unparsed",
     ];

@@ -22,7 +22,6 @@ pub const DEFAULT_DANGEROUS: &[&str] = &[
     "pg_read_binary_file",
     "pg_ls_dir",
     "pg_stat_file",
-    "set_config",
     "heap_force_kill",
     "heap_force_freeze",
     "pg_drop_replication_slot",

@@ -23,12 +23,14 @@ mod objects;
 mod parse;
 mod plpgsql;
 mod session;
+mod startup;
 mod statement;
 mod tree;
 mod walk;
 
 pub use functions::DEFAULT_DANGEROUS;
 pub use session::encoding_is_safe;
+pub use startup::startup_settings;
 pub use statement::{Class, SessionFacts, Statement};
 
 use std::sync::{Arc, OnceLock};

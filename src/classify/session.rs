@@ -1,5 +1,6 @@
 //! Session settings that change how later text is read or enforced: client encoding,
-//! standard_conforming_strings, replication role, search_path, role.
+//! standard_conforming_strings, replication role, search_path, role; and the list of
+//! routine settings (everything else is `session.other`).
 
 use super::bounded::parse_bool;
 use super::statement::{Class, SessionFacts};
@@ -75,7 +76,102 @@ pub fn unreadable(facts: &SessionFacts) -> bool {
     !facts.standard_conforming_strings || !encoding_is_safe(&facts.client_encoding)
 }
 
+/// Settings a client routinely changes for its own session and that change neither
+/// how pgwarden reads later text nor what the server enforces: timeouts, memory,
+/// output formats, planner knobs, locale formatting. Lower-case names. A setting
+/// not here (and not one of the specific classes below) is `session.other`.
+const ROUTINE: &[&str] = &[
+    "application_name",
+    "array_nulls",
+    "bytea_output",
+    "check_function_bodies",
+    "client_min_messages",
+    "commit_delay",
+    "constraint_exclusion",
+    "cpu_index_tuple_cost",
+    "cpu_operator_cost",
+    "cpu_tuple_cost",
+    "cursor_tuple_fraction",
+    "datestyle",
+    "deadlock_timeout",
+    "default_statistics_target",
+    "default_table_access_method",
+    "default_tablespace",
+    "default_text_search_config",
+    "default_toast_compression",
+    "default_transaction_deferrable",
+    "default_transaction_isolation",
+    "default_transaction_read_only",
+    "default_with_oids",
+    "effective_cache_size",
+    "effective_io_concurrency",
+    "escape_string_warning",
+    "extra_float_digits",
+    "from_collapse_limit",
+    "geqo",
+    "geqo_threshold",
+    "gin_fuzzy_search_limit",
+    "hash_mem_multiplier",
+    "idle_in_transaction_session_timeout",
+    "idle_session_timeout",
+    "intervalstyle",
+    "jit",
+    "join_collapse_limit",
+    "lc_messages",
+    "lc_monetary",
+    "lc_numeric",
+    "lc_time",
+    "lock_timeout",
+    "maintenance_io_concurrency",
+    "maintenance_work_mem",
+    "max_parallel_maintenance_workers",
+    "max_parallel_workers",
+    "max_parallel_workers_per_gather",
+    "parallel_leader_participation",
+    "parallel_setup_cost",
+    "parallel_tuple_cost",
+    "password_encryption",
+    "plan_cache_mode",
+    "quote_all_identifiers",
+    "random_page_cost",
+    "restrict_nonsystem_relation_kind",
+    "row_security",
+    "seq_page_cost",
+    "statement_timeout",
+    "synchronous_commit",
+    "tcp_keepalives_count",
+    "tcp_keepalives_idle",
+    "tcp_keepalives_interval",
+    "tcp_user_timeout",
+    "temp_buffers",
+    "temp_tablespaces",
+    "timezone",
+    "timezone_abbreviations",
+    "trace_sort",
+    "vacuum_cost_delay",
+    "vacuum_cost_limit",
+    "work_mem",
+    "xmlbinary",
+    "xmloption",
+];
+
+/// Prefixes of extension settings that switch off auditing or statistics; other
+/// dotted (custom) settings are an application's own variables (`app.tenant`).
+const GUARDED_PREFIXES: &[&str] = &["pgaudit.", "pg_stat_statements.", "auto_explain.", "anon."];
+
+/// Whether `name` (any case) is a routine setting ([`ROUTINE`], planner `enable_*`
+/// switches, or an application's own dotted variable).
+fn is_routine(n: &str) -> bool {
+    if ROUTINE.contains(&n) || n.starts_with("enable_") {
+        return true;
+    }
+    n.contains('.') && !GUARDED_PREFIXES.iter().any(|p| n.starts_with(p))
+}
+
 /// Classes for setting (or resetting, `value` None) the parameter `name`.
+///
+/// Resetting goes back to the value the session started with (judged at startup),
+/// so a RESET is `session` except for the settings that change how text reads.
 pub fn setting_classes(name: &str, value: Option<&str>) -> Vec<Class> {
     let n = name.to_ascii_lowercase();
     let mut out = vec![Class::Session];
@@ -99,14 +195,29 @@ pub fn setting_classes(name: &str, value: Option<&str>) -> Vec<Class> {
                 }
             }
         }
-        "session_replication_role" => out.push(Class::SessionReplicationRole),
-        "search_path" => out.push(Class::SessionSearchPath),
-        "role" | "session_authorization" => out.push(Class::SessionRole),
+        "session_replication_role" => {
+            if value.is_some_and(|v| !v.trim().eq_ignore_ascii_case("origin")) {
+                out.push(Class::SessionReplicationRole)
+            }
+        }
+        "search_path" => {
+            if value.is_some() {
+                out.push(Class::SessionSearchPath)
+            }
+        }
+        // Back to the role the session logged in with: nothing it could not do
+        // by reconnecting. `SET ROLE NONE` is the same.
+        "role" | "session_authorization" => {
+            if value.is_some_and(|v| !v.trim().eq_ignore_ascii_case("none")) {
+                out.push(Class::SessionRole)
+            }
+        }
         "transaction"
         | "transaction_isolation"
         | "transaction_read_only"
         | "transaction_deferrable" => out = vec![Class::Transaction],
-        _ => {}
+        _ if value.is_none() || is_routine(&n) => {}
+        _ => out.push(Class::SessionOther),
     }
     out
 }
@@ -119,6 +230,7 @@ pub const ALL_SPECIFIC: &[Class] = &[
     Class::SessionReplicationRole,
     Class::SessionSearchPath,
     Class::SessionRole,
+    Class::SessionOther,
 ];
 
 #[cfg(test)]
@@ -168,6 +280,33 @@ mod tests {
             .contains(&Class::SessionStringLiterals));
         assert_eq!(
             setting_classes("work_mem", Some("64MB")),
+            vec![Class::Session]
+        );
+        assert_eq!(
+            setting_classes("TimeZone", Some("UTC")),
+            vec![Class::Session]
+        );
+        assert_eq!(
+            setting_classes("myapp.tenant", Some("7")),
+            vec![Class::Session]
+        );
+        for (name, value) in [
+            ("allow_system_table_mods", "on"),
+            ("transform_null_equals", "on"),
+            ("pgaudit.log", "none"),
+            ("zero_damaged_pages", "on"),
+            ("ignore_system_indexes", "on"),
+        ] {
+            assert!(
+                setting_classes(name, Some(value)).contains(&Class::SessionOther),
+                "{name}"
+            );
+        }
+        assert_eq!(setting_classes("role", None), vec![Class::Session]);
+        assert_eq!(setting_classes("role", Some("none")), vec![Class::Session]);
+        assert!(setting_classes("role", Some("admin")).contains(&Class::SessionRole));
+        assert_eq!(
+            setting_classes("session_replication_role", Some("origin")),
             vec![Class::Session]
         );
     }

@@ -56,6 +56,9 @@ pub enum Class {
     SessionReplicationRole,
     SessionSearchPath,
     SessionRole,
+    /// A setting that is not on the classifier's list of routine session settings
+    /// (e.g. `allow_system_table_mods`, `transform_null_equals`, `pgaudit.log`).
+    SessionOther,
     /// Session facts say the text cannot be read reliably (unsafe client encoding,
     /// standard_conforming_strings off): a production policy holds this by default.
     Unreadable,
@@ -113,6 +116,7 @@ impl Class {
         Class::SessionReplicationRole,
         Class::SessionSearchPath,
         Class::SessionRole,
+        Class::SessionOther,
         Class::Unreadable,
         Class::Read,
         Class::Write,
@@ -167,6 +171,7 @@ impl Class {
             Class::SessionReplicationRole => "session.replication_role",
             Class::SessionSearchPath => "session.search_path",
             Class::SessionRole => "session.role",
+            Class::SessionOther => "session.other",
             Class::Unreadable => "unreadable",
             Class::Read => "read",
             Class::Write => "write",

@@ -37,6 +37,9 @@ pub struct Walker<'a> {
     stored_settings: bool,
     found: Found,
     ctes: Vec<String>,
+    /// Inside `SELECT … FROM pg_settings WHERE name = 'x'`: the setting `x`, which a
+    /// `set_config(name, …)` there changes (pg_dump's restrict_nonsystem_relation_kind).
+    settings_row: Option<String>,
 }
 
 fn k<T: Into<i32>>(v: T) -> i64 {
@@ -54,6 +57,7 @@ impl<'a> Walker<'a> {
             stored_settings: false,
             found: Found::default(),
             ctes: Vec::new(),
+            settings_row: None,
         }
     }
 
@@ -100,8 +104,19 @@ impl<'a> Walker<'a> {
 
     fn visit_obj(&mut self, o: &Obj) {
         if self.on(o) {
+            let row = if o.name == "SelectStmt" {
+                Some(std::mem::replace(
+                    &mut self.settings_row,
+                    pg_settings_row(o),
+                ))
+            } else {
+                None
+            };
             for (_, v) in &o.fields {
                 self.visit(v);
+            }
+            if let Some(prev) = row {
+                self.settings_row = prev;
             }
         }
     }
@@ -536,7 +551,12 @@ impl<'a> Walker<'a> {
         let lname = name.to_ascii_lowercase();
         let args = o.list("args");
         if lname == "set_config" {
-            let setting = args.first().and_then(bounded::fold);
+            let setting = args.first().and_then(|a| {
+                bounded::fold(a).or_else(|| {
+                    let row = self.settings_row.clone()?;
+                    is_column(a, "name").then_some(Val::Str(row))
+                })
+            });
             let value = args.get(1).and_then(bounded::fold);
             match setting {
                 Some(Val::Str(n)) => {
@@ -689,6 +709,49 @@ impl<'a> Walker<'a> {
             }
             _ => self.add(Class::CodeOpaque),
         }
+    }
+}
+
+/// Whether `g` is a reference to the column `name` (unqualified or `pg_settings.name`).
+fn is_column(g: &G, name: &str) -> bool {
+    let Some(c) = g.is("ColumnRef") else {
+        return false;
+    };
+    let fields = c.list("fields");
+    let last = fields
+        .last()
+        .and_then(|f| f.is("String"))
+        .map(|s| s.text("sval"));
+    last == Some(name)
+        && fields.len() <= 2
+        && fields[..fields.len() - 1].iter().all(|f| {
+            f.is("String")
+                .is_some_and(|s| s.text("sval") == "pg_settings")
+        })
+}
+
+/// `SELECT … FROM [pg_catalog.]pg_settings WHERE name = 'x'`: `x`.
+fn pg_settings_row(o: &Obj) -> Option<String> {
+    let from = o.list("from_clause");
+    let rv = from.first()?.is("RangeVar")?;
+    if from.len() != 1
+        || rv.text("relname") != "pg_settings"
+        || !matches!(rv.text("schemaname"), "" | "pg_catalog")
+        || rv.child("alias").is_some()
+    {
+        return None;
+    }
+    let w = o.child("where_clause")?;
+    if w.name != "AExpr" || w.int("kind") != k(pg_query::protobuf::AExprKind::AexprOp) {
+        return None;
+    }
+    let op = w.list("name").last()?.is("String")?.text("sval");
+    if op != "=" || !is_column(w.get("lexpr"), "name") {
+        return None;
+    }
+    match bounded::fold(w.get("rexpr"))? {
+        Val::Str(s) => Some(s),
+        _ => None,
     }
 }
 

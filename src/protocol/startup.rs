@@ -28,11 +28,26 @@ pub struct StartupMessage {
 }
 
 impl StartupMessage {
+    /// The value of `key`; the last one if the key repeats, as PostgreSQL reads it
+    /// (sessions refuse repeated keys anyway, see [`StartupMessage::repeated_key`]).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.params
             .iter()
+            .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// A key given more than once (compared case-insensitively, as setting names
+    /// are). PostgreSQL takes the last value, a reader taking the first would route
+    /// and judge another user, database or replication mode than the server uses.
+    pub fn repeated_key(&self) -> Option<&str> {
+        self.params.iter().enumerate().find_map(|(i, (k, _))| {
+            self.params[..i]
+                .iter()
+                .any(|(earlier, _)| earlier.eq_ignore_ascii_case(k))
+                .then_some(k.as_str())
+        })
     }
 
     /// The user name (required by PostgreSQL).
@@ -166,6 +181,31 @@ mod tests {
         assert_eq!(m.database(), Some("app"));
         assert_eq!(m.get("options"), Some("-c x=y"));
         assert_eq!(m.encode_v3_0(), p);
+    }
+
+    #[test]
+    fn repeated_keys_are_found_and_read_last() {
+        let p = startup(&[("user", "alice"), ("database", "app"), ("user", "postgres")]);
+        let StartupPacket::Startup(m) = parse(&p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(m.repeated_key(), Some("user"));
+        assert_eq!(m.user(), Some("postgres"));
+        for (a, b) in [
+            ("replication", "replication"),
+            ("search_path", "SEARCH_PATH"),
+        ] {
+            let p = startup(&[("user", "u"), (a, "false"), (b, "database")]);
+            let StartupPacket::Startup(m) = parse(&p).unwrap() else {
+                panic!()
+            };
+            assert_eq!(m.repeated_key(), Some(b));
+        }
+        let p = startup(&[("user", "u"), ("database", "d"), ("options", "-c a=b")]);
+        let StartupPacket::Startup(m) = parse(&p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(m.repeated_key(), None);
     }
 
     #[test]

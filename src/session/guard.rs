@@ -203,7 +203,19 @@ impl Guard {
                     self.sync_application(state);
                     self.decide_sql(sql, None, state, false)
                 }
-                None => malformed("Query"),
+                // PostgreSQL reads the text up to its first NUL, finds bytes left and
+                // answers ERROR (not FATAL) without running anything: so does pgwarden.
+                None => refuse(
+                    SqlState::PROTOCOL_VIOLATION,
+                    if body.contains(&0) {
+                        "invalid message format"
+                    } else {
+                        "invalid string in message"
+                    },
+                    None,
+                    None,
+                    false,
+                ),
             },
             frontend::PARSE => match frontend::parse(body) {
                 Some(p) => {

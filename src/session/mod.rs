@@ -95,7 +95,7 @@ pub async fn serve(
     let cfg = &shared.config;
     let timeout = cfg.server.startup_timeout;
     let mut cbuf = BytesMut::with_capacity(1024);
-    let opened = tokio::time::timeout(timeout, open(tcp, &mut cbuf, &shared)).await;
+    let opened = tokio::time::timeout(timeout, open(tcp, peer, &mut cbuf, &shared)).await;
     let (client, startup, raw, target, server, sbuf) = match opened {
         Err(_) => {
             debug!(%peer, "startup timed out");
@@ -193,6 +193,7 @@ type Opened = (Stream, StartupMessage, BytesMut, Target, Stream, BytesMut);
 /// ended cleanly before a session began.
 async fn open(
     tcp: TcpStream,
+    peer: SocketAddr,
     cbuf: &mut BytesMut,
     shared: &Shared,
 ) -> Result<Option<Opened>, StartupError> {
@@ -200,6 +201,11 @@ async fn open(
     let mut client = Stream::Plain(tcp);
     let (startup_msg, raw) = loop {
         let packet = match read_startup(&mut client, cbuf).await {
+            // PostgreSQL closes without a word on an impossible length (e.g. a
+            // Terminate sent before any startup packet); clients expect exactly that.
+            Err(ReadError::Protocol(e @ crate::protocol::FrameError::StartupLength(_))) => {
+                return Err(StartupError::Refused(e.to_string()))
+            }
             Err(ReadError::Protocol(e)) => {
                 return Err(refuse(&mut client, SqlState::PROTOCOL_VIOLATION, &e.to_string()).await)
             }
@@ -242,6 +248,12 @@ async fn open(
             Ok(StartupPacket::Startup(m)) => break (m, packet),
         }
     };
+    if let Some(key) = startup_msg.repeated_key() {
+        let msg = format!(
+            "pgwarden refuses a startup packet that gives parameter \"{key}\" more than once"
+        );
+        return Err(refuse(&mut client, SqlState::PROTOCOL_VIOLATION, &msg).await);
+    }
     if startup_msg.major != 3 {
         let msg = format!(
             "unsupported frontend protocol {}.{}: pgwarden supports 3.0",
@@ -283,6 +295,10 @@ async fn open(
         );
         return Err(refuse(&mut client, SqlState::INVALID_CATALOG_NAME, &msg).await);
     };
+
+    if let Some(msg) = judge_startup_settings(shared, &target, &startup_msg, &database, peer) {
+        return Err(refuse(&mut client, SqlState::PW_BLOCKED, &msg).await);
+    }
 
     let tls = shared
         .upstream_tls
@@ -330,6 +346,56 @@ async fn open(
     )
     .await?;
     Ok(Some((client, startup_msg, raw, target, server, sbuf)))
+}
+
+/// Startup parameters and `options` switches are settings made before the first
+/// statement: the policy judges them as the equivalent SET statements. Anything it
+/// would not simply allow refuses the connection (a startup packet cannot wait for
+/// a confirmation); the text says what to do instead.
+fn judge_startup_settings(
+    shared: &Shared,
+    target: &Target,
+    startup: &StartupMessage,
+    database: &str,
+    peer: SocketAddr,
+) -> Option<String> {
+    let stmts = crate::classify::startup_settings(&startup.params);
+    if stmts.is_empty() || target.mode == crate::config::TargetMode::Shadow {
+        return None;
+    }
+    let ctx = crate::policy::SessionContext {
+        environment: &target.environment,
+        target: &target.name,
+        database,
+        user: startup.user().unwrap_or_default(),
+        application: startup.get("application_name").unwrap_or_default(),
+        client_addr: Some(peer.ip()),
+        now: jiff::Timestamp::now(),
+    };
+    let verdict = shared.policy().evaluate_all(&stmts, &ctx);
+    if verdict.action.forwards() {
+        return None;
+    }
+    let stmt = stmts.get(verdict.statement_index)?;
+    let classes: Vec<&str> = stmt.classes.iter().map(|c| c.as_str()).collect();
+    let rule = verdict
+        .rule
+        .as_deref()
+        .map(|r| format!("rule \"{r}\""))
+        .unwrap_or_else(|| format!("the {} default", target.environment));
+    warn!(%peer, target = %target.name, setting = %stmt.sql, "startup setting refused");
+    Some(format!(
+        "pgwarden refused the connection: {} ({}) would be {} by {rule} on target \"{}\"; \
+         a startup setting cannot be confirmed, set it with SET after connecting",
+        stmt.sql,
+        classes.join(", "),
+        if verdict.action == crate::policy::Action::Block {
+            "blocked"
+        } else {
+            "held"
+        },
+        target.name
+    ))
 }
 
 /// Sends a FATAL error and ends the startup phase.
