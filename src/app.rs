@@ -120,6 +120,9 @@ pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
     opts.cache_capacity = config.classifier.cache_size;
     let audit = crate::audit::AuditLog::open(&config.audit)?;
     let (client_tls, tls_required, upstream_tls) = tls_material(&config)?;
+    let metrics = crate::metrics::Metrics::new();
+    metrics.control_up.set(1);
+    let holds = crate::hold::HoldQueue::new().with_audit(audit.clone());
     Ok(Shared {
         config,
         client_tls: client_tls.map(tokio_rustls::TlsAcceptor::from),
@@ -129,11 +132,11 @@ pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
         classifier: crate::classify::Classifier::new(opts),
         policy: std::sync::RwLock::new(Arc::new(policy)),
         policy_generation: std::sync::atomic::AtomicU64::new(0),
-        holds: crate::hold::HoldQueue::new(),
+        holds,
         tokens: crate::hold::Tokens::default(),
         next_session: std::sync::atomic::AtomicU64::new(0),
         audit,
-        metrics: crate::metrics::Metrics::new(),
+        metrics,
     })
 }
 
@@ -180,6 +183,7 @@ pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
             Some(admin_addr)
         }
     };
+    shared.holds.start_store();
     tokio::spawn(shared.holds.clone().run_expiry(|h| {
         info!(hold = h.id, user = %h.user, target = %h.target, "held statement expired");
     }));

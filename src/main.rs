@@ -97,6 +97,8 @@ enum HoldsCommand {
     },
     /// Approve hold ID: the statement runs and its client gets the result.
     Approve { id: u64 },
+    /// Hold ID, pending or decided: who decided, and why it ended.
+    Show { id: u64 },
     /// Deny hold ID: its client gets PW004.
     Deny {
         id: u64,
@@ -111,6 +113,7 @@ fn holds(admin: &str, token: Option<&str>, command: HoldsCommand) -> anyhow::Res
     let (method, path, body) = match &command {
         HoldsCommand::List { .. } => ("GET", "/holds".to_string(), None),
         HoldsCommand::Approve { id } => ("POST", format!("/holds/{id}/approve"), None),
+        HoldsCommand::Show { id } => ("GET", format!("/holds/{id}"), None),
         HoldsCommand::Deny { id, reason } => (
             "POST",
             format!("/holds/{id}/deny"),
@@ -152,6 +155,7 @@ fn holds(admin: &str, token: Option<&str>, command: HoldsCommand) -> anyhow::Res
             }
         }
         HoldsCommand::Approve { id } => println!("approved hold #{id}"),
+        HoldsCommand::Show { .. } => println!("{}", resp.body),
         HoldsCommand::Deny { id, .. } => println!("denied hold #{id}"),
     }
     Ok(ExitCode::SUCCESS)

@@ -75,6 +75,8 @@ pub struct Metrics {
     pub policy_reloads: Family<ResultLabels, Counter>,
     pub audit_write_errors: Counter,
     pub audit_healthy: Gauge,
+    /// 1 while holds can be recorded (always, without a control database).
+    pub control_up: Gauge,
     seen_hits: AtomicU64,
     seen_misses: AtomicU64,
     seen_audit_errors: AtomicU64,
@@ -106,6 +108,7 @@ impl Metrics {
             policy_reloads: Family::default(),
             audit_write_errors: Counter::default(),
             audit_healthy: Gauge::default(),
+            control_up: Gauge::default(),
             seen_hits: AtomicU64::new(0),
             seen_misses: AtomicU64::new(0),
             seen_audit_errors: AtomicU64::new(0),
@@ -132,8 +135,13 @@ impl Metrics {
             m.statements.clone(),
         );
         registry.register(
+            "control_up",
+            "1 while holds can be recorded: the control database is connected (always 1 without [control])",
+            m.control_up.clone(),
+        );
+        registry.register(
             "holds_pending",
-            "Statements waiting for an approver",
+            "This process's statements waiting for an approver",
             m.holds_pending.clone(),
         );
         registry.register(

@@ -80,6 +80,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/holds", get(list_holds))
+        .route("/holds/{id}", get(show_hold))
         .route("/holds/{id}/approve", post(approve))
         .route("/holds/{id}/deny", post(deny))
         .route("/reload", post(reload))
@@ -132,9 +133,16 @@ async fn readyz(State(st): State<AdminState>) -> Response {
     }
     let audit_ok = st.shared.audit.healthy();
     let all_up = all_up && audit_ok;
+    // Reported, but not a reason to take the replica out of service: allowed
+    // statements do not need the control database, and every replica shares it.
+    let control = match st.shared.holds.store().health() {
+        Ok(()) => json!("ok"),
+        Err(e) => json!(e),
+    };
     let body = json!({
         "ready": all_up,
         "audit": if audit_ok { json!("ok") } else { json!(st.shared.audit.last_error()) },
+        "control": control,
         "policy": st.shared.policy().origin(),
         "targets": targets,
     });
@@ -150,13 +158,33 @@ async fn list_holds(State(st): State<AdminState>, headers: HeaderMap) -> Respons
     if st.approver(&headers).is_none() {
         return unauthorized();
     }
-    Json(st.shared.holds.list()).into_response()
+    match st.shared.holds.list().await {
+        Ok(holds) => Json(holds).into_response(),
+        Err(e) => hold_error(e),
+    }
+}
+
+/// One hold, pending or decided (with a control database: of any replica).
+async fn show_hold(
+    State(st): State<AdminState>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+) -> Response {
+    if st.approver(&headers).is_none() {
+        return unauthorized();
+    }
+    match st.shared.holds.record(id).await {
+        Ok(rec) => Json(rec).into_response(),
+        Err(e) => hold_error(e),
+    }
 }
 
 fn hold_error(e: HoldError) -> Response {
     let code = match e {
         HoldError::NotFound(_) => StatusCode::NOT_FOUND,
         HoldError::OwnStatement { .. } => StatusCode::FORBIDDEN,
+        HoldError::Decided { .. } => StatusCode::CONFLICT,
+        HoldError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     (code, Json(json!({"error": e.to_string()}))).into_response()
 }
@@ -169,7 +197,7 @@ async fn approve(
     let Some(approver) = st.approver(&headers) else {
         return unauthorized();
     };
-    match st.shared.holds.approve(id, &approver) {
+    match st.shared.holds.approve(id, &approver).await {
         Ok(h) => {
             info!(hold = id, %approver, user = %h.user, target = %h.target, "held statement approved");
             Json(json!({"id": id, "status": "approved", "approver": approver})).into_response()
@@ -206,7 +234,7 @@ async fn deny(
             }
         }
     };
-    match st.shared.holds.deny(id, &approver, reason.clone()) {
+    match st.shared.holds.deny(id, &approver, reason.clone()).await {
         Ok(h) => {
             info!(hold = id, %approver, user = %h.user, target = %h.target, "held statement denied");
             Json(json!({"id": id, "status": "denied", "approver": approver, "reason": reason}))

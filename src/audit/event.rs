@@ -22,6 +22,7 @@ pub enum Event {
     Approve(Approve),
     Deny(Deny),
     Expire(Expire),
+    Withdraw(Withdraw),
     PolicyReload(PolicyReload),
     /// Written by the writer itself, first thing after it recovers from a failure:
     /// what was lost while the log could not be written.
@@ -40,6 +41,7 @@ impl Event {
             Event::Approve(_) => "approve",
             Event::Deny(_) => "deny",
             Event::Expire(_) => "expire",
+            Event::Withdraw(_) => "withdraw",
             Event::PolicyReload(_) => "policy_reload",
             Event::AuditGap(_) => "audit_gap",
         }
@@ -224,6 +226,16 @@ pub struct Expire {
     pub hold_id: u64,
     pub session: u64,
     pub statement_id: u64,
+}
+
+/// A hold ended without a decision and its statement never runs: the client left
+/// or cancelled, pgwarden shut down, or the hold's replica was taken for gone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Withdraw {
+    pub hold_id: u64,
+    pub session: u64,
+    pub statement_id: u64,
+    pub reason: String,
 }
 
 /// A policy (re)load was attempted.

@@ -28,6 +28,9 @@ impl SqlState {
     pub const PW_EXPIRED: SqlState = SqlState("PW005");
     /// pgwarden: a guarded statement was refused because the audit log cannot be written.
     pub const PW_AUDIT_UNAVAILABLE: SqlState = SqlState("PW006");
+    /// pgwarden: a statement that needs an approver was refused because holds cannot
+    /// be recorded (the control database is unreachable), or its hold was withdrawn.
+    pub const PW_HOLD_UNAVAILABLE: SqlState = SqlState("PW007");
 
     pub fn as_str(self) -> &'static str {
         self.0

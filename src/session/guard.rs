@@ -580,6 +580,7 @@ impl Guard {
             Resolution::Denied { .. } => "denied",
             Resolution::Expired => "expired",
             Resolution::Shutdown => "shutdown",
+            Resolution::Withdrawn { .. } => "withdrawn",
         };
         self.shared
             .metrics
@@ -697,7 +698,9 @@ impl Guard {
                 (audit::Decision::Denied, Some(approver.clone()))
             }
             Resolution::Expired => (audit::Decision::Expired, None),
-            Resolution::Shutdown => (audit::Decision::Withdrawn, None),
+            Resolution::Shutdown | Resolution::Withdrawn { .. } => {
+                (audit::Decision::Withdrawn, None)
+            }
         };
         ev.decision = dec;
         ev.approver = approver;
@@ -816,23 +819,36 @@ impl Guard {
     ) -> Decision {
         let (what, rule) = self.describe(stmts, verdict);
         let info = HoldInfo {
-            id: 0,
             session: self.session_id,
+            // `conclude` numbers this statement next.
+            statement_id: self.statements + 1,
             user: self.user.clone(),
             database: self.database.clone(),
             application: self.application.clone(),
             client: self.client.map(|c| c.to_string()).unwrap_or_default(),
             target: self.target.name.clone(),
             sql: text.to_string(),
+            fingerprint: Self::fingerprint(stmts),
             classes: stmts
                 .iter()
                 .flat_map(|s| s.classes.iter().map(|c| c.as_str().to_string()))
                 .collect(),
             rule: verdict.rule.as_deref().map(str::to_string),
-            age_seconds: 0,
-            timeout_seconds: 0,
+            ..HoldInfo::default()
         };
-        let (id, rx) = self.shared.holds.submit(info, verdict.timeout);
+        let (id, rx) = match self.shared.holds.try_submit(info, verdict.timeout) {
+            Ok(t) => t,
+            // Fail closed: a statement that needs a hold cannot run without one.
+            Err(e) => {
+                return refuse(
+                    SqlState::PW_HOLD_UNAVAILABLE,
+                    &format!("pgwarden refused this statement ({what}, {rule}): it needs an approver, and {e}"),
+                    Some("Statements that need no approval are still served."),
+                    Some("Try again once the control database is reachable (pgwarden's /readyz and logs say what failed)."),
+                    extended,
+                )
+            }
+        };
         let message = format!(
             "pgwarden: held as #{id}, waiting for approval ({what}, {rule}, target \"{}\", timeout {})",
             self.target.name,
@@ -877,6 +893,13 @@ impl Guard {
                 SqlState::PW_EXPIRED,
                 "pgwarden: the held statement was not run because pgwarden is shutting down",
                 None,
+                None,
+                extended,
+            ),
+            Resolution::Withdrawn { reason } => refuse(
+                SqlState::PW_HOLD_UNAVAILABLE,
+                "pgwarden: the held statement was withdrawn and did not run",
+                Some(reason),
                 None,
                 extended,
             ),

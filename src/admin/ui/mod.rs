@@ -289,10 +289,14 @@ async fn holds(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     let Some(s) = st.signed_in(&headers) else {
         return signed_out();
     };
+    let pending = match st.shared.holds.list().await {
+        Ok(p) => p,
+        Err(e) => return hardened(super::hold_error(e)),
+    };
     hardened(
         Json(json!({
             "approver": s.approver,
-            "pending": st.shared.holds.list(),
+            "pending": pending,
             "recent": st.shared.holds.recent(),
         }))
         .into_response(),
@@ -326,7 +330,7 @@ async fn approve(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    match st.shared.holds.approve(id, &s.approver) {
+    match st.shared.holds.approve(id, &s.approver).await {
         Ok(h) => {
             info!(hold = id, approver = %s.approver, user = %h.user, target = %h.target, via = "ui", "held statement approved");
             hardened(
@@ -359,7 +363,7 @@ async fn deny(
         .and_then(|b| b.0.reason)
         .map(|r| r.trim().chars().take(MAX_REASON).collect::<String>())
         .filter(|r| !r.is_empty());
-    match st.shared.holds.deny(id, &s.approver, reason.clone()) {
+    match st.shared.holds.deny(id, &s.approver, reason.clone()).await {
         Ok(h) => {
             info!(hold = id, approver = %s.approver, user = %h.user, target = %h.target, via = "ui", "held statement denied");
             hardened(

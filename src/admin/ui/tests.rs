@@ -48,8 +48,7 @@ fn hold_of(user: &str) -> HoldInfo {
         sql: "DROP TABLE orders".into(),
         classes: vec!["drop.table".into()],
         rule: Some("drops".into()),
-        age_seconds: 0,
-        timeout_seconds: 0,
+        ..HoldInfo::default()
     }
 }
 

@@ -1,0 +1,117 @@
+//! Where holds are recorded and decided: the `HoldStore` trait the queue goes
+//! through. Two implementations: `MemoryStore` (one process; the default and the
+//! demo) and `crate::control::ControlStore` (a PostgreSQL database shared by
+//! replicas, which enforces decide-once itself).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{HoldError, HoldInfo};
+
+/// A store operation's future (boxed: the store is a trait object).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What an approver decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ruling {
+    Approve {
+        approver: String,
+    },
+    Deny {
+        approver: String,
+        reason: Option<String>,
+    },
+}
+
+impl Ruling {
+    pub fn approver(&self) -> &str {
+        match self {
+            Ruling::Approve { approver } | Ruling::Deny { approver, .. } => approver,
+        }
+    }
+}
+
+/// Where a hold stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldStatus {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+    /// It never runs: its client left, its replica stopped, or pgwarden shut down.
+    Withdrawn,
+}
+
+impl HoldStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Pending => "pending",
+            HoldStatus::Approved => "approved",
+            HoldStatus::Denied => "denied",
+            HoldStatus::Expired => "expired",
+            HoldStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HoldStatus> {
+        Some(match s {
+            "pending" => HoldStatus::Pending,
+            "approved" => HoldStatus::Approved,
+            "denied" => HoldStatus::Denied,
+            "expired" => HoldStatus::Expired,
+            "withdrawn" => HoldStatus::Withdrawn,
+            _ => return None,
+        })
+    }
+}
+
+/// A hold as the store knows it, decided or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoldRecord {
+    #[serde(flatten)]
+    pub info: HoldInfo,
+    pub status: HoldStatus,
+    /// Who approved or denied it.
+    pub decided_by: Option<String>,
+    /// A denial's reason, or why it was withdrawn.
+    pub reason: Option<String>,
+}
+
+/// Keeps holds. Creating never waits on I/O (the session decides synchronously);
+/// everything an approver does may.
+pub trait HoldStore: Send + Sync {
+    /// Records a new hold of this process and returns its id. An error means holds
+    /// cannot be recorded now: the statement is refused (fail closed).
+    fn create(&self, info: &HoldInfo, timeout: Duration) -> Result<u64, HoldError>;
+
+    /// Pending holds of every replica, oldest first.
+    fn pending(&self) -> StoreFuture<'_, Result<Vec<HoldInfo>, HoldError>>;
+
+    /// One hold, decided or not.
+    fn record(&self, id: u64) -> StoreFuture<'_, Result<HoldRecord, HoldError>>;
+
+    /// Decides a pending hold that has not expired, once; nobody approves their own
+    /// statement. Returns the hold as decided.
+    fn decide(&self, id: u64, ruling: Ruling) -> StoreFuture<'_, Result<HoldRecord, HoldError>>;
+
+    /// The owner's deadline passed: marks the hold expired unless a decision came
+    /// first, and returns where it stands now.
+    fn expire(&self, id: u64) -> StoreFuture<'_, Result<HoldRecord, HoldError>>;
+
+    /// The owner withdraws a hold (its client left or cancelled, or pgwarden is
+    /// shutting down): it never runs. Does not wait.
+    fn withdraw(&self, id: u64, reason: &str);
+
+    /// Whether new holds can be recorded now, and if not why (for /readyz).
+    fn health(&self) -> Result<(), String>;
+
+    /// Starts the store's background work for `queue` (the control database's
+    /// connection, notifications, heartbeat); the in-memory store has none.
+    fn start(self: std::sync::Arc<Self>, queue: super::HoldQueue) {
+        let _ = queue;
+    }
+}
