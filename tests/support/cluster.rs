@@ -534,6 +534,32 @@ impl PgCluster {
             .await
     }
 
+    /// Starts a server stopped with `stop` again, on the same port and data (for
+    /// tests of a server outage and its recovery).
+    pub fn start_again(&mut self) {
+        assert!(self.stopped, "the server is still running");
+        let out = self
+            .server_cmd("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.log_path())
+            .args(["-w", "-t", "60", "-o"])
+            .arg(format!("-p {}", self.port))
+            .arg("start")
+            .output()
+            .expect("run pg_ctl start");
+        assert!(
+            out.status.success(),
+            "pg_ctl start (again) failed: {}{}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        self.stopped = false;
+        self.watchdog = self.spawn_watchdog();
+    }
+
     /// Stops the server now (`pg_ctl stop -m immediate`); also done on drop.
     pub fn stop(&mut self) {
         if let Some(mut w) = self.watchdog.take() {
