@@ -5,7 +5,7 @@
 //! the denial, the table is still there). Screenshots land in the test's temporary
 //! directory, and with `PGWARDEN_SCREENSHOTS=docs` in docs/ for the README.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -15,7 +15,7 @@
 //!   pgwarden's injected `pgwarden_refused` (a syntax error), which is filtered out
 //!   and counted.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

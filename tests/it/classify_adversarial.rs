@@ -1,6 +1,6 @@
 //! Every entry of `tests/data/adversarial.sql` is caught: its `-- expect:` classes appear.
 
-mod classify_support;
+use crate::classify_support;
 
 use classify_support::{entries, union};
 use pgwarden::classify::{classify, Class, SessionFacts};
@@ -8,7 +8,7 @@ use pgwarden::classify::{classify, Class, SessionFacts};
 /// (expected classes, SQL) per entry; lines before an entry's `-- expect:` line are
 /// the file's header (first entry only).
 fn corpus() -> Vec<(Vec<String>, String)> {
-    let text = include_str!("data/adversarial.sql");
+    let text = include_str!("../data/adversarial.sql");
     entries(text)
         .into_iter()
         .map(|e| {

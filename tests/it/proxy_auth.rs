@@ -1,7 +1,7 @@
 //! Logins through pgwarden vs. directly: SCRAM-SHA-256, md5 and trust with right and
 //! wrong passwords; a wrong password must yield the server's own error (28P01) unchanged.
 
-mod support;
+use crate::support;
 
 use futures_util::future::join_all;
 

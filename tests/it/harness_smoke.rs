@@ -1,7 +1,7 @@
 //! The test harness itself, directly against throwaway clusters (no proxy): logins per
 //! auth method, TLS verify-full with the test CA, psql and pgbench.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

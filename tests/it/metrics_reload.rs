@@ -3,7 +3,7 @@
 //! change, including a ConfigMap-style symlink swap) without dropping sessions,
 //! while a broken policy is rejected and the old one stays in force.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@
 //! destroyed. Each entry is sent as one simple Query and, separately, through the
 //! extended protocol.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use support::*;
 /// The SQL of each entry (after its `-- expect:` line); header lines before the first entry's
 /// `-- expect:` line are not SQL.
 fn corpus() -> Vec<String> {
-    let text = include_str!("data/adversarial.sql");
+    let text = include_str!("../data/adversarial.sql");
     text.split("\n--@@\n")
         .map(|e| {
             let lines: Vec<&str> = e

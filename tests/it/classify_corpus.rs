@@ -1,13 +1,13 @@
 //! Every statement of the parse-coverage corpus classifies, none as `unparsed`.
 
-mod classify_support;
+use crate::classify_support;
 
 use classify_support::entries;
 use pgwarden::classify::{classify, Class, SessionFacts};
 
 #[test]
 fn corpus_statements_all_classify() {
-    let text = include_str!("data/pg-statements.sql");
+    let text = include_str!("../data/pg-statements.sql");
     let entries = entries(text);
     assert_eq!(entries.len(), 211, "corpus size");
     let facts = SessionFacts::default();
@@ -31,7 +31,7 @@ fn corpus_statements_all_classify() {
 
 #[test]
 fn corpus_as_one_string_keeps_every_statement() {
-    let text = include_str!("data/pg-statements.sql");
+    let text = include_str!("../data/pg-statements.sql");
     let joined = entries(text).join(";\n");
     let stmts = classify(&joined, &SessionFacts::default());
     assert_eq!(stmts.len(), 211);

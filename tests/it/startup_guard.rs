@@ -8,7 +8,7 @@
 //! - a Terminate sent before any startup packet is closed without a reply;
 //! - a NUL byte inside a Query gets ERROR 08P01 and the session carries on.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! sessions (delivered to an idle listener), and cancelling `pg_sleep(30)` with the
 //! connection's cancel key (57014 within a second).
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! (`=` in the first list: exactly these; `#N`: N statements; `destructive` in the
 //! second: every guarded class.)
 
-mod classify_support;
+use crate::classify_support;
 use classify_support::check;
 
 macro_rules! cases {

@@ -2,7 +2,7 @@
 //! atomically) is never policy while it is half-written, the finished file is
 //! reloaded exactly once, and a broken version is tried once, not on every event.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::time::Duration;

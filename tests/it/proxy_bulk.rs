@@ -1,7 +1,7 @@
 //! Bulk data through pgwarden vs. directly: COPY FROM STDIN / TO STDOUT of 100k rows, a
 //! failing COPY, a 50 MB bytea round trip and a 10 MB text value in the simple protocol.
 
-mod support;
+use crate::support;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};

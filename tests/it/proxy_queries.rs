@@ -2,7 +2,7 @@
 //! parameters, errors and transactions, notices, prepared statements reused 1000 times,
 //! and a pipelined batch of 200 queries.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! unknown database without a default target (FATAL naming it), and a default target
 //! that receives every unlisted database (the server's own error for a missing one).
 
-mod support;
+use crate::support;
 
 use support::*;
 

@@ -7,7 +7,7 @@
 //! before any startup packet) is closed without a reply, as PostgreSQL does: clients
 //! such as node-postgres throw on an unexpected error there.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! `withdraw` with the reason; each names the hold, session and statement, and the
 //! chain verifies. `GET /holds/ID` tells what became of each.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! (libpq's large-object calls use the FunctionCall message); and the `pgwarden serve`
 //! binary as a process.
 
-mod support;
+use crate::support;
 
 use support::*;
 

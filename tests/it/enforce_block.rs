@@ -4,7 +4,7 @@
 //! large-object commands). Every effect is checked on the server as the superuser; the
 //! transaction status bytes the client sees are compared with PostgreSQL's own.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! user, another statement, a made-up token and an expired token get PW003 and
 //! nothing runs. Every outcome is checked on the server.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! verify-ca / require, certificate and name failures, and SCRAM through a proxy that
 //! terminates TLS (channel binding must be negotiated away, not broken).
 
-mod support;
+use crate::support;
 
 use support::*;
 

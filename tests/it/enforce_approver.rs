@@ -7,7 +7,7 @@
 //!
 //! The admin API tests need `RunningProxy::admin_addr()` (the `[admin]` listener).
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

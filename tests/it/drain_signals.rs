@@ -4,7 +4,7 @@
 //! PW005 and never runs, new connections are refused, exit 0 within the grace
 //! period), SIGHUP reloads the policy (a broken one is rejected and audited).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! the chain verifies with `pgwarden audit verify` and breaks when edited, and a
 //! guarded statement is refused (PW006) when its record cannot be written.
 
-mod support;
+use crate::support;
 
 use support::audit_file::{audit_toml, verify as verify_files, wait_for};
 use support::*;

@@ -1,0 +1,43 @@
+//! The integration suite in one test binary: each module is one former test file
+//! (real PostgreSQL clusters through the real proxy, plus CLI and file checks), so
+//! `cargo test` links libpg_query and the TLS stack once instead of once per file.
+
+#[macro_use]
+mod support;
+mod classify_support;
+
+mod approver_page;
+mod audit_cli;
+mod audit_ops;
+mod audit_proxy;
+mod classify_adversarial;
+mod classify_api;
+mod classify_corpus;
+mod classify_table;
+mod cli_check;
+mod cli_explain;
+mod demo;
+mod deploy_files;
+mod deploy_manifests;
+mod drain_signals;
+mod enforce_adversarial;
+mod enforce_approver;
+mod enforce_block;
+mod enforce_confirm;
+mod explain_report;
+mod harness_smoke;
+mod hold_events;
+mod metrics_reload;
+mod policy_check;
+mod policy_engine;
+mod policy_example;
+mod policy_watch;
+mod proxy_auth;
+mod proxy_bulk;
+mod proxy_malformed;
+mod proxy_queries;
+mod proxy_routing;
+mod proxy_sessions;
+mod proxy_tls;
+mod proxy_tools;
+mod startup_guard;
