@@ -121,8 +121,17 @@ pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
     let audit = crate::audit::AuditLog::open(&config.audit)?;
     let (client_tls, tls_required, upstream_tls) = tls_material(&config)?;
     let metrics = crate::metrics::Metrics::new();
-    metrics.control_up.set(1);
-    let holds = crate::hold::HoldQueue::new().with_audit(audit.clone());
+    let holds = match &config.control {
+        None => {
+            metrics.control_up.set(1);
+            crate::hold::HoldQueue::new()
+        }
+        Some(c) => crate::hold::HoldQueue::with_store(crate::control::ControlStore::new(
+            c.clone(),
+            metrics.control_up.clone(),
+        )?),
+    }
+    .with_audit(audit.clone());
     Ok(Shared {
         config,
         client_tls: client_tls.map(tokio_rustls::TlsAcceptor::from),

@@ -3,13 +3,16 @@
 //! The data path is one-way: bytes from a client are framed (`protocol`), the
 //! statements they carry are classified (`classify`), the policy decides (`policy`),
 //! the session carries out the decision (`session`), the audit log records it.
-//! Only `session` and `app` do I/O on the data path.
+//! Only `session` and `app` do I/O on the data path. Held statements wait in `hold`,
+//! which keeps them in memory or, with `[control]`, in a PostgreSQL database shared
+//! by replicas (`control`, its own connection, off the data path).
 
 pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod classify;
 pub mod config;
+pub mod control;
 pub mod demo;
 pub mod explain;
 pub mod hold;

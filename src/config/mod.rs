@@ -28,6 +28,49 @@ pub struct Config {
     pub classifier: ClassifierConfig,
     /// Targets in name order.
     pub targets: Vec<Target>,
+    /// The shared control database; None = holds and tokens live in this process.
+    pub control: Option<ControlConfig>,
+}
+
+/// `[control]`: the PostgreSQL database that several replicas share holds in.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    /// The connection string as written (libpq key=value or URL form); it never
+    /// carries the password.
+    pub url: String,
+    pub password: Option<PasswordSource>,
+    pub tls_mode: UpstreamTlsMode,
+    pub tls_ca: Option<PathBuf>,
+    /// This replica's name in the control database (default: host name and pid).
+    pub replica: Option<String>,
+    /// How often a replica looks for decisions it may have missed (NOTIFY is lost
+    /// while the connection is down) and refreshes its heartbeat.
+    pub poll_interval: Duration,
+    /// A replica whose heartbeat is older than this is gone: its holds are withdrawn.
+    pub replica_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// Where a secret is read from, at each connection (so a rotated one is picked up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl PasswordSource {
+    /// Reads the secret; the error names the variable or file, never the value.
+    pub fn read(&self) -> Result<String, String> {
+        match self {
+            PasswordSource::Env(var) => match std::env::var(var) {
+                Ok(v) if !v.is_empty() => Ok(v),
+                _ => Err(format!("environment variable {var} is not set")),
+            },
+            PasswordSource::File(path) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| format!("cannot read password file {}: {e}", path.display())),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub classifier: RawClassifier,
     #[serde(default)]
     pub targets: BTreeMap<String, RawTarget>,
+    pub control: Option<RawControl>,
 }
 
 /// A size written as bytes (integer) or a string like "64MB", "1GiB".
@@ -110,4 +111,17 @@ pub struct RawTargetTls {
     pub mode: String,
     pub ca: Option<String>,
     pub server_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControl {
+    pub url: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<String>,
+    pub tls: Option<RawTargetTls>,
+    pub replica: Option<String>,
+    pub poll_interval: Option<String>,
+    pub replica_timeout: Option<String>,
+    pub connect_timeout: Option<String>,
 }

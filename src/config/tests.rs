@@ -79,6 +79,51 @@ bad_config! {
     bad_audit_scope: &format!("[audit]\nstatements = \"some\"\n{T}") => Some(2), "audit.statements";
     zero_workers: &format!("[server]\nworker_threads = 0\n{T}") => Some(2), "server.worker_threads";
     word_workers: &format!("[server]\nworker_threads = \"many\"\n{T}") => Some(2), "\"auto\" (one per core) or a number";
+    control_password_in_url: &format!("{T}[control]\nurl = \"host=h user=u password=hunter2 dbname=d\"\n") => Some(5), "control.url: must not contain a password";
+    control_password_in_uri: &format!("{T}[control]\nurl = \"postgresql://u:hunter2@h/d\"\n") => Some(5), "must not contain a password";
+    control_bad_url: &format!("{T}[control]\nurl = \"host='unterminated\"\n") => Some(5), "control.url: invalid connection string";
+    control_no_user: &format!("{T}[control]\nurl = \"host=h dbname=d\"\n") => Some(5), "must name a user";
+    control_two_passwords: &format!("{T}[control]\nurl = \"host=h user=u\"\npassword_env = \"X\"\npassword_file = \"f\"\n") => Some(6), "not both";
+    control_verify_without_ca: &format!("{T}[control]\nurl = \"host=h user=u\"\ntls = {{ mode = \"verify-full\" }}\n") => Some(6), "control.tls.ca";
+    control_server_name: &format!("{T}[control]\nurl = \"host=h user=u\"\ntls = {{ mode = \"require\", server_name = \"x\" }}\n") => Some(6), "control.tls.server_name";
+    control_timeout_too_short: &format!("{T}[control]\nurl = \"host=h user=u\"\npoll_interval = \"1s\"\nreplica_timeout = \"2s\"\n") => Some(7), "three poll intervals";
+    control_unknown_key: &format!("{T}[control]\nurl = \"host=h user=u\"\npasword_env = \"X\"\n") => Some(6), "unknown field `pasword_env`";
+}
+
+#[test]
+fn a_control_section_validates_without_echoing_secrets() {
+    let text = format!(
+        "{T}[control]\nurl = \"postgresql://pgwarden@control.internal:5433/pgwarden\"\n\
+         password_file = \"secrets/control\"\ntls = {{ mode = \"verify-full\", ca = \"ca.crt\" }}\n\
+         replica = \"gw-a\"\n"
+    );
+    let c = load_text(
+        &text,
+        "p.toml",
+        std::path::Path::new("/etc/pgwarden"),
+        vec![],
+    )
+    .unwrap()
+    .control
+    .expect("control section");
+    assert_eq!(
+        c.password,
+        Some(PasswordSource::File("/etc/pgwarden/secrets/control".into()))
+    );
+    assert_eq!(c.tls_mode, UpstreamTlsMode::VerifyFull);
+    assert_eq!(c.replica.as_deref(), Some("gw-a"));
+    assert_eq!(c.poll_interval, std::time::Duration::from_secs(1));
+    assert_eq!(c.replica_timeout, std::time::Duration::from_secs(10));
+    assert!(Config::from_toml_str(T, "p.toml")
+        .unwrap()
+        .control
+        .is_none());
+    let e = Config::from_toml_str(
+        &format!("{T}[control]\nurl = \"host=h user=u password=hunter2\"\n"),
+        "p.toml",
+    )
+    .unwrap_err();
+    assert!(!e.to_string().contains("hunter2"), "{e}");
 }
 
 #[test]
@@ -135,4 +180,21 @@ fn worker_threads_default_to_one_and_accept_auto_or_a_number() {
     )
     .unwrap();
     assert_eq!(c.server.worker_threads, Some(2));
+}
+
+#[test]
+fn control_passwords_come_from_a_variable_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    assert_eq!(PasswordSource::File(file).read(), Ok("s3cret".into()));
+    let missing = PasswordSource::Env("PGWARDEN_TEST_SURELY_UNSET_VARIABLE".into());
+    assert_eq!(
+        missing.read(),
+        Err("environment variable PGWARDEN_TEST_SURELY_UNSET_VARIABLE is not set".into())
+    );
+    let gone = PasswordSource::File(dir.path().join("nope"))
+        .read()
+        .unwrap_err();
+    assert!(gone.contains("cannot read password file"), "{gone}");
 }

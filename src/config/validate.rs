@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawCount, RawSize, RawTarget};
+use super::raw::{RawConfig, RawControl, RawCount, RawSize, RawTarget, RawTargetTls};
 use super::*;
 
 type R<T> = Result<T, ConfigError>;
@@ -247,8 +247,14 @@ pub fn validate(raw: RawConfig, origin: &str, base: &Path) -> Result<Config, Con
         }
     }
 
+    let control = match raw.control {
+        None => None,
+        Some(c) => Some(control(&cx, c)?),
+    };
+
     Ok(Config {
         origin: origin.to_string(),
+        control,
         server,
         admin,
         audit,
@@ -271,35 +277,7 @@ fn target(cx: &Ctx, name: String, t: RawTarget) -> R<Target> {
     if t.environment.trim().is_empty() {
         return Err(cx.err(key("environment"), "must not be empty"));
     }
-    let (tls_mode, tls_ca, tls_server_name) = match t.tls {
-        None => (UpstreamTlsMode::Disable, None, None),
-        Some(tls) => {
-            let mode = match tls.mode.as_str() {
-                "disable" => UpstreamTlsMode::Disable,
-                "prefer" => UpstreamTlsMode::Prefer,
-                "require" => UpstreamTlsMode::Require,
-                "verify-ca" => UpstreamTlsMode::VerifyCa,
-                "verify-full" => UpstreamTlsMode::VerifyFull,
-                other => {
-                    return Err(cx.err(
-                        key("tls.mode"),
-                        format!("unknown mode {other:?} (expected disable, prefer, require, verify-ca or verify-full)"),
-                    ))
-                }
-            };
-            let verifies = matches!(
-                mode,
-                UpstreamTlsMode::VerifyCa | UpstreamTlsMode::VerifyFull
-            );
-            if verifies && tls.ca.is_none() {
-                return Err(cx.err(
-                    key("tls.ca"),
-                    format!("tls mode {:?} needs a CA file", tls.mode),
-                ));
-            }
-            (mode, tls.ca.as_deref().map(|p| cx.path(p)), tls.server_name)
-        }
-    };
+    let (tls_mode, tls_ca, tls_server_name) = upstream_tls(cx, &key("tls"), t.tls)?;
     let mode = match t.mode.as_deref().unwrap_or("enforce") {
         "enforce" => TargetMode::Enforce,
         "shadow" => TargetMode::Shadow,
@@ -325,5 +303,119 @@ fn target(cx: &Ctx, name: String, t: RawTarget) -> R<Target> {
         tls_ca,
         tls_server_name,
         mode,
+    })
+}
+
+/// `tls = { mode, ca, server_name }` of a connection pgwarden makes (targets, the
+/// control database), with libpq's sslmode names.
+fn upstream_tls(
+    cx: &Ctx,
+    key: &str,
+    tls: Option<RawTargetTls>,
+) -> R<(UpstreamTlsMode, Option<PathBuf>, Option<String>)> {
+    let Some(tls) = tls else {
+        return Ok((UpstreamTlsMode::Disable, None, None));
+    };
+    let mode = match tls.mode.as_str() {
+        "disable" => UpstreamTlsMode::Disable,
+        "prefer" => UpstreamTlsMode::Prefer,
+        "require" => UpstreamTlsMode::Require,
+        "verify-ca" => UpstreamTlsMode::VerifyCa,
+        "verify-full" => UpstreamTlsMode::VerifyFull,
+        other => {
+            return Err(cx.err(
+                format!("{key}.mode"),
+                format!("unknown mode {other:?} (expected disable, prefer, require, verify-ca or verify-full)"),
+            ))
+        }
+    };
+    let verifies = matches!(
+        mode,
+        UpstreamTlsMode::VerifyCa | UpstreamTlsMode::VerifyFull
+    );
+    if verifies && tls.ca.is_none() {
+        return Err(cx.err(
+            format!("{key}.ca"),
+            format!("tls mode {:?} needs a CA file", tls.mode),
+        ));
+    }
+    Ok((mode, tls.ca.as_deref().map(|p| cx.path(p)), tls.server_name))
+}
+
+fn control(cx: &Ctx, c: RawControl) -> R<ControlConfig> {
+    let parsed: tokio_postgres::Config = c.url.parse().map_err(|_| {
+        // The parser's message may quote the string; it is not echoed.
+        cx.err(
+            "control.url",
+            "invalid connection string (expected \"host=H port=P user=U dbname=D\" or postgresql://U@H:P/D)",
+        )
+    })?;
+    if parsed.get_password().is_some() {
+        return Err(cx.err(
+            "control.url",
+            "must not contain a password: use control.password_env or control.password_file",
+        ));
+    }
+    if parsed.get_hosts().is_empty() {
+        return Err(cx.err("control.url", "must name a host"));
+    }
+    if parsed.get_user().is_none() {
+        return Err(cx.err("control.url", "must name a user"));
+    }
+    let password = match (c.password_env, c.password_file) {
+        (Some(_), Some(_)) => {
+            return Err(cx.err(
+                "control.password_env",
+                "set either password_env or password_file, not both",
+            ))
+        }
+        (Some(v), None) if v.is_empty() => {
+            return Err(cx.err("control.password_env", "must name an environment variable"))
+        }
+        (Some(v), None) => Some(PasswordSource::Env(v)),
+        (None, Some(f)) => Some(PasswordSource::File(cx.path(&f))),
+        (None, None) => None,
+    };
+    let (tls_mode, tls_ca, tls_server_name) = upstream_tls(cx, "control.tls", c.tls)?;
+    if tls_server_name.is_some() {
+        return Err(cx.err(
+            "control.tls.server_name",
+            "not supported for the control database: the certificate is checked against the host in control.url",
+        ));
+    }
+    if let Some(r) = &c.replica {
+        if r.is_empty() || r.len() > 63 || r.chars().any(|ch| ch.is_control()) {
+            return Err(cx.err("control.replica", "must be 1 to 63 printable characters"));
+        }
+    }
+    let poll_interval = cx.duration(
+        "control.poll_interval",
+        c.poll_interval.as_ref(),
+        Duration::from_secs(1),
+    )?;
+    let replica_timeout = cx.duration(
+        "control.replica_timeout",
+        c.replica_timeout.as_ref(),
+        Duration::from_secs(10),
+    )?;
+    if poll_interval.is_zero() || replica_timeout < poll_interval * 3 {
+        return Err(cx.err(
+            "control.replica_timeout",
+            "must be at least three poll intervals (a live replica refreshes its heartbeat every poll)",
+        ));
+    }
+    Ok(ControlConfig {
+        url: c.url,
+        password,
+        tls_mode,
+        tls_ca,
+        replica: c.replica,
+        poll_interval,
+        replica_timeout,
+        connect_timeout: cx.duration(
+            "control.connect_timeout",
+            c.connect_timeout.as_ref(),
+            Duration::from_secs(5),
+        )?,
     })
 }

@@ -16,6 +16,7 @@ mod classify_corpus;
 mod classify_table;
 mod cli_check;
 mod cli_explain;
+mod control_replicas;
 mod demo;
 mod deploy_files;
 mod deploy_manifests;
