@@ -5,6 +5,7 @@
 //! stops everything and removes the cluster; a drop guard does so on error paths too.
 
 pub mod guide;
+mod install;
 mod postgres;
 
 use std::io::Write;
@@ -34,7 +35,7 @@ pub enum DemoError {
     #[error(
         "{0}.\n\
          The demo needs a local PostgreSQL installation (any supported version). Install it with\n\
-         \x20 Debian/Ubuntu:  sudo apt-get install postgresql\n\
+         \x20 Debian/Ubuntu:  sudo apt-get install postgresql   (run on a terminal, the demo offers to)\n\
          \x20 Fedora/RHEL:    sudo dnf install postgresql-server\n\
          \x20 macOS:          brew install postgresql@17\n\
          then run the demo again, or point it at the binaries with --pg-bin DIR."
@@ -77,7 +78,16 @@ fn random_hex(n: usize) -> String {
 /// Runs the demo until it is told to stop. Blocking: creates its own runtime (after
 /// setting the approver's token variable, while the process has one thread).
 pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
-    let install = postgres::find_install(opts.pg_bin.as_deref())?;
+    let install = match postgres::find_install(opts.pg_bin.as_deref()) {
+        Err(DemoError::NoPostgres(_))
+            if opts.pg_bin.is_none()
+                && !opts.non_interactive
+                && install::offer(postgres::is_root()) =>
+        {
+            postgres::find_install(None)?
+        }
+        found => found?,
+    };
     let owner = postgres::server_owner()?;
     let have_psql = postgres::find_psql(&install).is_some();
     let password = random_hex(8);

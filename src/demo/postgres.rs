@@ -110,10 +110,13 @@ pub fn find_psql(install: &PgInstall) -> Option<PathBuf> {
     })
 }
 
-/// The uid/gid the server runs as: `postgres` when we are root (PostgreSQL refuses to
-/// run as root), else `None` (ourselves).
-pub fn server_owner() -> Result<Option<(u32, u32)>, DemoError> {
-    let euid = fs::metadata("/proc/self")
+/// True when this process runs as root.
+pub fn is_root() -> bool {
+    euid() == 0
+}
+
+fn euid() -> u32 {
+    fs::metadata("/proc/self")
         .map(|m| m.uid())
         .unwrap_or_else(|_| {
             // No /proc (macOS): ask `id -u`.
@@ -123,8 +126,13 @@ pub fn server_owner() -> Result<Option<(u32, u32)>, DemoError> {
                 .ok()
                 .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
                 .unwrap_or(1)
-        });
-    if euid != 0 {
+        })
+}
+
+/// The uid/gid the server runs as: `postgres` when we are root (PostgreSQL refuses to
+/// run as root), else `None` (ourselves).
+pub fn server_owner() -> Result<Option<(u32, u32)>, DemoError> {
+    if euid() != 0 {
         return Ok(None);
     }
     let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();

@@ -103,8 +103,8 @@ pub fn pg_install() -> &'static PgInstall {
             panic!(
                 "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH \
                  or under /usr/lib/postgresql/*/bin. The integration tests need a real \
-                 PostgreSQL: install it with `apt-get install postgresql postgresql-contrib` \
-                 (Debian/Ubuntu), or put its bin directory on PATH."
+                 PostgreSQL: install it with `apt-get install postgresql` (Debian/Ubuntu; \
+                 .ci/run does), or put its bin directory on PATH."
             )
         });
         let out = Command::new(bin_dir.join("postgres"))
