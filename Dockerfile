@@ -6,11 +6,11 @@
 #   docker run --rm -p 6432:6432 -p 9187:9187 \
 #     -v "$PWD/proxy.toml:/etc/pgwarden/proxy.toml:ro" pgwarden
 #
-# Build stage: the Rust toolchain plus libclang (pg_query compiles PostgreSQL's own
-# parser and generates its bindings with bindgen). The build steps are the ones
-# .ci/run performs, so CI exercises them: install libclang-dev, then
-# `cargo build --profile dist --locked` (the release build with whole-program
-# optimisation; see Cargo.toml).
+# Build stage: the Rust toolchain only (pg_query compiles PostgreSQL's own parser
+# with the C compiler the Rust image has; its bindings come pregenerated from
+# tools/pg_query-bindings, so no libclang). The build step is the one .ci/run
+# performs, so CI exercises it: `cargo build --profile dist --locked` (the release
+# build with whole-program optimisation; see Cargo.toml).
 #
 # Runtime stage: Debian slim with CA certificates only, running as uid 10001.
 # In a container, listen on 0.0.0.0 (`[server] listen = "0.0.0.0:6432"`, or the
@@ -22,9 +22,6 @@ ARG RUST_IMAGE=rust:1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libclang-dev \
- && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -105,7 +105,8 @@ fn dockerfile_is_multi_stage_small_and_unprivileged() {
     let stages = stages(&instrs);
     assert!(stages.len() >= 2, "multi-stage build expected: {stages:?}");
 
-    // Build stage: a Debian-based Rust image with libclang, the optimised build.
+    // Build stage: a Debian-based Rust image and nothing else (pg_query's bindings are
+    // pregenerated: no libclang), the optimised build.
     let (from, build) = &stages[0];
     assert!(
         from.starts_with("rust:") && from.contains("bookworm") && from.ends_with(" AS build"),
@@ -113,8 +114,8 @@ fn dockerfile_is_multi_stage_small_and_unprivileged() {
     );
     let build_runs = all(build, "RUN").join("\n");
     assert!(
-        apt_packages(&build_runs).contains(&"libclang-dev".to_string()),
-        "the build stage installs libclang-dev: {build_runs}"
+        apt_packages(&build_runs).is_empty(),
+        "the build stage needs no packages beyond the Rust image: {build_runs}"
     );
     assert!(
         build_runs.contains("cargo build --profile dist --locked"),
@@ -169,6 +170,32 @@ fn dockerfile_is_multi_stage_small_and_unprivileged() {
 }
 
 #[test]
+fn the_build_needs_no_libclang() {
+    // bindgen (which loads libclang) is replaced by the pregenerated pg_query
+    // bindings: nothing in the dependency graph may load libclang again.
+    let lock = read("Cargo.lock");
+    for name in ["clang-sys", "bindgen"] {
+        let entry = lock
+            .split("[[package]]")
+            .find(|p| p.contains(&format!("name = \"{name}\"\n")));
+        if name == "clang-sys" {
+            assert!(entry.is_none(), "Cargo.lock has clang-sys again: {entry:?}");
+        } else {
+            let entry = entry.expect("pg_query's build script depends on bindgen");
+            assert!(
+                !entry.contains("source ="),
+                "bindgen comes from a registry, not tools/pg_query-bindings: {entry}"
+            );
+        }
+    }
+    let manifest = read("Cargo.toml");
+    assert!(
+        manifest.contains("bindgen = { path = \"tools/pg_query-bindings\" }"),
+        "Cargo.toml patches bindgen"
+    );
+}
+
+#[test]
 fn dockerfile_build_steps_match_ci() {
     let ci = read(".ci/run");
     let docker = read("Dockerfile");
@@ -208,6 +235,7 @@ fn dockerignore_keeps_the_context_small_but_complete() {
         "Cargo.lock",
         "src",
         "benches",
+        "tools",
         "policy.example.toml",
         "proxy.toml.example",
     ] {
