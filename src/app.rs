@@ -24,6 +24,8 @@ pub enum StartError {
     Policy(#[from] crate::policy::PolicyError),
     #[error("{0}")]
     Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -193,6 +195,7 @@ pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
         }
     };
     shared.holds.start_store();
+    crate::notify::start(&shared)?;
     tokio::spawn(shared.holds.clone().run_expiry(|h| {
         info!(hold = h.id, user = %h.user, target = %h.target, "held statement expired");
     }));

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod explain;
 pub mod hold;
 pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod policy_watch;
 pub mod protocol;

@@ -58,6 +58,26 @@ pub struct ResolutionLabels {
     pub resolution: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum NotifyResult {
+    /// The receiver answered 2xx.
+    sent,
+    /// One attempt failed and another follows.
+    retried,
+    /// Every attempt failed: the notification is lost (logged).
+    failed,
+    /// The webhook's queue was full: never sent (logged).
+    dropped,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabels {
+    /// The webhook's name in `[notify.webhooks]`.
+    pub webhook: String,
+    pub result: NotifyResult,
+}
+
 /// Every metric pgwarden exports.
 pub struct Metrics {
     registry: Registry,
@@ -77,6 +97,7 @@ pub struct Metrics {
     pub audit_healthy: Gauge,
     /// 1 while holds can be recorded (always, without a control database).
     pub control_up: Gauge,
+    pub notifications: Family<NotifyLabels, Counter>,
     seen_hits: AtomicU64,
     seen_misses: AtomicU64,
     seen_audit_errors: AtomicU64,
@@ -109,6 +130,7 @@ impl Metrics {
             audit_write_errors: Counter::default(),
             audit_healthy: Gauge::default(),
             control_up: Gauge::default(),
+            notifications: Family::default(),
             seen_hits: AtomicU64::new(0),
             seen_misses: AtomicU64::new(0),
             seen_audit_errors: AtomicU64::new(0),
@@ -184,6 +206,11 @@ impl Metrics {
             "audit_healthy",
             "1 when the audit log is writable (or disabled)",
             m.audit_healthy.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Webhook notifications about holds by webhook and result",
+            m.notifications.clone(),
         );
         Metrics { registry, ..m }
     }

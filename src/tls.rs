@@ -92,6 +92,24 @@ pub fn upstream_config(
     )))
 }
 
+/// TLS for webhook receivers: the Mozilla roots (built in, so a slim image needs no
+/// CA bundle) plus `ca`, a private CA's PEM file, when given.
+pub fn webhook_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(ca) = ca {
+        for c in certs(ca)? {
+            roots.add(c)?;
+        }
+    }
+    Ok(Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
 /// The server name to send (SNI) and, for verify-full, to check.
 pub fn server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(name.to_string()).map_err(|_| TlsError::ServerName(name.to_string()))

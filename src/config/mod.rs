@@ -3,6 +3,7 @@
 //! Every error names the file and line, or the environment variable, and the key.
 
 mod locate;
+pub mod notify;
 mod raw;
 pub mod units;
 mod validate;
@@ -23,6 +24,8 @@ pub struct Config {
     pub origin: String,
     pub server: ServerConfig,
     pub admin: Option<AdminConfig>,
+    /// `[notify]`: webhooks told about holds.
+    pub notify: Option<notify::NotifyConfig>,
     pub audit: AuditConfig,
     pub policy_path: Option<PathBuf>,
     pub classifier: ClassifierConfig,

@@ -18,6 +18,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub targets: BTreeMap<String, RawTarget>,
     pub control: Option<RawControl>,
+    pub notify: Option<super::notify::RawNotify>,
 }
 
 /// A size written as bytes (integer) or a string like "64MB", "1GiB".

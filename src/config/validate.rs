@@ -8,13 +8,13 @@ use super::*;
 
 type R<T> = Result<T, ConfigError>;
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     origin: &'a str,
     base: &'a Path,
 }
 
 impl Ctx<'_> {
-    fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    pub(super) fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             origin: self.origin.to_string(),
             line: None,
@@ -23,7 +23,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(super) fn path(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() || p == Path::new("-") {
             p.to_path_buf()
@@ -32,7 +32,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn duration(&self, key: &str, v: Option<&String>, default: Duration) -> R<Duration> {
+    pub(super) fn duration(&self, key: &str, v: Option<&String>, default: Duration) -> R<Duration> {
         match v {
             None => Ok(default),
             Some(t) => units::duration(t).map_err(|m| self.err(key, m)),
@@ -251,12 +251,14 @@ pub fn validate(raw: RawConfig, origin: &str, base: &Path) -> Result<Config, Con
         None => None,
         Some(c) => Some(control(&cx, c)?),
     };
+    let notify = super::notify::validate(&cx, raw.notify, admin.as_ref())?;
 
     Ok(Config {
         origin: origin.to_string(),
         control,
         server,
         admin,
+        notify,
         audit,
         policy_path: raw.policy.map(|p| cx.path(&p.path)),
         classifier,

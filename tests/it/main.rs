@@ -29,6 +29,7 @@ mod explain_report;
 mod harness_smoke;
 mod hold_events;
 mod metrics_reload;
+mod notify_webhooks;
 mod policy_check;
 mod policy_engine;
 mod policy_example;
