@@ -44,13 +44,13 @@ fn psql_in_background(proxy: &TestProxy, sql: &str) -> tokio::task::JoinHandle<C
 async fn sign_in(b: &Browser, base: &str) {
     b.goto(&format!("{base}/ui")).await;
     let token = b
-        .wait_for("form#login", "Approver token", Duration::from_secs(15))
+        .wait_for("form#login", "Approver token", Duration::from_secs(30))
         .await;
     let input = b.find_in(&token, "input[name=token]").await;
     b.type_into(&input, ALICE_TOKEN).await;
     let submit = b.find_in(&token, "button[type=submit]").await;
     b.click(&submit).await;
-    b.wait_for("header", "signed in as alice", Duration::from_secs(15))
+    b.wait_for("header", "signed in as alice", Duration::from_secs(30))
         .await;
     let url = b.script("return window.location.href").await;
     assert!(
@@ -79,7 +79,7 @@ async fn approve_in_the_browser_runs_the_held_statement() {
         .wait_for(
             "article.hold",
             "DROP TABLE ui_orders",
-            Duration::from_secs(20),
+            Duration::from_secs(30),
         )
         .await;
     let text = b.text(&card).await;
@@ -100,9 +100,23 @@ async fn approve_in_the_browser_runs_the_held_statement() {
     );
     b.save_screenshot("approver-page.png").await;
 
+    // A notification's link (`/ui#hold-ID`) shows that hold.
+    let id = b
+        .script("return document.querySelector('article.hold').dataset.holdId")
+        .await;
+    let id = id.as_str().expect("hold id on the card").to_string();
+    b.goto(&format!("{base}/ui#hold-{id}")).await;
+    let card = b
+        .wait_for(
+            "article.hold.linked",
+            "DROP TABLE ui_orders",
+            Duration::from_secs(30),
+        )
+        .await;
+
     let approve = b.find_in(&card, "button.approve").await;
     b.click(&approve).await;
-    let out = tokio::time::timeout(Duration::from_secs(20), psql)
+    let out = tokio::time::timeout(Duration::from_secs(30), psql)
         .await
         .expect("psql did not finish after the approval")
         .expect("psql task");
@@ -113,7 +127,7 @@ async fn approve_in_the_browser_runs_the_held_statement() {
         "the approved statement ran on the server"
     );
     let decided = b
-        .wait_for("ol.recent li", "by alice", Duration::from_secs(10))
+        .wait_for("ol.recent li", "by alice", Duration::from_secs(30))
         .await;
     // The verdict is shown in capitals (CSS), which WebDriver's text reflects.
     let decided = b.text(&decided).await.to_lowercase();
@@ -141,7 +155,7 @@ async fn deny_in_the_browser_on_a_phone_screen() {
                from the nightly dump\nTRUNCATE TABLE ui_ledger";
     let psql = psql_in_background(&proxy, sql);
     let card = b
-        .wait_for("article.hold", "month-end cleanup", Duration::from_secs(20))
+        .wait_for("article.hold", "month-end cleanup", Duration::from_secs(30))
         .await;
     let unfold = b.find_in(&card, "button.unfold").await;
     assert!(b.text(&unfold).await.starts_with("Show all (7 lines"));
@@ -159,7 +173,7 @@ async fn deny_in_the_browser_on_a_phone_screen() {
     b.type_into(&reason, "not during the sale").await;
     let deny = b.find_in(&card, "button.deny").await;
     b.click(&deny).await;
-    let out = tokio::time::timeout(Duration::from_secs(20), psql)
+    let out = tokio::time::timeout(Duration::from_secs(30), psql)
         .await
         .expect("psql did not finish after the denial")
         .expect("psql task");
@@ -177,7 +191,7 @@ async fn deny_in_the_browser_on_a_phone_screen() {
     b.wait_for(
         "ol.recent li",
         "not during the sale",
-        Duration::from_secs(10),
+        Duration::from_secs(30),
     )
     .await;
     proxy.shutdown().await;

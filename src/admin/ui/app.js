@@ -9,6 +9,7 @@
   var FOLD_LINES = 6;
   var FOLD_CHARS = 400;
   var cards = new Map(); // hold id -> { card, deadline }
+  var linked = false;
   var KEYWORDS = new Set(('select from where and or not null is in as on join left right inner outer ' +
     'full cross using group by order having limit offset insert into values update set delete ' +
     'drop table truncate alter add column rename to create index view schema database function ' +
@@ -187,6 +188,15 @@
     cards.forEach(function (e, id) {
       if (!seen.has(id)) { e.card.remove(); cards.delete(id); }
     });
+    // A notification links to #hold-ID: show that hold once it is on the page.
+    if (!linked && window.location.hash) {
+      var target = document.getElementById(window.location.hash.slice(1));
+      if (target && target.classList.contains('hold')) {
+        linked = true;
+        target.classList.add('linked');
+        target.scrollIntoView({ block: 'start' });
+      }
+    }
     document.getElementById('pending-count').textContent = String(list.length);
     document.getElementById('no-pending').hidden = list.length > 0;
     tick();

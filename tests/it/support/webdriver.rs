@@ -85,7 +85,7 @@ impl Browser {
     }
 
     async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Ok(s)) = tokio::time::timeout(
                 Duration::from_secs(2),
@@ -102,7 +102,7 @@ impl Browser {
             }
             assert!(
                 Instant::now() < deadline,
-                "chromedriver did not become ready within 20 s"
+                "chromedriver did not become ready within 30 s"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
