@@ -102,6 +102,26 @@ impl Classifier {
         })
     }
 
+    /// A FunctionCall message of the function `oid`, as a statement the policy judges.
+    pub fn function_call(&self, oid: u32) -> Statement {
+        let (name, mut classes) = functions::function_call(&self.dangerous, oid);
+        classes.sort();
+        classes.dedup();
+        let sql = match name {
+            Some(n) => format!("<FunctionCall of {n} (oid {oid})>"),
+            None => format!("<FunctionCall of function oid {oid}>"),
+        };
+        Statement {
+            sql,
+            classes,
+            objects: vec![name.map_or_else(|| format!("oid:{oid}"), str::to_string)],
+            fingerprint: format!("functioncall-{oid}"),
+            prepares: None,
+            executes: None,
+            deallocates: None,
+        }
+    }
+
     /// Counts a hit in a cache that sits in front of this one (a session's own).
     pub fn count_hit(&self) {
         self.cache.count_hit();
@@ -145,7 +165,7 @@ fn unparsed(sql: &str) -> Statement {
         sql: sql.trim().to_string(),
         classes: vec![Class::Unparsed],
         objects: Vec::new(),
-        fingerprint: parse::text_hash(sql.trim()),
+        fingerprint: parse::unparsed_fingerprint(sql),
         prepares: None,
         executes: None,
         deallocates: None,

@@ -92,6 +92,52 @@ fn hash_tree(g: &G, h: &mut Fnv) {
     }
 }
 
+/// `text` without the comments and whitespace in front of it (block comments nest,
+/// as in PostgreSQL). An unclosed comment is kept: the text is then all comment.
+pub fn without_leading_comments(text: &str) -> &str {
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            match after.find('\n') {
+                Some(i) => rest = after[i + 1..].trim_start(),
+                None => return "",
+            }
+        } else if rest.starts_with("/*") {
+            let bytes = rest.as_bytes();
+            let (mut depth, mut i) = (0usize, 0usize);
+            while i + 1 < bytes.len() {
+                match &bytes[i..i + 2] {
+                    b"/*" => {
+                        depth += 1;
+                        i += 2;
+                    }
+                    b"*/" => {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => i += 1,
+                }
+            }
+            if depth != 0 {
+                return rest;
+            }
+            rest = rest[i..].trim_start();
+        } else {
+            return rest;
+        }
+    }
+}
+
+/// The fingerprint of text the grammar rejected: a hash of the text without the
+/// comments in front of it, so a confirmation prefix (`/* pgwarden:confirm=… */`)
+/// leaves it unchanged, as it does for parsed statements.
+pub fn unparsed_fingerprint(text: &str) -> String {
+    text_hash(without_leading_comments(text).trim_end())
+}
+
 pub fn text_hash(text: &str) -> String {
     let d = Sha256::digest(text.as_bytes());
     hex::encode(&d[..8])
@@ -114,6 +160,28 @@ mod tests {
     fn comments_only_is_empty() {
         assert_eq!(parse("-- nothing\n/* here */", 0).map(|p| p.len()), Ok(0));
         assert!(parse("DELETE FROM", 0).is_err());
+    }
+
+    #[test]
+    fn leading_comments() {
+        assert_eq!(without_leading_comments("  SELEC 1"), "SELEC 1");
+        assert_eq!(
+            without_leading_comments("/* pgwarden:confirm=AB */ SELEC 1"),
+            "SELEC 1"
+        );
+        assert_eq!(
+            without_leading_comments("-- x\n/* a /* b */ c */\n SELEC /* k */ 1"),
+            "SELEC /* k */ 1"
+        );
+        assert_eq!(without_leading_comments("/* open"), "/* open");
+        assert_eq!(
+            unparsed_fingerprint("/* pgwarden:confirm=XY */ SELEC 1"),
+            unparsed_fingerprint("SELEC 1")
+        );
+        assert_ne!(
+            unparsed_fingerprint("SELEC 1"),
+            unparsed_fingerprint("SELEC 2")
+        );
     }
 
     #[test]

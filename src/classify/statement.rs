@@ -40,6 +40,14 @@ pub enum Class {
     /// (dynamic EXECUTE, or a language the classifier cannot read).
     CodeOpaque,
     CodeCall,
+    /// `lo_unlink`: deletes a large object.
+    LargeObjectDelete,
+    /// `lowrite`, `lo_put`, `lo_truncate`, `lo_import`, `lo_export`: overwrite a large
+    /// object (or move one between it and a server file).
+    LargeObjectWrite,
+    /// A sequence moved or changed so that inserts may collide or break: `setval`,
+    /// `ALTER SEQUENCE … RESTART/INCREMENT/MAXVALUE…`, identity changes.
+    AlterSequence,
     CopyProgram,
     CopyIn,
     CopyOut,
@@ -102,6 +110,9 @@ impl Class {
         Class::CodeDo,
         Class::CodeOpaque,
         Class::CodeCall,
+        Class::LargeObjectDelete,
+        Class::LargeObjectWrite,
+        Class::AlterSequence,
         Class::CopyProgram,
         Class::CopyIn,
         Class::CopyOut,
@@ -157,6 +168,9 @@ impl Class {
             Class::CodeDo => "code.do",
             Class::CodeOpaque => "code.opaque",
             Class::CodeCall => "code.call",
+            Class::LargeObjectDelete => "large_object.delete",
+            Class::LargeObjectWrite => "large_object.write",
+            Class::AlterSequence => "alter.sequence",
             Class::CopyProgram => "copy.program",
             Class::CopyIn => "copy.in",
             Class::CopyOut => "copy.out",

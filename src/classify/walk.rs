@@ -178,6 +178,7 @@ impl<'a> Walker<'a> {
             "RangeVar" => self.object(range_var(o)),
             "CommonTableExpr" => self.ctes.push(o.text("ctename").to_string()),
             "FuncCall" => self.func_call(o),
+            "A_Indirection" | "AIndirection" | "ColumnRef" => self.attribute_call(o),
             "SelectStmt" => self.add_if(o.get("into_clause") != &G::Null, Class::Create),
             "InsertStmt" => self.add(Class::Write),
             "DeleteStmt" | "UpdateStmt" => self.dml(o),
@@ -537,17 +538,62 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// A function called by name: default-deny (see `functions::call_classes`). A name
+    /// qualified with a schema other than `pg_catalog` is never the built-in.
+    fn called(&mut self, schema: &[&str], name: &str, by_attribute: bool) {
+        let builtin = schema.is_empty() || schema == ["pg_catalog"];
+        let mut classes = if builtin {
+            functions::call_classes(self.dangerous, name)
+        } else {
+            vec![Class::CodeCall]
+        };
+        if functions::is_listed(self.dangerous, name) && !classes.contains(&Class::System) {
+            classes.push(Class::System);
+        }
+        if by_attribute {
+            // `(x).name` may be a field of a composite value: only names of functions
+            // known to change something count.
+            classes.retain(|c| *c != Class::CodeCall);
+        }
+        if classes.is_empty() {
+            return;
+        }
+        for c in classes {
+            self.add(c);
+        }
+        let mut full = schema.join(".");
+        if !full.is_empty() {
+            full.push('.');
+        }
+        full.push_str(name);
+        self.object(full);
+    }
+
+    /// Attribute notation: `(arg).f` and `t.f` call `f(arg)` when no column `f` exists.
+    fn attribute_call(&mut self, o: &Obj) {
+        match o.name {
+            "A_Indirection" | "AIndirection" => {
+                for i in o.list("indirection") {
+                    if let Some(s) = i.is("String") {
+                        self.called(&[], s.text("sval"), true);
+                    }
+                }
+            }
+            "ColumnRef" => {
+                let fields = o.list("fields");
+                if fields.len() >= 2 {
+                    if let Some(s) = fields.last().and_then(|f| f.is("String")) {
+                        self.called(&[], s.text("sval"), true);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn func_call(&mut self, o: &Obj) {
         let (schema, name) = func_name(o);
-        if functions::is_listed(self.dangerous, name) {
-            self.add(Class::System);
-            let mut full = schema.join(".");
-            if !full.is_empty() {
-                full.push('.');
-            }
-            full.push_str(name);
-            self.object(full);
-        }
+        self.called(&schema, name, false);
         let lname = name.to_ascii_lowercase();
         let args = o.list("args");
         if lname == "set_config" {

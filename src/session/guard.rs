@@ -70,12 +70,6 @@ pub enum Outcome {
     Shadowed,
 }
 
-/// Large-object functions psql and drivers call by OID through FunctionCall.
-/// Built-in OIDs are stable across PostgreSQL versions. lo_unlink (964) is absent.
-const FUNCTION_CALL_ALLOWED: &[u32] = &[
-    715, 764, 765, 952, 953, 954, 955, 956, 957, 958, 1004, 3170, 3171, 3172,
-];
-
 /// Everything one session's decisions depend on.
 pub struct Guard {
     shared: Arc<Shared>,
@@ -232,18 +226,9 @@ impl Guard {
                 Decision::Forward(Permit(()))
             }
             frontend::FUNCTION_CALL => match frontend::function_oid(body) {
-                Some(oid) if FUNCTION_CALL_ALLOWED.contains(&oid) => Decision::Forward(Permit(())),
                 Some(oid) => {
                     self.sync_application(state);
-                    let stmt = Statement {
-                        sql: format!("<FunctionCall of function oid {oid}>"),
-                        classes: vec![Class::CodeOpaque],
-                        objects: vec![format!("oid:{oid}")],
-                        fingerprint: format!("functioncall-{oid}"),
-                        prepares: None,
-                        executes: None,
-                        deallocates: None,
-                    };
+                    let stmt = self.shared.classifier.function_call(oid);
                     let text = stmt.sql.clone();
                     self.judge(&text, std::slice::from_ref(&stmt), false)
                 }

@@ -268,7 +268,7 @@ CREATE FUNCTION trg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM u
 -- expect: code.call
 CALL some_cleanup_procedure()
 --@@
--- expect: system
+-- expect: large_object.delete
 SELECT lo_unlink(l.oid) FROM pg_largeobject_metadata l
 --@@
 -- expect: system

@@ -182,7 +182,6 @@ fn cache_is_bounded_and_shared_across_threads() {
 fn default_options_have_the_documented_dangerous_functions() {
     let o = ClassifierOptions::default();
     for f in [
-        "lo_unlink",
         "lo_import",
         "lo_export",
         "pg_terminate_backend",

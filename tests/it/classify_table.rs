@@ -91,7 +91,7 @@ cases! {
     benign_insert_select: "INSERT INTO t SELECT * FROM s" => "= write", "destructive", "t s";
     benign_upsert_nothing: "INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING" => "= write", "destructive";
     benign_drop_word_in_ident: "SELECT * FROM drops WHERE dropped_at IS NULL" => "= read", "destructive";
-    benign_function_named_like: "SELECT my_lo_unlink_wrapper_log(1)" => "= read", "destructive";
+    benign_function_named_like: "SELECT my_lo_unlink_wrapper_log(1)" => "= code.call", "large_object.delete system";
     benign_string_lo_unlink: "SELECT 'lo_unlink(1)'" => "= read", "destructive";
     benign_set_config_read: "SELECT current_setting('role')" => "= read", "destructive";
     benign_delete_where_in: "DELETE FROM sessions WHERE id IN (1, 2, 3)" => "= delete.bounded", "destructive";
@@ -198,7 +198,7 @@ cases! {
     del_bool_eq: "DELETE FROM users WHERE true = true" => "= delete.unbounded";
     del_param_bool: "DELETE FROM users WHERE $1::bool" => "= delete.maybe_unbounded";
     del_param: "DELETE FROM users WHERE $1" => "= delete.maybe_unbounded";
-    del_fn_bool: "DELETE FROM users WHERE should_delete()" => "= delete.maybe_unbounded";
+    del_fn_bool: "DELETE FROM users WHERE should_delete()" => "= delete.maybe_unbounded code.call";
     del_or_param: "DELETE FROM users WHERE id = 1 OR $1" => "= delete.maybe_unbounded";
     del_not_null: "DELETE FROM users WHERE id IS NOT NULL" => "= delete.maybe_unbounded";
     del_uncorrelated_exists: "DELETE FROM users WHERE EXISTS (SELECT 1 FROM orders)" => "= delete.maybe_unbounded";
@@ -226,7 +226,7 @@ cases! {
     upd_select_true: "UPDATE users SET a = 1 WHERE (SELECT true)" => "= update.unbounded";
     upd_not_false: "UPDATE users SET a = 1 WHERE NOT false" => "= update.unbounded";
     upd_param: "UPDATE users SET a = 1 WHERE $1::boolean" => "= update.maybe_unbounded";
-    upd_fn: "UPDATE users SET a = 1 WHERE is_stale(updated_at)" => "= update.maybe_unbounded";
+    upd_fn: "UPDATE users SET a = 1 WHERE is_stale(updated_at)" => "= update.maybe_unbounded code.call";
     upd_bounded_in: "UPDATE users SET a = 1 WHERE id IN (SELECT user_id FROM orders WHERE total > 100)" => "= update.bounded";
     upd_multi_col: "UPDATE users SET (a, b) = (1, 2) WHERE id = 1" => "= update.bounded";
     upd_returning: "UPDATE users SET a = 1 WHERE id = 1 RETURNING a" => "= update.bounded";
@@ -364,7 +364,7 @@ cases! {
     alter_column_type: "ALTER TABLE users ALTER COLUMN id TYPE bigint" => "= alter.column_type";
     alter_column_set_data_type: "ALTER TABLE users ALTER id SET DATA TYPE bigint" => "= alter.column_type";
     alter_column_type_using: "ALTER TABLE users ALTER COLUMN email TYPE int USING length(email)" => "= alter.column_type";
-    alter_column_type_using_danger: "ALTER TABLE users ALTER COLUMN oid_col TYPE int USING lo_unlink(oid_col)" => "alter.column_type system";
+    alter_column_type_using_danger: "ALTER TABLE users ALTER COLUMN oid_col TYPE int USING lo_unlink(oid_col)" => "alter.column_type large_object.delete";
     alter_detach: "ALTER TABLE measurements DETACH PARTITION m2023" => "= alter.detach_partition", "", "measurements m2023";
     alter_detach_concurrently: "ALTER TABLE measurements DETACH PARTITION m2023 CONCURRENTLY" => "= alter.detach_partition";
     alter_detach_finalize: "ALTER TABLE measurements DETACH PARTITION m2023 FINALIZE" => "= alter.detach_partition";
@@ -488,7 +488,7 @@ cases! {
     code_do_exec_const: "DO $$BEGIN EXECUTE 'DROP TABLE users'; END$$" => "code.do drop.table";
     code_do_exec_format: "DO $$BEGIN EXECUTE format('TRUNCATE %I', 'users'); END$$" => "code.do code.opaque";
     code_do_perform: "DO $$BEGIN PERFORM pg_terminate_backend(pid) FROM pg_stat_activity; END$$" => "code.do system";
-    code_do_assign_fn: "DO $$DECLARE x int; BEGIN x := lo_unlink(42); END$$" => "code.do system";
+    code_do_assign_fn: "DO $$DECLARE x int; BEGIN x := lo_unlink(42); END$$" => "code.do large_object.delete";
     code_do_if_fn: "DO $$BEGIN IF pg_reload_conf() THEN RAISE NOTICE 'ok'; END IF; END$$" => "code.do system";
     code_do_language: "DO LANGUAGE plpgsql $$BEGIN DELETE FROM t; END$$" => "code.do delete.unbounded";
     code_do_other_language: "DO LANGUAGE plperlu $$ system('rm -rf /') $$" => "code.do code.opaque";
@@ -523,7 +523,19 @@ cases! {
 
 // ---------------------------------------------------------------- dangerous functions
 cases! {
-    fn_lo_unlink: "SELECT lo_unlink(42)" => "system", "", "lo_unlink";
+    fn_attribute_notation: "SELECT (12345::oid).lo_unlink" => "large_object.delete";
+    fn_attribute_notation_setval: "SELECT ('users_id_seq'::regclass).setval" => "alter.sequence";
+    fn_column_default_call: "CREATE TABLE x (a int DEFAULT pg_terminate_backend(1))" => "create.other system";
+    fn_domain_check_call: "CREATE DOMAIN d AS int CHECK (lo_unlink(VALUE) = 1)" => "large_object.delete";
+    fn_copy_where_call: "COPY t FROM STDIN WHERE lo_unlink(a) = 1" => "copy.in large_object.delete";
+    fn_setval: "SELECT setval('users_id_seq', 1, false)" => "alter.sequence";
+    fn_lo_put: "SELECT lo_put(42, 0, 'x')" => "large_object.write";
+    fn_lo_export_writes: "SELECT lo_export(42, '/tmp/x')" => "large_object.write system";
+    fn_user_function: "SELECT archive_everything()" => "= code.call", "", "archive_everything";
+    fn_schema_shadow: "SELECT evil.now()" => "= code.call", "", "evil.now";
+    fn_builtin_reads: "SELECT now(), lower('A'), count(*), pg_get_indexdef(1), format_type(23, NULL), nextval('s') FROM t" => "= read";
+    fn_dblink_open: "SELECT dblink_open('c', 'DELETE FROM users RETURNING *')" => "delete.unbounded";
+    fn_lo_unlink: "SELECT lo_unlink(42)" => "large_object.delete", "system", "lo_unlink";
     fn_lo_import: "SELECT lo_import('/etc/passwd')" => "system";
     fn_lo_export: "SELECT lo_export(1, '/tmp/x')" => "system";
     fn_terminate: "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'" => "system";
@@ -552,27 +564,27 @@ cases! {
     fn_restore_point: "SELECT pg_create_restore_point('x')" => "system";
     fn_qualified: "SELECT pg_catalog.pg_terminate_backend(1)" => "system", "", "pg_catalog.pg_terminate_backend";
     fn_quoted: r#"SELECT "pg_terminate_backend"(1)"# => "system";
-    fn_quoted_upper: r#"SELECT "LO_UNLINK"(1)"# => "system";
+    fn_quoted_upper: r#"SELECT "LO_UNLINK"(1)"# => "large_object.delete";
     fn_upper: "SELECT PG_TERMINATE_BACKEND(1)" => "system";
-    fn_in_where: "SELECT 1 FROM t WHERE lo_unlink(oid_col) > 0" => "system";
+    fn_in_where: "SELECT 1 FROM t WHERE lo_unlink(oid_col) > 0" => "large_object.delete";
     fn_in_order_by: "SELECT * FROM t ORDER BY pg_cancel_backend(1)" => "system";
     fn_in_group_by: "SELECT count(*) FROM t GROUP BY pg_reload_conf()" => "system";
     fn_in_having: "SELECT 1 FROM t GROUP BY a HAVING pg_reload_conf()" => "system";
-    fn_in_case: "SELECT CASE WHEN x THEN lo_unlink(1) END FROM t" => "system";
+    fn_in_case: "SELECT CASE WHEN x THEN lo_unlink(1) END FROM t" => "large_object.delete";
     fn_in_coalesce: "SELECT coalesce(NULL, pg_terminate_backend(1))" => "system";
-    fn_nested_call: "SELECT abs(lo_unlink(1))" => "system";
+    fn_nested_call: "SELECT abs(lo_unlink(1))" => "large_object.delete";
     fn_in_from: "SELECT * FROM pg_terminate_backend(1)" => "system";
     fn_in_lateral: "SELECT * FROM a, LATERAL pg_cancel_backend(a.pid) x" => "system";
     fn_in_insert_values: "INSERT INTO t VALUES (lo_import('/etc/passwd'))" => "write system";
     fn_in_update_set: "UPDATE t SET a = pg_reload_conf() WHERE id = 1" => "update.bounded system";
-    fn_in_delete_where: "DELETE FROM t WHERE id = lo_unlink(5)" => "delete.bounded system";
+    fn_in_delete_where: "DELETE FROM t WHERE id = lo_unlink(5)" => "delete.bounded large_object.delete";
     fn_in_cte: "WITH x AS (SELECT pg_terminate_backend(1)) SELECT 1" => "system";
     fn_in_subquery: "SELECT (SELECT pg_terminate_backend(1))" => "system";
     fn_in_array: "SELECT ARRAY[pg_cancel_backend(1)]" => "system";
     fn_in_filter: "SELECT count(*) FILTER (WHERE pg_reload_conf()) FROM t" => "system";
     fn_in_window: "SELECT sum(a) OVER (ORDER BY pg_reload_conf()) FROM t" => "system";
     fn_in_values: "VALUES (pg_reload_conf())" => "system";
-    fn_in_returning: "DELETE FROM t WHERE id = 1 RETURNING lo_unlink(oid_col)" => "system";
+    fn_in_returning: "DELETE FROM t WHERE id = 1 RETURNING lo_unlink(oid_col)" => "large_object.delete";
     fn_in_on_conflict: "INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = pg_reload_conf()::int" => "system";
     fn_in_join_on: "SELECT * FROM a JOIN b ON pg_reload_conf()" => "system";
     fn_in_limit: "SELECT * FROM t LIMIT pg_cancel_backend(1)::int" => "system";

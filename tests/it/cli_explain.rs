@@ -239,7 +239,7 @@ explain_cases! {
         ["classes: code.do", HOLD_SELF, "by rule 'code-confirm'"];
     create_function: "prod", "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'" => 2,
         ["classes: create.code", "by rule 'code-confirm'"];
-    call_audited: "prod", "CALL p()" => 0, ["classes: code.call", "AUDIT"];
+    call_held: "prod", "CALL p()" => 2, ["classes: code.call", "by rule 'code-confirm'"];
     copy_program_blocked: "prod", "COPY t TO PROGRAM 'gzip > /tmp/x'" => 3,
         ["classes: copy.program", "BLOCK by rule 'no-shell-from-the-database'"];
     dangerous_function: "prod", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity" => 2,

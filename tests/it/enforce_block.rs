@@ -357,9 +357,9 @@ async fn sql_prepare_execute_and_cursors() {
     proxy.shutdown().await;
 }
 
-/// psql's large-object commands call functions by OID through FunctionCall: import
-/// and export are on the allow-list, unlink is not and is decided by the policy (here
-/// a policy that blocks opaque code).
+/// psql's large-object commands call functions by OID through FunctionCall: each is
+/// judged as a call of the function it names. Import (create + write) and export
+/// (read) are allowed by this policy, unlink is `large_object.delete`, which it blocks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn function_call_large_objects() {
     let cluster = PgCluster::start();
@@ -368,10 +368,11 @@ async fn function_call_large_objects() {
         &format!("GRANT ALL ON SCHEMA public TO {SCRAM_USER}"),
     )
     .await;
-    let proxy = prod_builder(&cluster)
-        .policy_toml(&small_policy("5m", "5m"))
-        .start()
-        .await;
+    let policy = format!(
+        "{}\n[[rule]]\nname = \"no-lo-unlink\"\nenvironment = \"production\"\nclasses = [\"large_object.delete\"]\naction = \"block\"\n",
+        small_policy("5m", "5m")
+    );
+    let proxy = prod_builder(&cluster).policy_toml(&policy).start().await;
     let ep = proxy.endpoint();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.txt");
@@ -438,13 +439,13 @@ async fn function_call_large_objects() {
         .await;
     assert!(!out.status.success(), "lo_unlink succeeded: {out:?}");
     assert!(
-        out.stderr.contains("pgwarden blocked") && out.stderr.contains("no-opaque-code"),
+        out.stderr.contains("pgwarden blocked") && out.stderr.contains("no-lo-unlink"),
         "{}",
         out.stderr
     );
     assert_eq!(lo_count().await, 1, "lo_unlink ran on the server");
 
-    // The SQL route to the same function is classified (`system`) and blocked too.
+    // The SQL route to the same function is classified the same and blocked too.
     let out = ep
         .psql(
             SCRAM_USER,
