@@ -43,3 +43,4 @@ mod proxy_sessions;
 mod proxy_tls;
 mod proxy_tools;
 mod startup_guard;
+mod tools_production;

@@ -4,10 +4,8 @@
 //! pg_restore (custom, directory, tar) and `psql -f` of a plain dump write into a
 //! staging target through pgwarden, and the restored data matches.
 
-mod support;
-
-use support::guarded::su_exec;
-use support::*;
+use crate::support::guarded::su_exec;
+use crate::support::*;
 
 const STAGING_DB: &str = "staging_copy";
 
