@@ -16,6 +16,12 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
 /// PostgreSQL's own cap on a startup packet (MAX_STARTUP_PACKET_LENGTH).
 pub const MAX_STARTUP_PACKET: usize = 10_000;
 
+/// Cap on one message of the authentication exchange, either side (declared length).
+/// PostgreSQL reads a password or SASL reply with a limit of PG_MAX_AUTH_TOKEN_LENGTH
+/// (65535 bytes), so nothing it would accept is refused, and a client that has not
+/// authenticated cannot make pgwarden buffer `max_message_size` bytes.
+pub const MAX_AUTH_MESSAGE: usize = 65_535 + 4;
+
 /// Reads a NUL-terminated string at the start of `buf`; returns it and the rest.
 pub(crate) fn cstr(buf: &[u8]) -> Option<(&[u8], &[u8])> {
     let end = buf.iter().position(|&b| b == 0)?;

@@ -181,7 +181,7 @@ impl Guard {
             return;
         }
         self.params_seen = state.params_seen;
-        if let Some(app) = state.params.get("application_name") {
+        if let Some(app) = state.application_name.as_ref() {
             if *app != self.application {
                 self.application.clone_from(app);
             }

@@ -337,14 +337,7 @@ async fn open(
         send(&mut server, &raw).await?;
     }
     let mut sbuf = BytesMut::with_capacity(4096);
-    authenticate(
-        &mut client,
-        cbuf,
-        &mut server,
-        &mut sbuf,
-        cfg.server.max_message_size,
-    )
-    .await?;
+    authenticate(&mut client, cbuf, &mut server, &mut sbuf).await?;
     Ok(Some((client, startup_msg, raw, target, server, sbuf)))
 }
 
@@ -405,17 +398,24 @@ async fn refuse(client: &mut Stream, code: SqlState, message: &str) -> StartupEr
 }
 
 /// Relays authentication until AuthenticationOk. Only password messages from the
-/// client reach the server before that.
+/// client reach the server before that. Every message of the exchange, from either
+/// side, is capped at `MAX_AUTH_MESSAGE`.
 async fn authenticate(
     client: &mut Stream,
     cbuf: &mut BytesMut,
     server: &mut Stream,
     sbuf: &mut BytesMut,
-    max: usize,
 ) -> Result<(), StartupError> {
+    let max = crate::protocol::MAX_AUTH_MESSAGE;
     loop {
         let msg = match read_message(server, sbuf, max).await {
             Ok(m) => m,
+            Err(ReadError::Protocol(e)) => {
+                warn!(error = %e, "invalid message from the server during authentication");
+                let text =
+                    "pgwarden received an invalid message from the server during authentication";
+                return Err(refuse(client, SqlState::CONNECTION_FAILURE, text).await);
+            }
             Err(e) => {
                 let text = "pgwarden lost the server connection during authentication";
                 warn!(error = %e, "{text}");

@@ -27,8 +27,18 @@ use crate::protocol::{backend, frame, frontend, originate, sqlstate::SqlState};
 /// Stop reading a side while this much is waiting to be written to the other.
 const HIGH_WATER: usize = 256 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
-/// Server messages are trusted more, but a buffered one is still capped.
+/// Largest server message pgwarden relays at all (PostgreSQL's own MaxAllocSize).
 const SERVER_MAX_MESSAGE: usize = 1 << 30;
+/// Largest server message pgwarden buffers whole to read it (ReadyForQuery,
+/// ParameterStatus, CommandComplete, …). A larger ErrorResponse or NoticeResponse is
+/// read from its first this-many bytes and streamed; any other larger message of a
+/// type pgwarden must read ends the session: only a broken or hostile server sends one.
+const SERVER_WHOLE_MAX: usize = 64 * 1024;
+/// While a statement is held the client's later messages wait unframed; past this
+/// much pgwarden stops reading the client (as for a slow server) until the hold ends.
+const HELD_INPUT_MAX: usize = 64 * 1024;
+/// How often a client pgwarden stopped reading is checked for having gone away.
+const CLOSED_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Why a relay ended (logged through Debug).
 #[derive(Debug)]
@@ -101,6 +111,8 @@ pub struct Relay {
     server_spill: bool,
     /// Bytes of a large server message still to pass through unbuffered.
     server_skip: usize,
+    /// Bytes of a large server message still to drop (its replacement was sent).
+    server_discard: usize,
     pub guard: Guard,
     replies: Replies,
     /// After a refusal in the extended protocol: drop client messages until Sync,
@@ -160,6 +172,7 @@ impl Relay {
             client_spill: false,
             server_spill: false,
             server_skip: 0,
+            server_discard: 0,
             guard,
             replies: Replies::default(),
             skip_until_sync: false,
@@ -465,6 +478,17 @@ impl Relay {
                         }
                         continue;
                     }
+                    // pgwarden stopped reading the client (HELD_INPUT_MAX): notice a
+                    // client that went away all the same, so its statement never runs.
+                    () = tokio::time::sleep(CLOSED_CHECK),
+                        if self.holding && self.cbuf.len() >= HELD_INPUT_MAX =>
+                    {
+                        if self.client.peer_closed() {
+                            Ok(Wake::ClientEof)
+                        } else {
+                            continue;
+                        }
+                    }
                     _ = cancel.notified() => {
                         if let Some((ticket, tag, msg)) = hold.take() {
                             self.guard.withdraw(ticket.id);
@@ -560,6 +584,15 @@ impl Relay {
     fn process_server(&mut self, hooks: &mut (dyn Hooks + Send)) -> Result<(), End> {
         let mut consumed = 0;
         loop {
+            if self.server_discard > 0 {
+                // Only ever set with nothing consumed before it in this buffer.
+                let n = self.server_discard.min(self.sbuf.len());
+                bytes::Buf::advance(&mut self.sbuf, n);
+                self.server_discard -= n;
+                if self.server_discard > 0 {
+                    break;
+                }
+            }
             let buf = &self.sbuf[..];
             if self.server_skip > 0 {
                 let n = self.server_skip.min(buf.len() - consumed);
@@ -619,6 +652,51 @@ impl Relay {
                     self.server_skip = h.total - rest.len();
                     consumed = buf.len();
                     break;
+                }
+                Ok(Some(h))
+                    if h.total > SERVER_WHOLE_MAX
+                        && matches!(h.tag, backend::ERROR_RESPONSE | backend::NOTICE_RESPONSE) =>
+                {
+                    // Read from its first bytes (the SQLSTATE comes first), streamed.
+                    if rest.len() < SERVER_WHOLE_MAX {
+                        break;
+                    }
+                    if h.tag == backend::ERROR_RESPONSE {
+                        if let Some(done) = self.replies.outcome(h.tag, &rest[5..SERVER_WHOLE_MAX])
+                        {
+                            self.guard.record_outcome(done);
+                        }
+                    }
+                    let taken = rest.len();
+                    if let replies::Verdict::Replace(error) = self.replies.on_server(h.tag) {
+                        move_front(
+                            &mut self.sbuf,
+                            &mut self.to_client,
+                            &mut self.client_spill,
+                            consumed,
+                        );
+                        bytes::Buf::advance(&mut self.sbuf, taken);
+                        self.server_discard = h.total - taken;
+                        self.to_client.extend_from_slice(&error);
+                        consumed = 0;
+                        continue;
+                    }
+                    self.server_skip = h.total - taken;
+                    consumed = buf.len();
+                    break;
+                }
+                Ok(Some(h)) if h.total > SERVER_WHOLE_MAX => {
+                    let what = format!(
+                        "server sent a {}-byte message of type '{}', over pgwarden's limit of {SERVER_WHOLE_MAX} bytes for it",
+                        h.total - 1,
+                        char::from(h.tag)
+                    );
+                    tracing::warn!("{what}");
+                    self.to_client.extend_from_slice(&originate::fatal(
+                        SqlState::CONNECTION_FAILURE,
+                        "pgwarden received an invalid message from the server",
+                    ));
+                    return Err(End::ServerProtocol(what));
                 }
                 Ok(Some(_)) => break,
                 Err(e) => {
@@ -698,6 +776,10 @@ impl Relay {
             ),
         };
         if queued.len() >= HIGH_WATER {
+            return Poll::Pending;
+        }
+        if matches!(side, Side::Client) && self.holding && buf.len() >= HELD_INPUT_MAX {
+            // The hold's end (or the closed-client check) wakes the task.
             return Poll::Pending;
         }
         buf.reserve(READ_CHUNK);

@@ -2,18 +2,16 @@
 //! (transaction status, parameters, key) and what replies are still expected.
 //! The async driver feeds it whole messages and carries out what it returns.
 
-use std::collections::HashMap;
-
 use crate::classify::SessionFacts;
 use crate::protocol::{backend, frontend};
 
 /// Server-reported facts and the reply bookkeeping of one session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionState {
-    /// Transaction status from the last ReadyForQuery: b'I', b'T' or b'E'.
-    pub tx_status: u8,
-    /// Every ParameterStatus the server reported, latest value wins.
-    pub params: HashMap<String, String>,
+    /// The server's last reported `application_name` (policies match on it). No other
+    /// parameter is kept: a server that reports millions of distinct names costs
+    /// nothing.
+    pub application_name: Option<String>,
     /// BackendKeyData (pid, secret), for routing cancel requests.
     pub backend_key: Option<(i32, Vec<u8>)>,
     /// ReadyForQuery messages still owed by the server (one per Query or Sync sent).
@@ -35,20 +33,6 @@ pub enum ServerEvent {
     BackendKey,
 }
 
-impl Default for SessionState {
-    fn default() -> Self {
-        SessionState {
-            tx_status: b'I',
-            params: HashMap::new(),
-            backend_key: None,
-            pending_ready: 0,
-            copy_in: false,
-            facts: SessionFacts::default(),
-            params_seen: 0,
-        }
-    }
-}
-
 impl SessionState {
     /// True when no statement is in flight: safe to close during a drain.
     pub fn is_idle(&self) -> bool {
@@ -59,9 +43,6 @@ impl SessionState {
     pub fn observe_server(&mut self, tag: u8, body: &[u8]) -> ServerEvent {
         match tag {
             backend::READY_FOR_QUERY => {
-                if let Some(s) = backend::ready_status(body) {
-                    self.tx_status = s;
-                }
                 self.pending_ready = self.pending_ready.saturating_sub(1);
                 self.copy_in = false;
             }
@@ -97,9 +78,9 @@ impl SessionState {
             "standard_conforming_strings" => {
                 self.facts.standard_conforming_strings = !value.eq_ignore_ascii_case("off")
             }
-            _ => {}
+            "application_name" => self.application_name = Some(value.to_string()),
+            _ => return,
         }
-        self.params.insert(key.to_string(), value.to_string());
         self.params_seen += 1;
     }
 }
@@ -109,7 +90,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tracks_transaction_status_and_replies() {
+    fn counts_owed_ready_for_query() {
         let mut s = SessionState::default();
         s.observe_client(b'Q');
         s.observe_client(b'P');
@@ -117,13 +98,24 @@ mod tests {
         assert_eq!(s.pending_ready, 2);
         assert!(!s.is_idle());
         s.observe_server(b'Z', b"T");
-        assert_eq!((s.tx_status, s.pending_ready), (b'T', 1));
+        assert_eq!(s.pending_ready, 1);
         s.observe_server(b'Z', b"E");
-        assert_eq!((s.tx_status, s.pending_ready), (b'E', 0));
+        assert_eq!(s.pending_ready, 0);
         assert!(s.is_idle());
-        // A malformed status is ignored rather than trusted.
-        s.observe_server(b'Z', b"?");
-        assert_eq!(s.tx_status, b'E');
+    }
+
+    #[test]
+    fn keeps_only_the_parameters_it_reads() {
+        let mut s = SessionState::default();
+        for i in 0..10_000 {
+            s.observe_server(b'S', format!("x{i}\0v\0").as_bytes());
+        }
+        assert_eq!((s.params_seen, s.application_name.as_deref()), (0, None));
+        s.observe_server(b'S', b"application_name\0psql\0");
+        assert_eq!(
+            (s.params_seen, s.application_name.as_deref()),
+            (1, Some("psql"))
+        );
     }
 
     #[test]

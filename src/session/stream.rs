@@ -19,6 +19,25 @@ impl Stream {
     pub fn is_tls(&self) -> bool {
         !matches!(self, Stream::Plain(_))
     }
+
+    /// Whether the peer has closed its side, seen without reading: the readiness the
+    /// runtime last got from the kernel carries "read closed" once the peer's FIN
+    /// arrived, even with unread data before it. For a session that stopped reading a
+    /// client whose statement is held.
+    pub fn peer_closed(&self) -> bool {
+        let tcp = match self {
+            Stream::Plain(s) => s,
+            Stream::Accepted(s) => s.get_ref().0,
+            Stream::Connected(s) => s.get_ref().0,
+        };
+        let ready = tcp.ready(tokio::io::Interest::READABLE);
+        let mut ready = std::pin::pin!(ready);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        matches!(
+            std::future::Future::poll(ready.as_mut(), &mut cx),
+            Poll::Ready(Ok(r)) if r.is_read_closed()
+        )
+    }
 }
 
 impl AsyncRead for Stream {

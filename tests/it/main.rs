@@ -35,6 +35,7 @@ mod policy_engine;
 mod policy_example;
 mod policy_watch;
 mod proxy_auth;
+mod proxy_bounds;
 mod proxy_bulk;
 mod proxy_malformed;
 mod proxy_queries;

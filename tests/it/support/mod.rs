@@ -14,6 +14,8 @@
 //!   127.0.0.1:0 with generated TOML; `.spawn_binary()` runs `pgwarden serve` instead.
 //! - `Endpoint`: tokio-postgres (`connect`, `connect_with_messages`), `psql`, `pgbench`.
 //! - `raw`: hand-made wire bytes for malformed-input tests.
+//! - `fake_server`: a scripted PostgreSQL server on 127.0.0.1, for a broken or hostile
+//!   server's side of the protocol.
 //!
 //! Environment: `PGWARDEN_TEST_SHOW=1` prints transcripts (with `--nocapture`);
 //! `PGWARDEN_TEST_RELAY=1` puts a dumb TCP relay where pgwarden would be, to check that
@@ -25,6 +27,7 @@ pub mod audit_file;
 pub mod certs;
 pub mod clients;
 pub mod cluster;
+pub mod fake_server;
 pub mod guarded;
 pub mod http;
 pub mod proxy;

@@ -478,6 +478,19 @@ impl ProxyProcess {
         self.dir.path()
     }
 
+    /// A `/proc/PID/status` memory figure of the child in KiB: `VmRSS` (resident now)
+    /// or `VmHWM` (peak resident). Linux only, as the tests' machine is.
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let pid = self.child.id().expect("pgwarden serve is still running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+    }
+
     /// Sends `signal` (a `kill` name such as `HUP`, `USR1`) to this child only, by pid;
     /// panics if the process is gone or `kill` fails.
     pub fn signal(&self, signal: &str) {
