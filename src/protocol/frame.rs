@@ -33,6 +33,78 @@ impl Header {
     }
 }
 
+/// One whole tagged message, borrowed from the buffer it was framed in. Only the
+/// framer makes one, after checking the declared length against the cap and the
+/// bytes at hand, so its body is always all there: nothing downstream slices a
+/// buffer on the promise that something upstream checked it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    tag: u8,
+    body: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    pub fn tag(&self) -> u8 {
+        self.tag
+    }
+
+    /// The bytes after tag and length word.
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// Length on the wire: tag, length word and body.
+    pub fn total(&self) -> usize {
+        5 + self.body.len()
+    }
+}
+
+/// The whole message at the start of `buf`, if all of it is there.
+pub fn next(buf: &[u8], max: usize) -> Result<Option<Frame<'_>>, FrameError> {
+    let Some(h) = header(buf, max)? else {
+        return Ok(None);
+    };
+    Ok(buf.get(5..h.total).map(|body| Frame { tag: h.tag, body }))
+}
+
+/// The start of a message that is not all there yet: its header and the part of its
+/// body at hand (at most `upto` bytes), for reading a message while streaming it.
+pub fn partial(buf: &[u8], max: usize, upto: usize) -> Result<Option<(Header, &[u8])>, FrameError> {
+    let Some(h) = header(buf, max)? else {
+        return Ok(None);
+    };
+    let end = buf.len().min(h.total).min(5 + upto);
+    Ok(Some((h, buf.get(5..end).unwrap_or_default())))
+}
+
+/// A whole tagged message split off a read buffer (tag and length word included).
+/// Made only by [`split_next`], so `tag` and `body` need no checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message(bytes::BytesMut);
+
+impl Message {
+    pub fn tag(&self) -> u8 {
+        self.0.first().copied().unwrap_or_default()
+    }
+
+    pub fn body(&self) -> &[u8] {
+        self.0.get(5..).unwrap_or_default()
+    }
+
+    /// The message as it came, to forward unchanged.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Splits the whole message at the start of `buf` off it, if all of it is there.
+pub fn split_next(buf: &mut bytes::BytesMut, max: usize) -> Result<Option<Message>, FrameError> {
+    match complete(buf, max)? {
+        Some(h) => Ok(Some(Message(buf.split_to(h.total)))),
+        None => Ok(None),
+    }
+}
+
 /// Reads the header at the start of `buf`. `Ok(None)` means fewer than 5 bytes.
 pub fn header(buf: &[u8], max: usize) -> Result<Option<Header>, FrameError> {
     let Some(head) = buf.get(..5) else {
@@ -120,6 +192,31 @@ mod tests {
             header(&m, 1 << 20),
             Err(FrameError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn frames_carry_exactly_their_body() {
+        let mut m = msg(b'Q', b"SELECT 1\0");
+        m.extend_from_slice(&msg(b'S', b""));
+        let f = next(&m, 1024).unwrap().unwrap();
+        assert_eq!(
+            (f.tag(), f.body(), f.total()),
+            (b'Q', &b"SELECT 1\0"[..], 14)
+        );
+        let g = next(&m[f.total()..], 1024).unwrap().unwrap();
+        assert_eq!((g.tag(), g.body()), (b'S', &b""[..]));
+        for i in 0..f.total() {
+            assert_eq!(next(&m[..i], 1024), Ok(None), "prefix {i}");
+        }
+        let (h, part) = partial(&m[..8], 1024, 2).unwrap().unwrap();
+        assert_eq!((h.total, part), (14, &b"SE"[..]));
+        let mut b = bytes::BytesMut::from(&m[..]);
+        let whole = split_next(&mut b, 1024).unwrap().unwrap();
+        assert_eq!(
+            (whole.tag(), whole.body(), whole.as_bytes().len()),
+            (b'Q', &b"SELECT 1\0"[..], 14)
+        );
+        assert_eq!(&b[..], &msg(b'S', b"")[..]);
     }
 
     #[test]

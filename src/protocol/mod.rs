@@ -8,7 +8,7 @@ pub mod originate;
 pub mod sqlstate;
 pub mod startup;
 
-pub use frame::{FrameError, Header};
+pub use frame::{Frame, FrameError, Header, Message};
 
 /// Default cap on one regular message's declared length (256 MiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;

@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::protocol::{frame, FrameError};
+use crate::protocol::{frame, FrameError, Message};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -39,15 +39,15 @@ pub async fn read_startup<S: AsyncRead + Unpin>(
     }
 }
 
-/// Reads one tagged message (tag and length included).
+/// Reads one tagged message.
 pub async fn read_message<S: AsyncRead + Unpin>(
     s: &mut S,
     buf: &mut BytesMut,
     max: usize,
-) -> Result<BytesMut, ReadError> {
+) -> Result<Message, ReadError> {
     loop {
-        if let Some(h) = frame::complete(buf, max)? {
-            return Ok(buf.split_to(h.total));
+        if let Some(m) = frame::split_next(buf, max)? {
+            return Ok(m);
         }
         fill(s, buf).await?;
     }

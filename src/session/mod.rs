@@ -422,11 +422,11 @@ async fn authenticate(
                 return Err(refuse(client, SqlState::CONNECTION_FAILURE, text).await);
             }
         };
-        let body = &msg[5..];
-        let expects_reply = match msg[0] {
+        let body = msg.body();
+        let expects_reply = match msg.tag() {
             backend::AUTHENTICATION => match backend::auth(body) {
                 Some(Auth::Ok) => {
-                    send(client, &msg).await?;
+                    send(client, msg.as_bytes()).await?;
                     return Ok(());
                 }
                 Some(Auth::Sasl(mechs)) => {
@@ -439,11 +439,11 @@ async fn authenticate(
                     true
                 }
                 Some(Auth::CleartextPassword | Auth::Md5Password | Auth::SaslContinue) => {
-                    send(client, &msg).await?;
+                    send(client, msg.as_bytes()).await?;
                     true
                 }
                 Some(Auth::SaslFinal) => {
-                    send(client, &msg).await?;
+                    send(client, msg.as_bytes()).await?;
                     false
                 }
                 Some(Auth::Unsupported(code)) => {
@@ -461,13 +461,13 @@ async fn authenticate(
             },
             backend::ERROR_RESPONSE => {
                 // The server's own error (wrong password, no such database…), unchanged.
-                let _ = send(client, &msg).await;
+                let _ = send(client, msg.as_bytes()).await;
                 return Err(StartupError::Refused(
                     "server refused authentication".into(),
                 ));
             }
             backend::NOTICE_RESPONSE | backend::NEGOTIATE_PROTOCOL_VERSION => {
-                send(client, &msg).await?;
+                send(client, msg.as_bytes()).await?;
                 false
             }
             _ => {
@@ -487,15 +487,18 @@ async fn authenticate(
                 }
                 Err(e) => return Err(e.into()),
             };
-            if reply[0] != frontend::PASSWORD {
+            if reply.tag() != frontend::PASSWORD {
                 return Err(refuse(
                     client,
                     SqlState::PROTOCOL_VIOLATION,
-                    &format!("expected password response, got message type {}", reply[0]),
+                    &format!(
+                        "expected password response, got message type {}",
+                        reply.tag()
+                    ),
                 )
                 .await);
             }
-            send(server, &reply).await?;
+            send(server, reply.as_bytes()).await?;
         }
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::cancel::CancelSignal;
 use super::guard::{self, Decision, Guard, Permit, Refusal, Ticket};
-use super::replies::{self, Replies, Request};
+use super::replies::{self, Replies, Request, Route};
 use super::state::{ServerEvent, SessionState};
 use super::stream::Stream;
 use crate::config::Durability;
@@ -277,7 +277,7 @@ impl Relay {
     fn carry_out(&mut self, decision: Decision, tag: u8, total: usize) -> Result<(), End> {
         match decision {
             Decision::Forward(permit) => {
-                if tag == frontend::SYNC && self.copy_in_extended {
+                if tag == frontend::SYNC && (self.copy_in_extended || self.state.copy_in) {
                     // Ignored by the server during COPY IN: no ReadyForQuery comes.
                     self.forward_front(permit, total);
                     return Ok(());
@@ -300,7 +300,9 @@ impl Relay {
                         self.replies.push_audited(Request::Sync, ids);
                     }
                     Some(Request::Parse) => {
-                        let name = frontend::parse(&self.cbuf[5..total]).map(|p| p.name);
+                        let name = front_body(&self.cbuf)
+                            .and_then(frontend::parse)
+                            .map(|p| p.name);
                         match (self.audited.take(), name) {
                             (Some(id), Some(name)) => {
                                 self.unexecuted.insert(name.to_vec(), id);
@@ -318,7 +320,8 @@ impl Relay {
                     }
                     Some(Request::Bind) => {
                         if !self.unexecuted.is_empty() || !self.portals.is_empty() {
-                            if let Some((portal, stmt)) = frontend::bind_names(&self.cbuf[5..total])
+                            if let Some((portal, stmt)) =
+                                front_body(&self.cbuf).and_then(frontend::bind_names)
                             {
                                 match self.unexecuted.get(stmt) {
                                     Some(&id) => {
@@ -334,7 +337,8 @@ impl Relay {
                     }
                     Some(Request::Execute) => {
                         if !self.portals.is_empty() {
-                            let id = frontend::execute(&self.cbuf[5..total])
+                            let id = front_body(&self.cbuf)
+                                .and_then(frontend::execute)
                                 .and_then(|(portal, _)| self.portals.remove(portal));
                             if let Some(id) = id {
                                 forget_audited(&mut self.unexecuted, &mut self.portals, &[id]);
@@ -538,8 +542,8 @@ impl Relay {
     /// Frames whole client messages and carries out the guard's decision on each.
     async fn process_client(&mut self) -> Result<(), End> {
         while !self.holding {
-            let h = match frame::complete(&self.cbuf, self.max_message) {
-                Ok(Some(h)) => h,
+            let f = match frame::next(&self.cbuf, self.max_message) {
+                Ok(Some(f)) => f,
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     self.to_client.extend_from_slice(&originate::fatal(
@@ -550,30 +554,28 @@ impl Relay {
                     return Err(End::ClientProtocol(e.to_string()));
                 }
             };
-            if self.skip_until_sync && !matches!(h.tag, frontend::SYNC | frontend::TERMINATE) {
-                bytes::Buf::advance(&mut self.cbuf, h.total);
+            let (tag, total) = (f.tag(), f.total());
+            if self.skip_until_sync && !matches!(tag, frontend::SYNC | frontend::TERMINATE) {
+                bytes::Buf::advance(&mut self.cbuf, total);
                 continue;
             }
-            if h.tag == frontend::SYNC {
+            if tag == frontend::SYNC {
                 self.skip_until_sync = false;
             }
-            let body = &self.cbuf[5..h.total];
-            if let Some(work) = self.guard.classify_ahead(h.tag, body, &self.state) {
+            if let Some(work) = self.guard.classify_ahead(tag, f.body(), &self.state) {
                 // A failed task only means `decide` parses the statement itself.
                 let _ = tokio::task::spawn_blocking(work).await;
             }
-            let decision = self
-                .guard
-                .decide(h.tag, &self.cbuf[5..h.total], &self.state);
+            let decision = self.guard.decide(tag, f.body(), &self.state);
             let decision = if self.guard.has_audit() {
-                self.audited(decision, h.tag == frontend::PARSE).await
+                self.audited(decision, tag == frontend::PARSE).await
             } else {
                 // Most messages (Bind, Execute, Sync, unaudited statements): no
                 // audit step to await.
                 self.audited = None;
                 decision
             };
-            self.carry_out(decision, h.tag, h.total)?;
+            self.carry_out(decision, tag, total)?;
         }
         Ok(())
     }
@@ -604,71 +606,79 @@ impl Relay {
                 continue;
             }
             let rest = &buf[consumed..];
-            match frame::header(rest, SERVER_MAX_MESSAGE) {
-                Ok(None) => break,
-                Ok(Some(h)) if rest.len() >= h.total => {
-                    if self.state.observe_server(h.tag, &rest[5..h.total])
-                        == ServerEvent::BackendKey
-                    {
-                        hooks.backend_key(&self.state, &self.cancel);
+            // Too large to read whole, or invalid: the streaming path below decides.
+            let whole = frame::next(rest, SERVER_WHOLE_MAX).unwrap_or_default();
+            if let Some(f) = whole {
+                let (tag, total) = (f.tag(), f.total());
+                if self.state.observe_server(tag, f.body()) == ServerEvent::BackendKey {
+                    hooks.backend_key(&self.state, &self.cancel);
+                }
+                if tag == backend::COPY_IN_RESPONSE {
+                    if let Some((ignored, mut ids, ended)) = self.replies.copy_in_started() {
+                        self.state.pending_ready = self.state.pending_ready.saturating_sub(ignored);
+                        ids.append(&mut self.segment_audit);
+                        self.segment_audit = ids;
+                        self.copy_in_extended = !ended;
                     }
-                    if h.tag == backend::COPY_IN_RESPONSE {
-                        if let Some((ignored, mut ids, ended)) = self.replies.copy_in_started() {
-                            self.state.pending_ready =
-                                self.state.pending_ready.saturating_sub(ignored);
-                            ids.append(&mut self.segment_audit);
-                            self.segment_audit = ids;
-                            self.copy_in_extended = !ended;
-                        }
+                }
+                if matches!(tag, b'C' | b'E' | b'Z') {
+                    if let Some(done) = self.replies.outcome(tag, f.body()) {
+                        // A failed Parse's statement gets its outcome here.
+                        forget_audited(&mut self.unexecuted, &mut self.portals, &done.statements);
+                        self.guard.record_outcome(done);
                     }
-                    if matches!(h.tag, b'C' | b'E' | b'Z') {
-                        if let Some(done) = self.replies.outcome(h.tag, &rest[5..h.total]) {
-                            // A failed Parse's statement gets its outcome here.
-                            forget_audited(
-                                &mut self.unexecuted,
-                                &mut self.portals,
-                                &done.statements,
-                            );
-                            self.guard.record_outcome(done);
-                        }
-                    }
-                    if let replies::Verdict::Replace(error) = self.replies.on_server(h.tag) {
+                }
+                match self.replies.on_server(tag) {
+                    Route::Forward => consumed += total,
+                    Route::Replace(error) => {
                         move_front(
                             &mut self.sbuf,
                             &mut self.to_client,
                             &mut self.client_spill,
                             consumed,
                         );
-                        bytes::Buf::advance(&mut self.sbuf, h.total);
+                        bytes::Buf::advance(&mut self.sbuf, total);
                         self.to_client.extend_from_slice(&error);
                         consumed = 0;
-                        continue;
                     }
-                    consumed += h.total;
+                    Route::OutOfSync(e) => return Err(self.out_of_sync(consumed, e)),
                 }
-                Ok(Some(h)) if streams_through(h.tag) => {
-                    // Large rows and copy data pass through in pieces: memory stays bounded.
-                    self.replies.on_server(h.tag);
-                    self.server_skip = h.total - rest.len();
-                    consumed = buf.len();
-                    break;
+                continue;
+            }
+            let (h, part) = match frame::partial(rest, SERVER_MAX_MESSAGE, SERVER_WHOLE_MAX - 5) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    self.to_client.extend_from_slice(&originate::fatal(
+                        SqlState::CONNECTION_FAILURE,
+                        "pgwarden received an invalid message from the server",
+                    ));
+                    return Err(End::ServerProtocol(e.to_string()));
                 }
-                Ok(Some(h))
-                    if h.total > SERVER_WHOLE_MAX
-                        && matches!(h.tag, backend::ERROR_RESPONSE | backend::NOTICE_RESPONSE) =>
-                {
-                    // Read from its first bytes (the SQLSTATE comes first), streamed.
-                    if rest.len() < SERVER_WHOLE_MAX {
+            };
+            let reads_prefix = matches!(h.tag, backend::ERROR_RESPONSE | backend::NOTICE_RESPONSE);
+            if streams_through(h.tag) || (reads_prefix && h.total > SERVER_WHOLE_MAX) {
+                // Large rows and copy data pass through in pieces, and so does a
+                // large error or notice once its first bytes (the SQLSTATE comes
+                // first) are read: memory stays bounded.
+                if reads_prefix {
+                    if 5 + part.len() < SERVER_WHOLE_MAX {
                         break;
                     }
                     if h.tag == backend::ERROR_RESPONSE {
-                        if let Some(done) = self.replies.outcome(h.tag, &rest[5..SERVER_WHOLE_MAX])
-                        {
+                        if let Some(done) = self.replies.outcome(h.tag, part) {
                             self.guard.record_outcome(done);
                         }
                     }
-                    let taken = rest.len();
-                    if let replies::Verdict::Replace(error) = self.replies.on_server(h.tag) {
+                }
+                let taken = rest.len().min(h.total);
+                match self.replies.on_server(h.tag) {
+                    Route::Forward => {
+                        consumed += taken;
+                        self.server_skip = h.total - taken;
+                        continue;
+                    }
+                    Route::Replace(error) => {
                         move_front(
                             &mut self.sbuf,
                             &mut self.to_client,
@@ -681,32 +691,24 @@ impl Relay {
                         consumed = 0;
                         continue;
                     }
-                    self.server_skip = h.total - taken;
-                    consumed = buf.len();
-                    break;
-                }
-                Ok(Some(h)) if h.total > SERVER_WHOLE_MAX => {
-                    let what = format!(
-                        "server sent a {}-byte message of type '{}', over pgwarden's limit of {SERVER_WHOLE_MAX} bytes for it",
-                        h.total - 1,
-                        char::from(h.tag)
-                    );
-                    tracing::warn!("{what}");
-                    self.to_client.extend_from_slice(&originate::fatal(
-                        SqlState::CONNECTION_FAILURE,
-                        "pgwarden received an invalid message from the server",
-                    ));
-                    return Err(End::ServerProtocol(what));
-                }
-                Ok(Some(_)) => break,
-                Err(e) => {
-                    self.to_client.extend_from_slice(&originate::fatal(
-                        SqlState::CONNECTION_FAILURE,
-                        "pgwarden received an invalid message from the server",
-                    ));
-                    return Err(End::ServerProtocol(e.to_string()));
+                    Route::OutOfSync(e) => return Err(self.out_of_sync(consumed, e)),
                 }
             }
+            if h.total > SERVER_WHOLE_MAX {
+                let what = format!(
+                    "server sent a {}-byte message of type '{}', over pgwarden's limit of {SERVER_WHOLE_MAX} bytes for it",
+                    h.total - 1,
+                    char::from(h.tag)
+                );
+                tracing::warn!("{what}");
+                self.to_client.extend_from_slice(&originate::fatal(
+                    SqlState::CONNECTION_FAILURE,
+                    "pgwarden received an invalid message from the server",
+                ));
+                return Err(End::ServerProtocol(what));
+            }
+            // A message pgwarden reads whole, not all here yet.
+            break;
         }
         if consumed > 0 {
             move_front(
@@ -717,6 +719,24 @@ impl Relay {
             );
         }
         Ok(())
+    }
+
+    /// The server sent what no forwarded request accounts for: what came before it
+    /// still reaches the client, then a FATAL error, and the session closes.
+    fn out_of_sync(&mut self, consumed: usize, e: replies::OutOfSync) -> End {
+        move_front(
+            &mut self.sbuf,
+            &mut self.to_client,
+            &mut self.client_spill,
+            consumed,
+        );
+        tracing::error!(error = %e, "server and client out of sync: closing the session");
+        self.to_client.extend_from_slice(&originate::fatal(
+            SqlState::PROTOCOL_VIOLATION,
+            "pgwarden lost track of the server's replies and closed the session",
+        ));
+        self.terminate_server();
+        End::ServerProtocol(format!("out of sync: {e}"))
     }
 
     /// One pass: write what is queued to each side, then read from whichever side
@@ -816,6 +836,15 @@ impl Relay {
         self.to_client.clear();
         self.to_server.clear();
     }
+}
+
+/// The body of the whole client message at the front of `cbuf` (the one being
+/// carried out).
+fn front_body(cbuf: &[u8]) -> Option<&[u8]> {
+    frame::next(cbuf, usize::MAX)
+        .ok()
+        .flatten()
+        .map(|f| f.body())
 }
 
 /// These audited statements have their outcome: later executions are not theirs.

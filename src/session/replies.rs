@@ -24,6 +24,8 @@ pub enum Request {
     /// Not a request: where the client ended an extended-protocol COPY IN
     /// (CopyDone/CopyFail), so Syncs before it can be told from those after it.
     CopyEnd,
+    /// The session's start: ParameterStatus, BackendKeyData, then ReadyForQuery.
+    Startup,
 }
 
 impl Request {
@@ -79,18 +81,53 @@ pub struct Completed {
 
 /// What to do with a server message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Route {
     Forward,
     /// Send these bytes to the client instead of the server's message.
     Replace(Vec<u8>),
+    /// The message answers no request pgwarden forwarded: client and server can no
+    /// longer be told apart safely, so the session must close.
+    OutOfSync(OutOfSync),
 }
 
-#[derive(Debug, Default, Clone)]
+/// A server message that no expected reply accounts for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("server sent message type '{}' while pgwarden expected {}", char::from(*.tag), expected_text(.expected))]
+pub struct OutOfSync {
+    pub tag: u8,
+    /// The request whose reply was due, if any.
+    pub expected: Option<Request>,
+}
+
+fn expected_text(r: &Option<Request>) -> String {
+    match r {
+        Some(r) => format!("the reply to {r:?}"),
+        None => "no reply".to_string(),
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Replies {
     queue: VecDeque<Entry>,
 }
 
+impl Default for Replies {
+    /// A session just authenticated: the server's start-up messages are due.
+    fn default() -> Self {
+        Replies {
+            queue: VecDeque::from([Entry::new(Request::Startup)]),
+        }
+    }
+}
+
 impl Replies {
+    /// A queue with nothing due (for tests of one request at a time).
+    pub fn idle() -> Self {
+        Replies {
+            queue: VecDeque::new(),
+        }
+    }
+
     pub fn push(&mut self, request: Request) {
         self.queue.push_back(Entry::new(request));
     }
@@ -209,25 +246,36 @@ impl Replies {
     }
 
     /// Attributes one server message (by tag) and says what to do with it.
-    pub fn on_server(&mut self, tag: u8) -> Verdict {
+    pub fn on_server(&mut self, tag: u8) -> Route {
+        use Request as R;
         let front = self.queue.front().map(|e| e.request);
         match (tag, front) {
-            (b'1', Some(Request::Parse))
-            | (b'2', Some(Request::Bind))
-            | (b'3', Some(Request::Close))
-            | (b'T' | b'n', Some(Request::Describe))
-            | (b'C' | b'I' | b's', Some(Request::Execute)) => {
+            // Sent at any time: notices, notifications, parameter changes.
+            (b'N' | b'A' | b'S', _) => Route::Forward,
+            (b'K', Some(R::Startup)) => Route::Forward,
+            (b'1', Some(R::Parse))
+            | (b'2', Some(R::Bind))
+            | (b'3', Some(R::Close))
+            | (b'T' | b'n', Some(R::Describe))
+            | (b'C' | b'I' | b's', Some(R::Execute)) => {
                 self.queue.pop_front();
-                Verdict::Forward
+                Route::Forward
             }
-            (b'E', Some(Request::Simple)) => match self.queue.front_mut() {
-                Some(e) => match e.substitute.take() {
-                    Some(err) => Verdict::Replace(err),
-                    None => Verdict::Forward,
-                },
-                None => Verdict::Forward,
-            },
-            (b'E', Some(Request::Sync)) | (b'E', None) => Verdict::Forward,
+            (b't', Some(R::Describe)) => Route::Forward,
+            // What a query or an Execute produces on the way to its end.
+            (
+                b'T' | b'D' | b'C' | b'I' | b'V' | b'G' | b'H' | b'W' | b'd' | b'c',
+                Some(R::Simple),
+            )
+            | (b'D' | b'G' | b'H' | b'W' | b'd' | b'c', Some(R::Execute)) => Route::Forward,
+            (b'E', Some(R::Simple)) => {
+                match self.queue.front_mut().and_then(|e| e.substitute.take()) {
+                    Some(err) => Route::Replace(err),
+                    None => Route::Forward,
+                }
+            }
+            // A FATAL error needs no request (shutdown, timeouts, role limits).
+            (b'E', Some(R::Sync | R::Startup)) | (b'E', None) => Route::Forward,
             (b'E', Some(_)) => {
                 // The server skips everything up to the next Sync after an error.
                 // Audited statements of Parse requests that failed or were skipped
@@ -235,35 +283,46 @@ impl Replies {
                 // with the Sync.
                 let mut failed: Vec<u64> = Vec::new();
                 let first = self.queue.pop_front().and_then(|mut e| {
-                    if e.request == Request::Parse {
+                    if e.request == R::Parse {
                         failed.append(&mut e.audit);
                     }
                     e.substitute
                 });
                 while let Some(e) = self.queue.front_mut() {
-                    if e.request == Request::Sync {
+                    if e.request == R::Sync {
                         if !failed.is_empty() {
                             e.started.get_or_insert_with(std::time::Instant::now);
                             e.audit.append(&mut failed);
                         }
                         break;
                     }
-                    if e.request == Request::Parse {
+                    if e.request == R::Parse {
                         failed.append(&mut e.audit);
                     }
                     self.queue.pop_front();
                 }
-                first.map_or(Verdict::Forward, Verdict::Replace)
+                first.map_or(Route::Forward, Route::Replace)
             }
             (b'Z', _) => {
-                while let Some(e) = self.queue.pop_front() {
-                    if matches!(e.request, Request::Sync | Request::Simple) {
-                        break;
-                    }
-                }
-                Verdict::Forward
+                // Ends the segment up to the first request that expects it; the
+                // requests before it were skipped after an error (or answered).
+                let Some(end) = self
+                    .queue
+                    .iter()
+                    .position(|e| matches!(e.request, R::Sync | R::Simple | R::Startup))
+                else {
+                    return Route::OutOfSync(OutOfSync {
+                        tag,
+                        expected: front,
+                    });
+                };
+                self.queue.drain(..=end);
+                Route::Forward
             }
-            _ => Verdict::Forward,
+            _ => Route::OutOfSync(OutOfSync {
+                tag,
+                expected: front,
+            }),
         }
     }
 }
@@ -272,13 +331,13 @@ impl Replies {
 mod tests {
     use super::*;
 
-    fn run(r: &mut Replies, tags: &[u8]) -> Vec<Verdict> {
+    fn run(r: &mut Replies, tags: &[u8]) -> Vec<Route> {
         tags.iter().map(|t| r.on_server(*t)).collect()
     }
 
     #[test]
     fn extended_batch_completes_in_order() {
-        let mut r = Replies::default();
+        let mut r = Replies::idle();
         for t in [b'P', b'B', b'D', b'E', b'S'] {
             r.push(Request::of(t).unwrap());
         }
@@ -290,7 +349,7 @@ mod tests {
 
     #[test]
     fn injected_parse_error_is_replaced_and_the_batch_skipped() {
-        let mut r = Replies::default();
+        let mut r = Replies::idle();
         r.push(Request::Parse);
         r.push(Request::Bind);
         r.push_substitute(Request::Parse, b"ours".to_vec());
@@ -298,30 +357,30 @@ mod tests {
         r.push(Request::Execute);
         r.push(Request::Sync);
         let v = run(&mut r, b"12EZ");
-        assert_eq!(v[2], Verdict::Replace(b"ours".to_vec()));
+        assert_eq!(v[2], Route::Replace(b"ours".to_vec()));
         assert!(r.is_empty());
     }
 
     #[test]
     fn a_real_error_before_the_injected_one_wins() {
-        let mut r = Replies::default();
+        let mut r = Replies::idle();
         r.push(Request::Parse);
         r.push_substitute(Request::Parse, b"ours".to_vec());
         r.push(Request::Sync);
         let v = run(&mut r, b"EZ");
-        assert_eq!(v, vec![Verdict::Forward, Verdict::Forward]);
+        assert_eq!(v, vec![Route::Forward, Route::Forward]);
         assert!(r.is_empty());
     }
 
     #[test]
     fn a_failed_parse_reports_its_statement_with_the_sync() {
-        let mut r = Replies::default();
+        let mut r = Replies::idle();
         r.push_audited(Request::Parse, vec![7]);
         r.push(Request::Bind);
         r.push(Request::Execute);
         r.push_audited(Request::Sync, vec![]);
         assert_eq!(r.outcome(b'E', b"SERROR\0C42P01\0\0"), None);
-        assert_eq!(r.on_server(b'E'), Verdict::Forward);
+        assert_eq!(r.on_server(b'E'), Route::Forward);
         let done = r.outcome(b'Z', b"I").expect("an outcome at ReadyForQuery");
         assert_eq!(done.statements, vec![7]);
         assert_eq!(done.sqlstate.as_deref(), Some("42P01"));
@@ -332,7 +391,7 @@ mod tests {
 
     #[test]
     fn syncs_sent_during_an_extended_copy_in_expect_no_reply() {
-        let mut r = Replies::default();
+        let mut r = Replies::idle();
         // Bind, Execute, Sync, (CopyData…), CopyDone, Sync: the first Sync is ignored.
         r.push(Request::Bind);
         r.push(Request::Execute);
@@ -353,19 +412,120 @@ mod tests {
 
     #[test]
     fn simple_query_substitution() {
-        let mut r = Replies::default();
+        let mut r = Replies::idle();
         r.push(Request::Simple);
         r.push_substitute(Request::Simple, b"ours".to_vec());
         let v = run(&mut r, b"TDCZEZ");
-        assert_eq!(v[4], Verdict::Replace(b"ours".to_vec()));
+        assert_eq!(v[4], Route::Replace(b"ours".to_vec()));
         assert!(r.is_empty());
+    }
+
+    /// Server message sequences against the requests forwarded: what each gets.
+    #[test]
+    fn out_of_sync_messages_are_named_not_forwarded() {
+        use Request as R;
+        let oos = |tag, expected| Route::OutOfSync(OutOfSync { tag, expected });
+        let cases: &[(&str, &[Request], &[u8], Route)] = &[
+            (
+                "ParseComplete for a Bind",
+                &[R::Bind, R::Sync],
+                b"1",
+                oos(b'1', Some(R::Bind)),
+            ),
+            ("BindComplete with nothing due", &[], b"2", oos(b'2', None)),
+            ("ReadyForQuery with nothing due", &[], b"Z", oos(b'Z', None)),
+            (
+                "a second ReadyForQuery",
+                &[R::Simple],
+                b"CZZ",
+                oos(b'Z', None),
+            ),
+            (
+                "DataRow for a Describe",
+                &[R::Describe, R::Sync],
+                b"D",
+                oos(b'D', Some(R::Describe)),
+            ),
+            (
+                "BackendKeyData mid-session",
+                &[R::Simple],
+                b"K",
+                oos(b'K', Some(R::Simple)),
+            ),
+            (
+                "authentication after startup",
+                &[R::Simple],
+                b"R",
+                oos(b'R', Some(R::Simple)),
+            ),
+            (
+                "an unknown type",
+                &[R::Sync],
+                b"?",
+                oos(b'?', Some(R::Sync)),
+            ),
+            (
+                "a whole extended batch",
+                &[R::Parse, R::Bind, R::Describe, R::Execute, R::Sync],
+                b"12TDDCZ",
+                Route::Forward,
+            ),
+            (
+                "describe a statement",
+                &[R::Describe, R::Sync],
+                b"tnZ",
+                Route::Forward,
+            ),
+            (
+                "simple query with copy out",
+                &[R::Simple],
+                b"HddcCZ",
+                Route::Forward,
+            ),
+            ("function call", &[R::Simple], b"VZ", Route::Forward),
+            ("notices any time", &[], b"NAS", Route::Forward),
+            ("a FATAL error any time", &[], b"E", Route::Forward),
+            (
+                "error skips to Sync",
+                &[R::Parse, R::Bind, R::Execute, R::Sync],
+                b"EZ",
+                Route::Forward,
+            ),
+        ];
+        for (name, requests, tags, last) in cases {
+            let mut r = Replies::idle();
+            for q in *requests {
+                r.push(*q);
+            }
+            let routes = run(&mut r, tags);
+            let (end, before) = routes.split_last().expect("a tag");
+            assert!(
+                before.iter().all(|v| *v == Route::Forward),
+                "{name}: {routes:?}"
+            );
+            assert_eq!(end, last, "{name}");
+        }
+    }
+
+    #[test]
+    fn startup_messages_are_expected_first() {
+        let mut r = Replies::default();
+        assert_eq!(run(&mut r, b"SSKZ"), vec![Route::Forward; 4]);
+        assert!(r.is_empty());
+        assert_eq!(
+            r.on_server(b'K'),
+            Route::OutOfSync(OutOfSync {
+                tag: b'K',
+                expected: None
+            })
+        );
     }
 
     #[test]
     fn notices_and_async_messages_pass() {
-        let mut r = Replies::default();
+        let mut r = Replies::idle();
         r.push(Request::Simple);
-        assert_eq!(run(&mut r, b"NAS"), vec![Verdict::Forward; 3]);
+        assert_eq!(run(&mut r, b"NAS"), vec![Route::Forward; 3]);
         assert_eq!(r.len(), 1);
     }
 }
