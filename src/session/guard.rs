@@ -82,8 +82,6 @@ pub struct Guard {
     /// Prepared statements by name (protocol Parse and SQL PREPARE share one
     /// namespace in PostgreSQL), with the classes of their bodies.
     prepared: HashMap<String, Statement>,
-    /// The last decision's outcome (read by the session for logs and metrics).
-    pub last: Option<Outcome>,
     /// Statements decided so far in this session (audit statement ids).
     statements: u64,
     /// The audit record the last decision calls for, and whether it must be on disk
@@ -162,7 +160,6 @@ impl Guard {
             client,
             session_id,
             prepared: HashMap::new(),
-            last: None,
             statements: 0,
             pending_audit: None,
             held_event: None,
@@ -190,7 +187,6 @@ impl Guard {
 
     /// Decides on a whole client message after authentication.
     pub fn decide(&mut self, tag: u8, body: &[u8], state: &SessionState) -> Decision {
-        self.last = None;
         match tag {
             frontend::QUERY => match frontend::query(body) {
                 Some(sql) => {
@@ -463,7 +459,6 @@ impl Guard {
         outcome: Outcome,
         decision: &Decision,
     ) {
-        self.last = Some(outcome);
         self.count(stmts, verdict, outcome);
         self.plan_audit(text, stmts, verdict, outcome, decision);
     }
@@ -916,7 +911,7 @@ impl Guard {
     /// The client cancelled while its statement was held.
     pub fn cancelled(&self, extended: bool) -> Decision {
         refuse(
-            SqlState("57014"),
+            SqlState::QUERY_CANCELED,
             "canceling statement due to user request",
             Some("pgwarden withdrew the held statement; it did not run"),
             None,
