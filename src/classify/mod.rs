@@ -19,6 +19,8 @@
 mod bounded;
 mod cache;
 mod functions;
+#[cfg(test)]
+mod node_names;
 mod objects;
 mod parse;
 mod plpgsql;
