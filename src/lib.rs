@@ -6,6 +6,41 @@
 //! Only `session` and `app` do I/O on the data path. Held statements wait in `hold`,
 //! which keeps them in memory or, with `[control]`, in a PostgreSQL database shared
 //! by replicas (`control`, its own connection, off the data path).
+//!
+//! # Module map
+//!
+//! ```text
+//! main.rs            the command line (clap); exit codes; the only anyhow
+//! app                wiring: listeners, one task per connection, signals, drain
+//! config/            proxy.toml: raw serde structs → validated Config (file:line: key)
+//!   units            durations and sizes as written in proxy.toml
+//! protocol/          sans-IO wire protocol, no tokio
+//!   frame            framing: Frame/Message, made only after the length is checked
+//!   startup          StartupMessage, SSLRequest, GSSENCRequest, CancelRequest
+//!   frontend/backend views of the client's and the server's messages
+//!   originate        messages pgwarden sends itself (errors, notices, …)
+//!   sqlstate         SQLSTATE constants
+//! session/           one client connection
+//!   mod              startup, routing, authentication relay (capped messages)
+//!   relay            the async driver after authentication: moves bytes, bounded
+//!   guard            the decision on each client message; the only Permit maker
+//!   replies          the queue of expected server replies; out-of-sync detection
+//!   state            facts the server reported (application_name, encoding, key)
+//!   cancel           routing CancelRequests to the server that issued the key
+//!   upstream/stream  connecting to a target (TCP, TLS)
+//! classify/          pure: SQL text → classified statements (pg_query's parser)
+//! policy/            pure: compiled rules; evaluate(statement, session) → Verdict
+//! policy_watch       when a changed policy file may be reloaded
+//! hold/              held statements: the hold store, one-time tokens, events
+//! control/           holds in a PostgreSQL database shared by replicas ([control])
+//! audit/             typed events, hash chain, JSON-lines writer, verify
+//! admin/             the admin HTTP API (axum) and the `pgwarden holds` client
+//! metrics            Prometheus metrics with bounded label sets
+//! explain            `pgwarden explain`, pure part
+//! demo/              `pgwarden demo`
+//! tls, sign          rustls configurations; HMAC for cookies and webhooks
+//! fuzz               the checks behind the cargo-fuzz targets in fuzz/
+//! ```
 
 pub mod admin;
 pub mod app;
@@ -15,6 +50,8 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod explain;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod hold;
 pub mod metrics;
 pub mod notify;
