@@ -181,16 +181,22 @@ pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
                 source,
             })?;
             let router = crate::admin::router(crate::admin::AdminState::new(Arc::clone(&shared)));
-            let mut stop = rx.clone();
-            tokio::spawn(async move {
-                let serve = axum::serve(l, router).with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|v| *v).await;
-                });
-                if let Err(e) = serve.await {
-                    warn!(error = %e, "admin listener failed");
+            match &a.tls {
+                None => serve_admin(l, router, rx.clone()),
+                Some((cert, key)) => {
+                    let acceptor =
+                        tokio_rustls::TlsAcceptor::from(crate::tls::server_config(cert, key)?);
+                    let l =
+                        crate::admin::https::TlsListener::new(l, acceptor).map_err(|source| {
+                            StartError::Bind {
+                                addr: a.listen.clone(),
+                                source,
+                            }
+                        })?;
+                    serve_admin(l, router, rx.clone());
                 }
-            });
-            info!(addr = %admin_addr, "admin API listening");
+            }
+            info!(addr = %admin_addr, https = a.tls.is_some(), "admin API listening");
             Some(admin_addr)
         }
     };
@@ -211,6 +217,22 @@ pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
         shutdown: tx,
         accept,
     })
+}
+
+/// Serves the admin router on `listener` until shutdown.
+fn serve_admin<L>(listener: L, router: axum::Router, mut stop: watch::Receiver<bool>)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    tokio::spawn(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|v| *v).await;
+        });
+        if let Err(e) = serve.await {
+            warn!(error = %e, "admin listener failed");
+        }
+    });
 }
 
 async fn accept_loop(

@@ -2,6 +2,7 @@
 //! policy reload. Mutating endpoints are POST and need an approver's bearer token.
 
 pub mod client;
+pub mod https;
 mod ui;
 
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ pub struct AdminState {
     pub shared: Arc<Shared>,
     /// Bearer token → approver name.
     tokens: Arc<HashMap<String, String>>,
+    /// The admin listener serves HTTPS (`[admin] tls`).
+    tls: bool,
 }
 
 impl AdminState {
@@ -45,9 +48,15 @@ impl AdminState {
                 }
             }
         }
+        let tls = shared
+            .config
+            .admin
+            .as_ref()
+            .is_some_and(|a| a.tls.is_some());
         AdminState {
             shared,
             tokens: Arc::new(tokens),
+            tls,
         }
     }
 

@@ -111,6 +111,8 @@ pub struct AdminConfig {
     pub listen: String,
     /// Approver name → environment variable holding their bearer token.
     pub approvers: BTreeMap<String, String>,
+    /// HTTPS for the admin listener: PEM certificate chain and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -87,7 +87,10 @@ pub(super) fn validate(
             Some(u)
         }
         // The admin listener's address: right on one machine; set page_url for others.
-        None => admin.map(|a| format!("http://{}/ui", a.listen)),
+        None => admin.map(|a| {
+            let scheme = if a.tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{}/ui", a.listen)
+        }),
     };
     let queue = count(cx, "notify.queue", raw.queue, 1000)?;
     if !(1..=1_000_000).contains(&queue) {

@@ -64,6 +64,14 @@ pub struct RawAdmin {
     pub listen: String,
     #[serde(default)]
     pub approvers: BTreeMap<String, RawApprover>,
+    pub tls: Option<RawAdminTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminTls {
+    pub cert: String,
+    pub key: String,
 }
 
 #[derive(Debug, Deserialize)]

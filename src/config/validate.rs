@@ -176,7 +176,12 @@ pub fn validate(raw: RawConfig, origin: &str, base: &Path) -> Result<Config, Con
                 }
                 approvers.insert(name, ap.token_env);
             }
-            Some(AdminConfig { listen, approvers })
+            let tls = a.tls.map(|t| (cx.path(&t.cert), cx.path(&t.key)));
+            Some(AdminConfig {
+                listen,
+                approvers,
+                tls,
+            })
         }
     };
 

@@ -6,6 +6,7 @@
 mod support;
 mod classify_support;
 
+mod admin_https;
 mod approver_page;
 mod audit_cli;
 mod audit_ops;

@@ -94,13 +94,14 @@ impl AdminState {
     }
 }
 
-/// Whether the cookie gets the Secure flag: the page was reached over TLS (a
-/// terminating proxy in front says so with X-Forwarded-Proto).
-fn secure(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+/// Whether the cookie gets the Secure flag: the admin listener serves HTTPS, or a
+/// TLS-terminating proxy in front says the page was reached over TLS.
+fn secure(st: &AdminState, headers: &HeaderMap) -> bool {
+    st.tls
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 /// Refuses POSTs that a browser says come from another site. SameSite=Strict already
@@ -215,7 +216,7 @@ async fn login(
     };
     let value = session::issue(&approver, &token, now() + session::SESSION_SECONDS);
     info!(%approver, "approver page: signed in");
-    let cookie = session::set_cookie(&value, session::SESSION_SECONDS, secure(&headers));
+    let cookie = session::set_cookie(&value, session::SESSION_SECONDS, secure(&st, &headers));
     hardened(
         (
             StatusCode::SEE_OTHER,
@@ -254,7 +255,10 @@ async fn logout(
             StatusCode::SEE_OTHER,
             [
                 (header::LOCATION, "/ui".to_string()),
-                (header::SET_COOKIE, session::clear_cookie(secure(&headers))),
+                (
+                    header::SET_COOKIE,
+                    session::clear_cookie(secure(&st, &headers)),
+                ),
             ],
         )
             .into_response(),

@@ -17,6 +17,11 @@ const ALICE: &str = "alice-ui-test-token";
 const BOB: &str = "bob-ui-test-token";
 
 fn shared() -> Arc<Shared> {
+    shared_with("")
+}
+
+/// `admin_extra` is appended to the `[admin]` section.
+fn shared_with(admin_extra: &str) -> Arc<Shared> {
     std::env::set_var("PGWARDEN_UI_TEST_ALICE", ALICE);
     std::env::set_var("PGWARDEN_UI_TEST_BOB", BOB);
     let toml = r#"
@@ -26,13 +31,15 @@ listen = "127.0.0.1:0"
 [admin]
 listen = "127.0.0.1:0"
 approvers = { alice = { token_env = "PGWARDEN_UI_TEST_ALICE" }, bob = { token_env = "PGWARDEN_UI_TEST_BOB" } }
+{admin_extra}
 
 [targets.prod]
 host = "127.0.0.1"
 port = 1
 environment = "production"
 "#;
-    let config = crate::config::Config::from_toml_str(toml, "test.toml").unwrap();
+    let toml = toml.replace("{admin_extra}", admin_extra);
+    let config = crate::config::Config::from_toml_str(&toml, "test.toml").unwrap();
     Arc::new(crate::app::shared(Arc::new(config)).unwrap())
 }
 
@@ -340,4 +347,14 @@ async fn sign_out_needs_the_csrf_token_and_clears_the_cookie() {
         .to_str()
         .unwrap()
         .starts_with("pgwarden_ui=; Path=/ui; Max-Age=0; HttpOnly; SameSite=Strict"));
+}
+
+#[tokio::test]
+async fn over_https_the_cookie_is_secure() {
+    // The certificate files are read when the listener starts, not here.
+    let s = shared_with("tls = { cert = \"admin.crt\", key = \"admin.key\" }");
+    let r = send(&s, login_request(ALICE, &[])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let c = r.headers["set-cookie"].to_str().unwrap();
+    assert!(c.ends_with("; HttpOnly; SameSite=Strict; Secure"), "{c}");
 }
