@@ -28,6 +28,7 @@ fn stmt() -> Event {
         hold_id: None,
         approver: None,
         shadow: false,
+        plan: None,
     }
     .into()
 }

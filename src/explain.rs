@@ -174,6 +174,27 @@ pub fn explain(
     }
 }
 
+/// The plan of a report (`explain --plan`): each distinct statement's fingerprint,
+/// classes and verdict, and how many times it occurs. `statements` are the ones the
+/// report was made from, in the same order.
+pub fn plan(report: &Report, statements: &[Statement]) -> crate::hold::Plan {
+    crate::hold::Plan::from_statements(
+        &report.target,
+        &report.environment,
+        &report.user,
+        &report.application,
+        &report.policy_sha256,
+        report.entries.iter().zip(statements).map(|(e, s)| {
+            (
+                s.fingerprint.clone(),
+                e.classes.clone(),
+                e.action.as_str().to_string(),
+                e.sql.clone(),
+            )
+        }),
+    )
+}
+
 /// 0 = everything allowed (or audited), 2 = something would be held, 3 = something
 /// would be blocked. The same in shadow mode.
 pub fn exit_code(report: &Report) -> i32 {

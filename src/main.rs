@@ -58,6 +58,10 @@ enum Command {
         /// Read SQL from this file ("-" for stdin).
         #[arg(long, conflicts_with = "sql")]
         file: Option<PathBuf>,
+        /// Also write the plan (fingerprints, classes, verdicts) to this file, for
+        /// `pgwarden plans approve`.
+        #[arg(long)]
+        plan: Option<PathBuf>,
         /// SQL text (may start with a `--` comment).
         #[arg(allow_hyphen_values = true)]
         sql: Option<String>,
@@ -81,11 +85,47 @@ enum Command {
         #[command(subcommand)]
         command: HoldsCommand,
     },
+    /// Approve plans ahead (from `pgwarden explain --plan`) on a running proxy.
+    Plans {
+        /// The admin API's base URL.
+        #[arg(
+            long,
+            global = true,
+            env = "PGWARDEN_ADMIN",
+            default_value = "http://127.0.0.1:9187"
+        )]
+        admin: String,
+        /// Your approver bearer token.
+        #[arg(long, global = true, env = "PGWARDEN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[command(subcommand)]
+        command: PlansCommand,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum PlansCommand {
+    /// Approve the plan in FILE: its statements that would be held run without
+    /// waiting, each as often as the plan has it, within the window.
+    Approve {
+        file: PathBuf,
+        /// How long from now it can be used.
+        #[arg(long, default_value = "1h")]
+        window: String,
+        /// Database user it is for (default: the plan's; "*": any).
+        #[arg(long)]
+        user: Option<String>,
+        /// application_name it is for (default: the plan's; "*": any).
+        #[arg(long)]
+        application: Option<String>,
+    },
+    /// Approved plans whose window has not ended.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -105,6 +145,52 @@ enum HoldsCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+}
+
+fn plans(admin: &str, token: Option<&str>, command: PlansCommand) -> anyhow::Result<ExitCode> {
+    use pgwarden::admin::client::request;
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let (method, body) = match &command {
+        PlansCommand::List => ("GET", None),
+        PlansCommand::Approve {
+            file,
+            window,
+            user,
+            application,
+        } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let plan: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a plan file", file.display()))?;
+            let body = serde_json::json!({
+                "plan": plan,
+                "window": window,
+                "user": user,
+                "application": application,
+            });
+            ("POST", Some(body.to_string()))
+        }
+    };
+    let resp = rt.block_on(request(admin, method, "/plans", token, body.as_deref()))?;
+    if resp.status != 200 {
+        let msg = serde_json::from_str::<serde_json::Value>(&resp.body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or(resp.body);
+        bail!("admin API answered {}: {}", resp.status, msg.trim());
+    }
+    match command {
+        PlansCommand::List => println!("{}", resp.body),
+        PlansCommand::Approve { .. } => {
+            let v: serde_json::Value = serde_json::from_str(&resp.body).unwrap_or_default();
+            println!(
+                "approved plan {} ({} statements)",
+                v["id"].as_str().unwrap_or("?"),
+                v["statements"]
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn holds(admin: &str, token: Option<&str>, command: HoldsCommand) -> anyhow::Result<ExitCode> {
@@ -209,6 +295,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             token,
             command,
         } => holds(&admin, token.as_deref(), command),
+        Command::Plans {
+            admin,
+            token,
+            command,
+        } => plans(&admin, token.as_deref(), command),
         Command::Demo(opts) => {
             pgwarden::demo::run(&opts)?;
             Ok(ExitCode::SUCCESS)
@@ -225,6 +316,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             json,
             file,
             sql,
+            plan,
         } => {
             let cfg = Config::load(&config)?;
             let policy = app::load_policy(&cfg)?;
@@ -268,6 +360,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 },
                 &statements,
             );
+            if let Some(path) = plan {
+                let p = explain::plan(&report, &statements);
+                let mut text = serde_json::to_string_pretty(&p)?;
+                text.push('\n');
+                std::fs::write(&path, text)
+                    .with_context(|| format!("writing the plan to {}", path.display()))?;
+            }
             if json {
                 let mut text = serde_json::to_string_pretty(&explain::render_json(&report))?;
                 text.push('\n');

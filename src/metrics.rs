@@ -19,6 +19,8 @@ pub enum DecisionLabel {
     block,
     hold,
     confirmed,
+    /// Would be held; released by an approved plan.
+    planned,
     bad_token,
     shadowed,
 }

@@ -90,6 +90,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/holds", get(list_holds))
         .route("/holds/{id}", get(show_hold))
+        .route("/plans", get(list_plans).post(approve_plan))
         .route("/holds/{id}/approve", post(approve))
         .route("/holds/{id}/deny", post(deny))
         .route("/reload", post(reload))
@@ -184,6 +185,107 @@ async fn show_hold(
     }
     match st.shared.holds.record(id).await {
         Ok(rec) => Json(rec).into_response(),
+        Err(e) => hold_error(e),
+    }
+}
+
+/// Approved plans whose window has not ended.
+async fn list_plans(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if st.approver(&headers).is_none() {
+        return unauthorized();
+    }
+    match st.shared.holds.plans().await {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => hold_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanApproval {
+    plan: crate::hold::Plan,
+    /// How long from now the plan can be used ("2h").
+    window: String,
+    /// Database user (default: the plan's; "*": any).
+    user: Option<String>,
+    /// application_name (default: the plan's, if any; "*": any).
+    application: Option<String>,
+}
+
+/// The longest window a plan can be approved for.
+const MAX_PLAN_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Approves a plan for a target, user and/or application and a time window.
+async fn approve_plan(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(approver) = st.approver(&headers) else {
+        return unauthorized();
+    };
+    let bad = |m: String| (StatusCode::BAD_REQUEST, Json(json!({"error": m}))).into_response();
+    let a: PlanApproval = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return bad(format!("invalid plan approval: {e}")),
+    };
+    if a.plan.version != crate::hold::plans::PLAN_VERSION {
+        return bad(format!("unknown plan version {}", a.plan.version));
+    }
+    if st.shared.config.target(&a.plan.target).is_none() {
+        return bad(format!(
+            "no target {:?} in this proxy's config",
+            a.plan.target
+        ));
+    }
+    let window = match crate::config::units::duration(&a.window) {
+        Ok(w) if !w.is_zero() && w <= MAX_PLAN_WINDOW => w,
+        Ok(_) => return bad("window must be more than 0 and at most 7 days".into()),
+        Err(e) => return bad(format!("window: {e}")),
+    };
+    let scope = |given: Option<String>, planned: &str| match given.as_deref() {
+        Some("*") => None,
+        Some(v) => Some(v.to_string()),
+        None if planned.is_empty() => None,
+        None => Some(planned.to_string()),
+    };
+    let user = scope(a.user, &a.plan.user);
+    let application = scope(a.application, &a.plan.application);
+    // The same rule as for holds: nobody approves their own statements.
+    if user.as_deref().is_none_or(|u| u == approver) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": format!("approver {approver} cannot approve a plan for their own user (or for any user)")})),
+        )
+            .into_response();
+    }
+    let releases = a.plan.releases();
+    if releases.is_empty() {
+        return bad("the plan has no statement the policy would hold: nothing to approve".into());
+    }
+    let now = jiff::Timestamp::now().as_second();
+    let plan = crate::hold::ApprovedPlan {
+        id: a.plan.id(),
+        target: a.plan.target.clone(),
+        user,
+        application,
+        not_before: now,
+        not_after: now + window.as_secs() as i64,
+        approver: approver.clone(),
+        statements: releases.into_iter().map(|(f, n)| (f, (n, 0))).collect(),
+    };
+    match st.shared.holds.approve_plan(plan.clone()).await {
+        Ok(()) => {
+            info!(plan = %plan.id, %approver, target = %plan.target, user = ?plan.user, "plan approved");
+            Json(json!({
+                "id": plan.id,
+                "status": "approved",
+                "approver": approver,
+                "statements": plan.statements.len(),
+                "not_after": plan.not_after,
+            }))
+            .into_response()
+        }
         Err(e) => hold_error(e),
     }
 }

@@ -23,6 +23,7 @@ pub enum Event {
     Deny(Deny),
     Expire(Expire),
     Withdraw(Withdraw),
+    PlanApprove(Box<PlanApprove>),
     PolicyReload(PolicyReload),
     /// Written by the writer itself, first thing after it recovers from a failure:
     /// what was lost while the log could not be written.
@@ -42,6 +43,7 @@ impl Event {
             Event::Deny(_) => "deny",
             Event::Expire(_) => "expire",
             Event::Withdraw(_) => "withdraw",
+            Event::PlanApprove(_) => "plan_approve",
             Event::PolicyReload(_) => "policy_reload",
             Event::AuditGap(_) => "audit_gap",
         }
@@ -160,6 +162,9 @@ pub struct StatementEvent {
     pub hold_id: Option<u64>,
     pub approver: Option<String>,
     pub shadow: bool,
+    /// The approved plan that let it run without waiting (its id).
+    #[serde(default)]
+    pub plan: Option<String>,
 }
 
 /// The dotted names of classes, for [`StatementEvent::classes`].
@@ -236,6 +241,23 @@ pub struct Withdraw {
     pub session: u64,
     pub statement_id: u64,
     pub reason: String,
+}
+
+/// An approver approved a plan: its statements that would be held run without
+/// waiting, for this target, user and/or application, in this window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanApprove {
+    pub plan: String,
+    pub approver: String,
+    pub target: String,
+    pub user: Option<String>,
+    pub application: Option<String>,
+    /// RFC 3339.
+    pub not_before: String,
+    pub not_after: String,
+    /// Distinct statements it releases, and how many runs in all.
+    pub statements: u64,
+    pub runs: u64,
 }
 
 /// A policy (re)load was attempted.

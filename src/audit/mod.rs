@@ -16,7 +16,7 @@ mod tests;
 
 pub use chain::{ChainState, GENESIS};
 pub use event::{
-    class_names, Approve, AuditGap, Decision, Deny, Event, Expire, HoldEvent, Outcome,
+    class_names, Approve, AuditGap, Decision, Deny, Event, Expire, HoldEvent, Outcome, PlanApprove,
     PolicyReload, Record, SessionEnd, SessionStart, StatementEvent, Withdraw,
 };
 pub use redact::{redact, sql_for_log};

@@ -30,6 +30,7 @@ fn stmt(i: u64) -> Event {
         hold_id: None,
         approver: None,
         shadow: false,
+        plan: None,
     }
     .into()
 }
@@ -113,6 +114,7 @@ async fn lines_parse_back_as_records_with_every_field() {
         "hold_id",
         "approver",
         "shadow",
+        "plan",
         "prev",
         "hash",
     ] {

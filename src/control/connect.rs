@@ -9,12 +9,12 @@ use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use crate::config::{ControlConfig, UpstreamTlsMode};
 
-/// Opens a connection. `notifications` receives each NOTIFY payload; it closes
-/// when the connection ends.
+/// Opens a connection. `notifications` receives each NOTIFY's channel and payload;
+/// it closes when the connection ends.
 pub async fn connect(
     cfg: &ControlConfig,
     tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
-) -> Result<(Client, mpsc::UnboundedReceiver<String>), String> {
+) -> Result<(Client, mpsc::UnboundedReceiver<(String, String)>), String> {
     let mut pg: tokio_postgres::Config = cfg
         .url
         .parse()
@@ -52,8 +52,10 @@ pub async fn connect(
 
 /// Drives the connection (tokio-postgres needs it polled) and forwards NOTIFY
 /// payloads; ends, dropping the sender, when the connection does.
-fn spawn_driver<S, T>(mut conn: tokio_postgres::Connection<S, T>, tx: mpsc::UnboundedSender<String>)
-where
+fn spawn_driver<S, T>(
+    mut conn: tokio_postgres::Connection<S, T>,
+    tx: mpsc::UnboundedSender<(String, String)>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -62,7 +64,8 @@ where
             match poll_fn(|cx| conn.poll_message(cx)).await {
                 Some(Ok(AsyncMessage::Notification(n))) => {
                     // Payloads are a few bytes each and consumed as they come.
-                    if tx.send(n.payload().to_string()).is_err() {
+                    let note = (n.channel().to_string(), n.payload().to_string());
+                    if tx.send(note).is_err() {
                         return;
                     }
                 }

@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use super::connect::connect;
 use super::schema;
-use super::store::{row_to_record, ControlStore, Write, COLUMNS, ID_BLOCK};
+use super::store::{load_plans, row_to_record, ControlStore, Write, COLUMNS, ID_BLOCK};
 use crate::hold::{HoldQueue, HoldStatus, HoldStore as _, Resolution};
 
 /// Runs until the store is dropped.
@@ -51,13 +51,19 @@ pub async fn run(store: Arc<ControlStore>, queue: HoldQueue) {
 /// statements are refused; withdrawals are redone by the reconciliation on connect.
 fn drain_unwritten(queue: &HoldQueue, writes: &mut mpsc::UnboundedReceiver<Write>) {
     while let Ok(w) = writes.try_recv() {
-        if let Write::Insert { info, .. } = w {
-            queue.settle_with(
+        match w {
+            Write::Insert { info, .. } => queue.settle_with(
                 info.id,
                 Resolution::Withdrawn {
                     reason: "the control database could not record the hold".into(),
                 },
-            );
+            ),
+            Write::Claim { reply, .. } => {
+                let _ = reply.send(Resolution::Withdrawn {
+                    reason: "the control database could not count the plan's use".into(),
+                });
+            }
+            Write::Withdraw { .. } => {}
         }
     }
 }
@@ -82,7 +88,7 @@ async fn serve(
         .await
         .map_err(db)?;
     client
-        .batch_execute("LISTEN pgwarden_holds")
+        .batch_execute("LISTEN pgwarden_holds; LISTEN pgwarden_plans")
         .await
         .map_err(db)?;
     let client = Arc::new(client);
@@ -99,6 +105,7 @@ async fn serve(
         reserve(&client, store).await?;
     }
     reconcile(&client, store, queue).await?;
+    store.set_plans(load_plans(&client).await?);
     store.set_up(Arc::clone(&client));
     *backoff = Duration::from_millis(100);
     info!(replica = %store.replica, schema = version, "control database connected");
@@ -108,7 +115,10 @@ async fn serve(
         tokio::select! {
             n = notes.recv() => match n {
                 None => return Err("connection closed".into()),
-                Some(payload) => on_notification(&client, store, queue, &payload).await?,
+                Some((channel, _)) if channel == "pgwarden_plans" => {
+                    store.set_plans(load_plans(&client).await?);
+                }
+                Some((_, payload)) => on_notification(&client, store, queue, &payload).await?,
             },
             w = writes.recv() => match w {
                 None => return Ok(()),
@@ -131,6 +141,7 @@ async fn serve(
                 )
                 .await?;
                 reconcile(&client, store, queue).await?;
+                store.set_plans(load_plans(&client).await?);
             }
         }
     }
@@ -291,6 +302,42 @@ async fn write(client: &Client, queue: &HoldQueue, w: Write) -> Result<(), Strin
                     return Err(e.to_string());
                 }
                 warn!(hold = info.id, error = %e, "could not record a hold");
+            }
+        }
+        Write::Claim {
+            plan,
+            fingerprint,
+            approver,
+            reply,
+        } => {
+            // Used at most as many times as the plan has the statement, whichever
+            // replicas ask: the database counts.
+            let r = client
+                .query_opt(
+                    "UPDATE pgwarden.plan_statements s SET used = s.used + 1 \
+                     FROM pgwarden.plans p \
+                     WHERE s.plan = $1 AND s.fingerprint = $2 AND s.used < s.allowed \
+                       AND p.id = s.plan AND now() >= p.not_before AND now() < p.not_after \
+                     RETURNING s.used",
+                    &[&plan, &fingerprint],
+                )
+                .await;
+            let resolution = match &r {
+                Ok(Some(_)) => Resolution::Approved {
+                    approver: approver.clone(),
+                },
+                Ok(None) => Resolution::Withdrawn {
+                    reason: format!("plan {plan} has no run of this statement left"),
+                },
+                Err(e) => Resolution::Withdrawn {
+                    reason: format!("the control database could not count the plan's use: {e}"),
+                },
+            };
+            let _ = reply.send(resolution);
+            if let Err(e) = r {
+                if e.is_closed() {
+                    return Err(e.to_string());
+                }
             }
         }
         Write::Withdraw { id, reason } => {

@@ -68,6 +68,38 @@ END $$;
 CREATE TRIGGER holds_notify AFTER INSERT OR UPDATE OF status ON pgwarden.holds
     FOR EACH ROW EXECUTE FUNCTION pgwarden.hold_notify();
 "#,
+    // 2: plans approved ahead, and how often each statement of one was used.
+    r#"
+CREATE TABLE pgwarden.plans (
+    id          text PRIMARY KEY,
+    target      text NOT NULL,
+    db_user     text,
+    application text,
+    not_before  timestamptz NOT NULL,
+    not_after   timestamptz NOT NULL,
+    approver    text NOT NULL,
+    approved_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (not_after > not_before),
+    CONSTRAINT nobody_approves_their_own_plan CHECK (db_user IS DISTINCT FROM approver)
+);
+CREATE TABLE pgwarden.plan_statements (
+    plan        text NOT NULL REFERENCES pgwarden.plans (id) ON DELETE CASCADE,
+    fingerprint text NOT NULL,
+    allowed     integer NOT NULL CHECK (allowed > 0),
+    used        integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (plan, fingerprint),
+    CONSTRAINT used_at_most_as_allowed CHECK (used BETWEEN 0 AND allowed)
+);
+CREATE FUNCTION pgwarden.plan_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('pgwarden_plans', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER plans_notify AFTER INSERT OR UPDATE ON pgwarden.plans
+    FOR EACH STATEMENT EXECUTE FUNCTION pgwarden.plan_notify();
+CREATE TRIGGER plan_statements_notify AFTER INSERT OR UPDATE ON pgwarden.plan_statements
+    FOR EACH STATEMENT EXECUTE FUNCTION pgwarden.plan_notify();
+"#,
 ];
 
 /// Why the schema could not be brought up to date.

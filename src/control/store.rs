@@ -12,7 +12,11 @@ use tokio::sync::{mpsc, Notify};
 use tokio_postgres::{Client, Row};
 
 use crate::config::ControlConfig;
-use crate::hold::{HoldError, HoldInfo, HoldRecord, HoldStatus, HoldStore, Ruling, StoreFuture};
+use crate::hold::plans::{ApprovedPlan, PlanRequest};
+use crate::hold::{
+    HoldError, HoldInfo, HoldRecord, HoldStatus, HoldStore, PlanClaim, Resolution, Ruling,
+    StoreFuture,
+};
 
 /// Ids per reserved block (`pgwarden.hold_blocks` numbers the blocks).
 pub const ID_BLOCK: u64 = 100;
@@ -34,6 +38,13 @@ pub enum Write {
         id: u64,
         reason: String,
     },
+    /// Uses one run of a plan's statement, if one is left.
+    Claim {
+        plan: String,
+        fingerprint: String,
+        approver: String,
+        reply: tokio::sync::oneshot::Sender<Resolution>,
+    },
 }
 
 pub struct ControlStore {
@@ -50,6 +61,9 @@ pub struct ControlStore {
     pub(super) writes_rx: Mutex<Option<mpsc::UnboundedReceiver<Write>>>,
     pub(super) up: prometheus_client::metrics::gauge::Gauge,
     pub(super) tls: Option<Arc<rustls::ClientConfig>>,
+    /// Approved plans as last read (refreshed on their NOTIFY and every poll), so a
+    /// statement no plan covers is decided without asking the database.
+    plans: RwLock<Vec<ApprovedPlan>>,
 }
 
 impl ControlStore {
@@ -77,6 +91,7 @@ impl ControlStore {
             client: RwLock::new(None),
             health: Mutex::new(Err("not connected yet".into())),
             ids: Mutex::new(VecDeque::new()),
+            plans: RwLock::new(Vec::new()),
             need_ids: Notify::new(),
             writes: tx,
             writes_rx: Mutex::new(Some(rx)),
@@ -147,6 +162,11 @@ impl ControlStore {
             self.need_ids.notify_one();
         }
         Some(id)
+    }
+
+    /// Replaces the plans mirror.
+    pub(super) fn set_plans(&self, p: Vec<ApprovedPlan>) {
+        *self.plans.write().unwrap_or_else(|e| e.into_inner()) = p;
     }
 
     /// Seconds after which a silent replica is taken for gone.
@@ -354,7 +374,130 @@ impl HoldStore for ControlStore {
         self.client().map(|_| ()).map_err(|e| e.to_string())
     }
 
+    fn approve_plan(&self, plan: ApprovedPlan) -> StoreFuture<'_, Result<(), HoldError>> {
+        Box::pin(async move {
+            let client = self.client()?;
+            let (fps, counts): (Vec<String>, Vec<i32>) = plan
+                .statements
+                .iter()
+                .map(|(f, (n, _))| (f.clone(), i32::try_from(*n).unwrap_or(i32::MAX)))
+                .unzip();
+            // One statement: the plan and its statements, a re-approval resetting
+            // the counts.
+            client
+                .execute(
+                    "WITH p AS ( \
+                       INSERT INTO pgwarden.plans (id, target, db_user, application, \
+                         not_before, not_after, approver) \
+                       VALUES ($1, $2, $3, $4, to_timestamp($5), to_timestamp($6), $7) \
+                       ON CONFLICT (id) DO UPDATE SET target = EXCLUDED.target, \
+                         db_user = EXCLUDED.db_user, application = EXCLUDED.application, \
+                         not_before = EXCLUDED.not_before, not_after = EXCLUDED.not_after, \
+                         approver = EXCLUDED.approver, approved_at = now() \
+                       RETURNING id) \
+                     INSERT INTO pgwarden.plan_statements (plan, fingerprint, allowed) \
+                     SELECT p.id, u.f, u.n FROM p, unnest($8::text[], $9::int4[]) AS u(f, n) \
+                     ON CONFLICT (plan, fingerprint) DO UPDATE \
+                       SET allowed = EXCLUDED.allowed, used = 0",
+                    &[
+                        &plan.id,
+                        &plan.target,
+                        &plan.user,
+                        &plan.application,
+                        &(plan.not_before as f64),
+                        &(plan.not_after as f64),
+                        &plan.approver,
+                        &fps,
+                        &counts,
+                    ],
+                )
+                .await
+                .map_err(|e| HoldError::Unavailable(e.to_string()))?;
+            // This replica sees it at once (the others on the notification).
+            let fresh = load_plans(&client).await.map_err(HoldError::Unavailable)?;
+            self.set_plans(fresh);
+            Ok(())
+        })
+    }
+
+    fn plans(&self) -> StoreFuture<'_, Result<Vec<ApprovedPlan>, HoldError>> {
+        Box::pin(async move {
+            let client = self.client()?;
+            load_plans(&client).await.map_err(HoldError::Unavailable)
+        })
+    }
+
+    fn claim_plan(&self, request: &PlanRequest<'_>) -> PlanClaim {
+        if self.client().is_err() {
+            return PlanClaim::None;
+        }
+        let plan = {
+            let mut mirror = self.plans.write().unwrap_or_else(|e| e.into_inner());
+            let Some(p) = mirror.iter_mut().find(|p| p.covers(request)) else {
+                return PlanClaim::None;
+            };
+            // Counted here too, so this replica does not ask for more runs than the
+            // plan has before the database's count comes back.
+            if let Some((_, used)) = p.statements.get_mut(request.fingerprint) {
+                *used += 1;
+            }
+            p.clone()
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self.writes.send(Write::Claim {
+            plan: plan.id.clone(),
+            fingerprint: request.fingerprint.to_string(),
+            approver: plan.approver.clone(),
+            reply: tx,
+        });
+        if sent.is_err() {
+            return PlanClaim::None;
+        }
+        PlanClaim::Pending { plan, rx }
+    }
+
     fn start(self: Arc<Self>, queue: crate::hold::HoldQueue) {
         tokio::spawn(super::replica::run(self, queue));
     }
+}
+
+/// Approved plans whose window has not ended, with their counts.
+pub async fn load_plans(client: &Client) -> Result<Vec<ApprovedPlan>, String> {
+    let rows = client
+        .query(
+            "SELECT p.id, p.target, p.db_user, p.application, \
+               extract(epoch FROM p.not_before)::int8, extract(epoch FROM p.not_after)::int8, \
+               p.approver, s.fingerprint, s.allowed, s.used \
+             FROM pgwarden.plans p JOIN pgwarden.plan_statements s ON s.plan = p.id \
+             WHERE p.not_after > now() ORDER BY p.approved_at, p.id",
+            &[],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out: Vec<ApprovedPlan> = Vec::new();
+    for r in &rows {
+        let id: String = r.get(0);
+        let allowed: i32 = r.get(8);
+        let used: i32 = r.get(9);
+        let counts = (
+            u32::try_from(allowed).unwrap_or(0),
+            u32::try_from(used).unwrap_or(u32::MAX),
+        );
+        let fingerprint: String = r.get(7);
+        if let Some(p) = out.last_mut().filter(|p| p.id == id) {
+            p.statements.insert(fingerprint, counts);
+            continue;
+        }
+        out.push(ApprovedPlan {
+            id,
+            target: r.get(1),
+            user: r.get(2),
+            application: r.get(3),
+            not_before: r.get(4),
+            not_after: r.get(5),
+            approver: r.get(6),
+            statements: [(fingerprint, counts)].into_iter().collect(),
+        });
+    }
+    Ok(out)
 }

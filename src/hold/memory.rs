@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::store::{HoldRecord, HoldStatus, HoldStore, Ruling, StoreFuture};
+use super::plans::{ApprovedPlan, PlanBook, PlanRequest};
+use super::store::{HoldRecord, HoldStatus, HoldStore, PlanClaim, Ruling, StoreFuture};
 use super::{HoldError, HoldInfo};
 
 /// How many decided holds are remembered.
@@ -30,6 +31,7 @@ struct State {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    plans: PlanBook,
 }
 
 impl MemoryStore {
@@ -161,5 +163,22 @@ impl HoldStore for MemoryStore {
 
     fn health(&self) -> Result<(), String> {
         Ok(())
+    }
+
+    fn approve_plan(&self, plan: ApprovedPlan) -> StoreFuture<'_, Result<(), HoldError>> {
+        self.plans.insert(plan);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn plans(&self) -> StoreFuture<'_, Result<Vec<ApprovedPlan>, HoldError>> {
+        let v = self.plans.list();
+        Box::pin(async move { Ok(v) })
+    }
+
+    fn claim_plan(&self, request: &PlanRequest<'_>) -> PlanClaim {
+        match self.plans.claim(request) {
+            Some(p) => PlanClaim::Granted(p),
+            None => PlanClaim::None,
+        }
     }
 }

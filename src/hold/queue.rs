@@ -13,7 +13,8 @@ use tokio::time::Instant;
 
 use super::events::{HoldEvent, HoldEventKind, Recent, EVENT_CAPACITY};
 use super::memory::MemoryStore;
-use super::store::{HoldRecord, HoldStatus, HoldStore, Ruling};
+use super::plans::{ApprovedPlan, PlanRequest};
+use super::store::{HoldRecord, HoldStatus, HoldStore, PlanClaim, Ruling};
 use crate::audit;
 
 /// How a hold ended.
@@ -344,6 +345,40 @@ impl HoldQueue {
         // The statement's own replica: run it now rather than on the notification.
         self.settle(&rec);
         Ok(rec.info)
+    }
+
+    /// Keeps an approved plan and records `plan_approve`.
+    pub async fn approve_plan(&self, plan: ApprovedPlan) -> Result<(), HoldError> {
+        self.store.approve_plan(plan.clone()).await?;
+        if let Some(a) = &self.audit {
+            let ts = |s: i64| {
+                jiff::Timestamp::from_second(s)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            };
+            a.record(audit::Event::PlanApprove(Box::new(audit::PlanApprove {
+                plan: plan.id.clone(),
+                approver: plan.approver.clone(),
+                target: plan.target.clone(),
+                user: plan.user.clone(),
+                application: plan.application.clone(),
+                not_before: ts(plan.not_before),
+                not_after: ts(plan.not_after),
+                statements: plan.statements.len() as u64,
+                runs: plan.statements.values().map(|(n, _)| u64::from(*n)).sum(),
+            })));
+        }
+        Ok(())
+    }
+
+    /// Approved plans whose window has not ended.
+    pub async fn plans(&self) -> Result<Vec<ApprovedPlan>, HoldError> {
+        self.store.plans().await
+    }
+
+    /// Whether an approved plan releases a statement the policy would hold.
+    pub fn claim_plan(&self, request: &PlanRequest<'_>) -> PlanClaim {
+        self.store.claim_plan(request)
     }
 
     /// Carries out a decision found in the store on this process's waiting

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{HoldError, HoldInfo};
+use super::plans::{ApprovedPlan, PlanRequest};
+use super::{HoldError, HoldInfo, Resolution};
 
 /// A store operation's future (boxed: the store is a trait object).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -81,6 +82,21 @@ pub struct HoldRecord {
     pub reason: Option<String>,
 }
 
+/// Whether an approved plan releases a statement the policy would hold.
+#[derive(Debug)]
+pub enum PlanClaim {
+    /// No approved plan covers it: the policy decides as usual.
+    None,
+    /// Released by this plan (the use is counted).
+    Granted(ApprovedPlan),
+    /// A plan covers it and the store is counting the use in the control database:
+    /// the receiver yields `Approved` (released) or `Withdrawn` (no use was left).
+    Pending {
+        plan: ApprovedPlan,
+        rx: tokio::sync::oneshot::Receiver<Resolution>,
+    },
+}
+
 /// Keeps holds. Creating never waits on I/O (the session decides synchronously);
 /// everything an approver does may.
 pub trait HoldStore: Send + Sync {
@@ -108,6 +124,24 @@ pub trait HoldStore: Send + Sync {
 
     /// Whether new holds can be recorded now, and if not why (for /readyz).
     fn health(&self) -> Result<(), String>;
+
+    /// Keeps an approved plan (replacing one with the same id).
+    fn approve_plan(&self, plan: ApprovedPlan) -> StoreFuture<'_, Result<(), HoldError>> {
+        let _ = plan;
+        Box::pin(async { Err(HoldError::Unavailable("this store keeps no plans".into())) })
+    }
+
+    /// Approved plans whose window has not ended.
+    fn plans(&self) -> StoreFuture<'_, Result<Vec<ApprovedPlan>, HoldError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Releases the statement by an approved plan if one covers it, using it once;
+    /// never waits on I/O.
+    fn claim_plan(&self, request: &PlanRequest<'_>) -> PlanClaim {
+        let _ = request;
+        PlanClaim::None
+    }
 
     /// Starts the store's background work for `queue` (the control database's
     /// connection, notifications, heartbeat); the in-memory store has none.

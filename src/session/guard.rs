@@ -15,7 +15,7 @@ use crate::audit;
 use crate::classify::{Class, SessionFacts, Statement};
 use crate::config::Durability;
 use crate::config::{Target, TargetMode};
-use crate::hold::{extract_confirm_token, HoldInfo, Resolution};
+use crate::hold::{extract_confirm_token, HoldInfo, PlanClaim, PlanRequest, Resolution};
 use crate::policy::{Action, Confirm, SessionContext, Verdict};
 use crate::protocol::frontend;
 use crate::protocol::originate::{self, Report, Severity};
@@ -66,6 +66,8 @@ pub enum Outcome {
     Confirmed,
     BadToken,
     HoldApprover,
+    /// Would be held; released by an approved plan.
+    Planned,
     /// Shadow mode: forwarded although the verdict was not allow.
     Shadowed,
 }
@@ -103,6 +105,8 @@ pub struct Guard {
     params_seen: u64,
     /// The verdict on the last statement forwarded, while it is sure to repeat.
     repeat: Option<Repeat>,
+    /// The approved plan (id, approver) that released the statement being decided.
+    plan_used: Option<(String, String)>,
 }
 
 /// The last forwarded statement's verdict, with everything it depended on: the same
@@ -168,6 +172,7 @@ impl Guard {
             shape: Vec::new(),
             params_seen: 0,
             repeat: None,
+            plan_used: None,
         }
     }
 
@@ -436,12 +441,15 @@ impl Guard {
             Action::Audit => (Outcome::Audit, Decision::Forward(Permit(()))),
             _ if shadow => (Outcome::Shadowed, Decision::Forward(Permit(()))),
             Action::Block => (Outcome::Block, self.block(stmts, &verdict, extended)),
-            Action::Hold => match verdict.confirm {
-                Confirm::SelfConfirm => self.self_confirm(text, stmts, &verdict, extended),
-                Confirm::Approver => (
-                    Outcome::HoldApprover,
-                    self.hold_for_approver(text, stmts, &verdict, extended),
-                ),
+            Action::Hold => match self.plan_release(stmts, extended) {
+                Some(released) => released,
+                None => match verdict.confirm {
+                    Confirm::SelfConfirm => self.self_confirm(text, stmts, &verdict, extended),
+                    Confirm::Approver => (
+                        Outcome::HoldApprover,
+                        self.hold_for_approver(text, stmts, &verdict, extended),
+                    ),
+                },
             },
         };
         let (outcome, decision) = outcome_and_decision;
@@ -496,6 +504,7 @@ impl Guard {
             Outcome::Audit => D::audit,
             Outcome::Block => D::block,
             Outcome::HoldSelf | Outcome::HoldApprover => D::hold,
+            Outcome::Planned => D::planned,
             Outcome::Confirmed => D::confirmed,
             Outcome::BadToken => D::bad_token,
             Outcome::Shadowed => D::shadowed,
@@ -624,6 +633,7 @@ impl Guard {
             hold_id: None,
             approver: None,
             shadow,
+            plan: None,
         }
     }
 
@@ -642,6 +652,7 @@ impl Guard {
             Outcome::Block | Outcome::BadToken => (audit::Decision::Block, false),
             Outcome::HoldSelf | Outcome::HoldApprover => (audit::Decision::Hold, false),
             Outcome::Confirmed => (audit::Decision::Confirmed, false),
+            Outcome::Planned => (audit::Decision::Approved, false),
             Outcome::Shadowed => (audit::Decision::from_action(verdict.action), true),
         };
         let holding = matches!(decision, Decision::Hold { .. });
@@ -658,9 +669,21 @@ impl Guard {
             return;
         };
         let mut ev = self.event(text, stmts, verdict, dec, shadow);
+        let plan = self.plan_used.take();
         if let Decision::Hold { ticket, .. } = decision {
             ev.hold_id = Some(ticket.id);
             self.held_event = Some(ev.clone());
+        }
+        if let Some((id, approver)) = plan {
+            // Released by a plan: named in the record, with the plan's approver.
+            ev.hold_id = None;
+            ev.plan = Some(id);
+            ev.approver = Some(approver);
+            if let Some(held) = &mut self.held_event {
+                held.hold_id = None;
+                held.plan = ev.plan.clone();
+                held.approver = ev.approver.clone();
+            }
         }
         self.pending_audit = Some((audit::Event::Statement(Box::new(ev)), durability));
     }
@@ -788,6 +811,44 @@ impl Guard {
                 extended,
             ),
         )
+    }
+
+    /// A statement the policy would hold, released by an approved plan that covers
+    /// it (only a message of one statement: a plan counts statements one by one).
+    fn plan_release(&mut self, stmts: &[Statement], extended: bool) -> Option<(Outcome, Decision)> {
+        let [stmt] = stmts else {
+            return None;
+        };
+        let request = PlanRequest {
+            target: &self.target.name,
+            user: &self.user,
+            application: &self.application,
+            fingerprint: &stmt.fingerprint,
+            now: jiff::Timestamp::now().as_second(),
+        };
+        match self.shared.holds.claim_plan(&request) {
+            PlanClaim::None => None,
+            PlanClaim::Granted(p) => {
+                self.plan_used = Some((p.id, p.approver));
+                Some((Outcome::Planned, Decision::Forward(Permit(()))))
+            }
+            // The use is being counted in the control database: wait for it as for
+            // a hold, without a notice.
+            PlanClaim::Pending { plan, rx } => {
+                self.plan_used = Some((plan.id, plan.approver));
+                Some((
+                    Outcome::Planned,
+                    Decision::Hold {
+                        notice: Vec::new(),
+                        ticket: Ticket {
+                            id: 0,
+                            rx,
+                            extended,
+                        },
+                    },
+                ))
+            }
+        }
     }
 
     fn hold_for_approver(

@@ -31,6 +31,7 @@ mod harness_smoke;
 mod hold_events;
 mod metrics_reload;
 mod notify_webhooks;
+mod plans_alembic;
 mod policy_check;
 mod policy_engine;
 mod policy_example;
