@@ -53,6 +53,7 @@ pub mod explain;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod hold;
+pub mod impact;
 pub mod metrics;
 pub mod notify;
 pub mod policy;

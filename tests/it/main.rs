@@ -29,6 +29,7 @@ mod enforce_confirm;
 mod explain_report;
 mod harness_smoke;
 mod hold_events;
+mod impact_probe;
 mod metrics_reload;
 mod notify_webhooks;
 mod plans_alembic;
