@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::duration::parse_duration;
 use super::error::{from_toml, line_of, PolicyError};
 use super::file::{RawDefault, RawPolicy, RawRule, StringList};
+use super::impact::{compile_limits, ImpactLimits};
 use super::matchers::{
     all_classes, class_mask, is_literal, ClassMask, ClientMatcher, NameMatcher, ObjectMatcher,
 };
@@ -40,7 +41,17 @@ pub(crate) struct Rule {
     pub classes: ClassMask,
     pub objects: Option<ObjectMatcher>,
     pub hours: Option<Vec<Window>>,
+    /// Limits on the measured impact; `outcome` then carries their `on_unknown`
+    /// action, which is what applies while the session does not measure.
+    pub impact: Option<ImpactRule>,
     pub outcome: Outcome,
+}
+
+/// A rule's `impact` conditions and the action for a statement over them.
+#[derive(Debug, Clone)]
+pub(crate) struct ImpactRule {
+    pub limits: ImpactLimits,
+    pub over: Action,
 }
 
 /// One compiled `[defaults]` entry.
@@ -383,6 +394,29 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
         }
     }
 
+    let impact = match &r.impact {
+        None => None,
+        Some(raw_impact) => {
+            let limits = compile_limits(raw_impact, action)
+                .map_err(|(span, key, m)| cx.err(&span, &k(&format!("impact.{key}")), m))?;
+            cx.warn(
+                &raw_impact.span(),
+                format!(
+                    "rule '{name}': impact limits are checked but not enforced yet: the session \
+                     does not measure impact, so every statement this rule matches is treated \
+                     as impact unknown (on_unknown = \"{}\")",
+                    limits.on_unknown
+                ),
+            );
+            Some(ImpactRule {
+                limits,
+                over: action,
+            })
+        }
+    };
+    // Until the session measures, a rule with impact limits decides as "unknown".
+    let action = impact.as_ref().map_or(action, |i| i.limits.on_unknown);
+
     Ok(Rule {
         name: Arc::from(name),
         line,
@@ -395,6 +429,7 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
         classes,
         objects,
         hours,
+        impact,
         outcome: Outcome {
             action,
             confirm,

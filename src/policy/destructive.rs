@@ -44,6 +44,8 @@ pub fn let_through(rules: &[Rule], production: Option<&EnvDefault>) -> Vec<Class
             let bit = super::matchers::class_bit(*c);
             !rules.iter().any(|r| {
                 r.classes & bit != 0
+                    // Impact limits let statements within them through.
+                    && r.impact.is_none()
                     && !r.outcome.action.forwards()
                     && r.environments
                         .as_ref()

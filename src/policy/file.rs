@@ -52,6 +52,8 @@ pub(crate) struct RawRule {
     pub confirm: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub message: Option<Spanned<String>>,
+    /// Conditions on the measured impact (`impact = { rows = 1000, … }`).
+    pub impact: Option<Spanned<super::impact::RawImpact>>,
 }
 
 /// A string or a list of strings (`users = "deploy"` or `users = ["a", "b"]`).

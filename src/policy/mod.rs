@@ -21,6 +21,7 @@ mod error;
 pub(crate) use error::toml_key_path;
 mod eval;
 mod file;
+mod impact;
 mod matchers;
 mod shadow;
 mod verdict;
@@ -32,6 +33,7 @@ use sha2::{Digest, Sha256};
 
 pub use duration::{parse_duration, MAX_TIMEOUT};
 pub use error::PolicyError;
+pub use impact::{ImpactLimits, Judgement};
 pub use verdict::{Action, Confirm, SessionContext, Verdict, DEFAULT_HOLD_TIMEOUT};
 pub use window::Window;
 
@@ -105,6 +107,17 @@ impl Policy {
     /// Rule names in file order.
     pub fn rule_names(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| &*r.name)
+    }
+
+    /// The impact limits of the rule named `name` and its action for a statement
+    /// over them (for `pgwarden explain` and, once the session probes, for judging a
+    /// measurement).
+    pub fn impact_limits(&self, name: &str) -> Option<(&ImpactLimits, Action)> {
+        self.rules
+            .iter()
+            .find(|r| &*r.name == name)
+            .and_then(|r| r.impact.as_ref())
+            .map(|i| (&i.limits, i.over))
     }
 
     /// Environments with a `[defaults]` entry (without `"*"`).

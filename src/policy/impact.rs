@@ -1,0 +1,377 @@
+//! Rule conditions on a statement's measured impact (`impact = { rows, share, … }`)
+//! and how a measurement is judged against them.
+//!
+//! A rule with `impact` applies only when the measured impact is over a limit (its
+//! `action`), or when the impact is unknown (`on_unknown`, default: the rule's
+//! action). Within the limits the rule does not apply and later rules or the
+//! default decide. The session does not probe yet: until it does, `evaluate`
+//! treats every statement such a rule matches as impact unknown (see
+//! `Rule::outcome`, compiled with the `on_unknown` action).
+
+use std::ops::Range;
+
+use toml::Spanned;
+
+use crate::impact::{Impact, Measured};
+
+use super::verdict::Action;
+
+/// `impact = { rows = 1000, share = "10%", share_min_rows = 10, on_unknown = "hold" }`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawImpact {
+    pub rows: Option<Spanned<i64>>,
+    pub share: Option<Spanned<String>>,
+    pub share_min_rows: Option<Spanned<i64>>,
+    pub on_unknown: Option<Spanned<String>>,
+}
+
+/// The compiled limits of one rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImpactLimits {
+    /// Over the limit when more rows than this change, all tables together.
+    pub rows: Option<u64>,
+    /// Over the limit when a table loses or changes more than this fraction (0..1)
+    /// of its rows ...
+    pub share: Option<f64>,
+    /// ... and more than this many of them (a floor, so that 2 of 3 rows of a
+    /// lookup table pass as the deliberate change they are).
+    pub share_min_rows: u64,
+    /// What the rule does when the impact is unknown.
+    pub on_unknown: Action,
+}
+
+/// How a measurement compares with a rule's limits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judgement {
+    /// Within every limit: the rule does not apply.
+    Within,
+    /// Over a limit, with the reason ("1,200 rows > 1000", "public.t: 40 % > 10 %").
+    Over(String),
+    /// Not measured, or the measurement failed.
+    Unknown,
+}
+
+impl ImpactLimits {
+    /// Judges a probe's result.
+    pub fn judge(&self, measured: &Measured) -> Judgement {
+        match measured {
+            Measured::Unknown(_) => Judgement::Unknown,
+            Measured::Known(i) => self.judge_impact(i),
+        }
+    }
+
+    fn judge_impact(&self, i: &Impact) -> Judgement {
+        if let Some(max) = self.rows {
+            let total = i.total_rows();
+            if total > max {
+                return Judgement::Over(format!("{total} rows changed > rows = {max}"));
+            }
+        }
+        if let Some(max) = self.share {
+            for t in &i.tables {
+                if t.existing_rows_changed() > self.share_min_rows && t.share() > max {
+                    return Judgement::Over(format!(
+                        "{}: {:.0} % of its rows changed > share = {:.0} %",
+                        t.qualified(),
+                        t.share() * 100.0,
+                        max * 100.0
+                    ));
+                }
+            }
+        }
+        Judgement::Within
+    }
+}
+
+/// `"10%"`, `"0.5 %"`, `"100%"` → 0.1, 0.005, 1.0.
+fn parse_share(s: &str) -> Result<f64, String> {
+    let hint = "expected a percentage such as \"10%\"";
+    let n = s
+        .trim()
+        .strip_suffix('%')
+        .ok_or_else(|| format!("'{s}': {hint}"))?
+        .trim();
+    let v: f64 = n.parse().map_err(|_| format!("'{s}': {hint}"))?;
+    if !(v > 0.0 && v <= 100.0) {
+        return Err(format!("'{s}': must be above 0 % and at most 100 %"));
+    }
+    Ok(v / 100.0)
+}
+
+/// The errors `compile` reports, with the span they are about.
+pub(crate) type SpanError = (Range<usize>, &'static str, String);
+
+/// Validates `raw`; `action` is the rule's own action.
+pub(crate) fn compile_limits(
+    raw: &Spanned<RawImpact>,
+    action: Action,
+) -> Result<ImpactLimits, SpanError> {
+    let r = raw.get_ref();
+    let count = |v: &Option<Spanned<i64>>, key: &'static str| -> Result<Option<u64>, SpanError> {
+        match v {
+            None => Ok(None),
+            Some(n) => u64::try_from(*n.get_ref())
+                .map(Some)
+                .map_err(|_| (n.span(), key, "must be 0 or more".to_string())),
+        }
+    };
+    let rows = count(&r.rows, "rows")?;
+    let share_min_rows = count(&r.share_min_rows, "share_min_rows")?;
+    let share = match &r.share {
+        None => None,
+        Some(s) => Some(parse_share(s.get_ref()).map_err(|m| (s.span(), "share", m))?),
+    };
+    if rows.is_none() && share.is_none() {
+        return Err((
+            raw.span(),
+            "rows",
+            "give rows, share or both (a rule with impact but no limit never applies)".to_string(),
+        ));
+    }
+    if share_min_rows.is_some() && share.is_none() {
+        if let Some(s) = &r.share_min_rows {
+            return Err((
+                s.span(),
+                "share_min_rows",
+                "has no effect without share".to_string(),
+            ));
+        }
+    }
+    let on_unknown = match &r.on_unknown {
+        None => action,
+        Some(s) => Action::from_name(s.get_ref()).ok_or_else(|| {
+            (
+                s.span(),
+                "on_unknown",
+                format!(
+                    "unknown action '{}' (expected allow, audit, block or hold)",
+                    s.get_ref()
+                ),
+            )
+        })?,
+    };
+    Ok(ImpactLimits {
+        rows,
+        share,
+        share_min_rows: share_min_rows.unwrap_or(0),
+        on_unknown,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::impact::{TableImpact, Unknown};
+
+    fn table(name: &str, ins: u64, upd: u64, del: u64, estimate: u64) -> TableImpact {
+        TableImpact {
+            relid: 1,
+            schema: "public".into(),
+            name: name.into(),
+            inserted: ins,
+            updated: upd,
+            deleted: del,
+            estimate,
+        }
+    }
+
+    fn known(tables: Vec<TableImpact>) -> Measured {
+        Measured::Known(Impact {
+            tables,
+            command_rows: None,
+        })
+    }
+
+    fn example() -> ImpactLimits {
+        ImpactLimits {
+            rows: Some(1000),
+            share: Some(0.10),
+            share_min_rows: 10,
+            on_unknown: Action::Hold,
+        }
+    }
+
+    #[test]
+    fn judged_against_rows_share_and_the_floor() {
+        let l = example();
+        let cases: Vec<(&str, Measured, bool)> = vec![
+            (
+                "one row of a big table",
+                known(vec![table("t", 0, 1, 0, 1_000_000)]),
+                false,
+            ),
+            (
+                "1001 rows over many tables",
+                known(vec![
+                    table("a", 0, 0, 600, 1_000_000),
+                    table("b", 401, 0, 0, 0),
+                ]),
+                true,
+            ),
+            (
+                "exactly 1000 rows",
+                known(vec![table("a", 0, 0, 1000, 1_000_000)]),
+                false,
+            ),
+            (
+                "2 of 3 rows of a lookup table (floor)",
+                known(vec![table("lookup", 0, 0, 2, 3)]),
+                false,
+            ),
+            (
+                "11 of 20 rows",
+                known(vec![table("small", 0, 11, 0, 20)]),
+                true,
+            ),
+            (
+                "10 % exactly",
+                known(vec![table("t", 0, 0, 100, 1000)]),
+                false,
+            ),
+            (
+                "inserts count as rows, not share",
+                known(vec![table("t", 500, 0, 0, 10)]),
+                false,
+            ),
+            (
+                "a stale estimate of 0",
+                known(vec![table("t", 0, 0, 50, 0)]),
+                true,
+            ),
+        ];
+        for (name, m, over) in cases {
+            assert_eq!(matches!(l.judge(&m), Judgement::Over(_)), over, "{name}");
+        }
+        assert_eq!(
+            l.judge(&Measured::Unknown(Unknown::Timeout)),
+            Judgement::Unknown
+        );
+        let tag_only = Measured::Known(Impact {
+            tables: vec![],
+            command_rows: Some(5000),
+        });
+        assert!(matches!(l.judge(&tag_only), Judgement::Over(_)));
+    }
+
+    const FILE: &str = r#"[defaults]
+production = { action = "allow" }
+
+[[rule]]
+name = "large-writes"
+environment = "production"
+classes = ["delete.*", "update.*"]
+action = "hold"
+impact = { rows = 1000, share = "10%", share_min_rows = 10 }
+
+[[rule]]
+name = "later"
+environment = "production"
+classes = ["delete.*"]
+action = "block"
+"#;
+
+    fn statement(sql: &str) -> crate::classify::Statement {
+        crate::classify::classify(sql, &crate::classify::SessionFacts::default()).remove(0)
+    }
+
+    fn prod() -> super::super::SessionContext<'static> {
+        super::super::SessionContext {
+            environment: "production",
+            target: "prod",
+            database: "app",
+            user: "u",
+            application: "",
+            client_addr: None,
+            now: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn the_policy_file_keys() {
+        let p = super::super::Policy::parse(FILE, "p.toml").expect("parses");
+        let (l, over) = p.impact_limits("large-writes").expect("limits");
+        assert_eq!(
+            (l.rows, l.share, l.share_min_rows, l.on_unknown, over),
+            (Some(1000), Some(0.1), 10, Action::Hold, Action::Hold)
+        );
+        assert!(p.impact_limits("later").is_none());
+        // Parsed, not enforced: the warning says so, and evaluate decides "unknown".
+        assert!(
+            p.warnings().iter().any(|w| w.starts_with(
+                "p.toml:9: rule 'large-writes': impact limits are checked but not enforced"
+            )),
+            "{:?}",
+            p.warnings()
+        );
+        let v = p.evaluate(&statement("DELETE FROM t WHERE id > 0"), &prod());
+        assert_eq!(
+            (v.action, v.rule.as_deref()),
+            (Action::Hold, Some("large-writes"))
+        );
+        // A rule with impact limits lets statements within them fall through, so
+        // the later rule is not reported as shadowed.
+        assert!(
+            !p.warnings().iter().any(|w| w.contains("shadowed")),
+            "{:?}",
+            p.warnings()
+        );
+    }
+
+    #[test]
+    fn on_unknown_is_what_applies_today() {
+        let text = FILE.replace(
+            "share_min_rows = 10 }",
+            "share_min_rows = 10, on_unknown = \"block\" }",
+        );
+        let p = super::super::Policy::parse(&text, "p.toml").expect("parses");
+        let v = p.evaluate(&statement("UPDATE t SET v = 1 WHERE id > 0"), &prod());
+        assert_eq!(v.action, Action::Block);
+        assert_eq!(
+            p.impact_limits("large-writes").map(|(_, a)| a),
+            Some(Action::Hold)
+        );
+    }
+
+    #[test]
+    fn bad_impact_keys_are_located() {
+        let cases = [
+            (
+                "share = \"10\"",
+                "p.toml:9: rule[1].impact.share: '10': expected a percentage",
+            ),
+            (
+                "rows = -1",
+                "p.toml:9: rule[1].impact.rows: must be 0 or more",
+            ),
+            (
+                "on_unknown = \"maybe\", rows = 1",
+                "p.toml:9: rule[1].impact.on_unknown: unknown action 'maybe'",
+            ),
+            (
+                "share_min_rows = 3",
+                "p.toml:9: rule[1].impact.rows: give rows, share or both",
+            ),
+            (
+                "rows = 5, share_min_rows = 3",
+                "p.toml:9: rule[1].impact.share_min_rows: has no effect without share",
+            ),
+            ("rows = 5, bogus = 1", "p.toml:9:"),
+        ];
+        for (keys, want) in cases {
+            let text = FILE.replace("rows = 1000, share = \"10%\", share_min_rows = 10", keys);
+            let e = super::super::Policy::parse(&text, "p.toml").expect_err(keys);
+            assert!(e.to_string().starts_with(want), "{keys}: {e}");
+        }
+    }
+
+    #[test]
+    fn shares_parse_as_percentages() {
+        assert_eq!(parse_share("10%"), Ok(0.1));
+        assert_eq!(parse_share(" 0.5 % "), Ok(0.005));
+        assert_eq!(parse_share("100%"), Ok(1.0));
+        for bad in ["10", "0%", "101%", "-5%", "x%", "NaN%"] {
+            assert!(parse_share(bad).is_err(), "{bad}");
+        }
+    }
+}
