@@ -45,6 +45,7 @@
 pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod catalog;
 pub mod classify;
 pub mod config;
 pub mod control;

@@ -27,7 +27,7 @@ mod plpgsql;
 mod session;
 mod startup;
 mod statement;
-mod tree;
+pub(crate) mod tree;
 mod walk;
 
 pub use functions::DEFAULT_DANGEROUS;

@@ -11,6 +11,7 @@ mod approver_page;
 mod audit_cli;
 mod audit_ops;
 mod audit_proxy;
+mod catalog_blast;
 mod classify_adversarial;
 mod classify_api;
 mod classify_corpus;

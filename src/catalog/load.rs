@@ -1,0 +1,163 @@
+//! The catalog queries and the reading of their text rows into [`TableInfo`]s.
+//!
+//! Two read-only queries over `pg_catalog`, each one simple-protocol Query:
+//! [`TABLES_SQL`] (one row per relation) and [`KEYS_SQL`] (one row per column of
+//! each qualifying unique index, in index order). System schemas are left out;
+//! temporary schemas are kept, because an unqualified name may resolve to them.
+
+use std::collections::BTreeMap;
+
+use super::TableInfo;
+
+/// oid, schema, name, relkind, estimate, has_triggers, has_rules, has_children,
+/// cascades_on_delete, cascades_on_update.
+pub const TABLES_SQL: &str = "SELECT c.oid::int8, n.nspname::text, c.relname::text, c.relkind::text, \
+ GREATEST(c.reltuples::int8, COALESCE(s.n_live_tup, 0), 0), \
+ EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal), \
+ EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w WHERE w.ev_class = c.oid AND w.rulename <> '_RETURN'), \
+ c.relhassubclass, \
+ EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = c.oid AND f.contype = 'f' \
+   AND f.confdeltype IN ('c', 'n', 'd')), \
+ EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = c.oid AND f.contype = 'f' \
+   AND f.confupdtype IN ('c', 'n', 'd')) \
+ FROM pg_catalog.pg_class c \
+ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+ LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid \
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast' \
+ ORDER BY 2, 3";
+
+/// table oid, index oid, column: the key columns (not INCLUDE columns) of unique,
+/// valid, live, immediate, non-partial, expression-free indexes whose key columns
+/// are all NOT NULL.
+pub const KEYS_SQL: &str = "SELECT i.indrelid::int8, i.indexrelid::int8, a.attname::text \
+ FROM pg_catalog.pg_index i \
+ CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+ JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+ WHERE i.indisunique AND i.indisvalid AND i.indislive AND i.indimmediate \
+   AND i.indpred IS NULL AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts \
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS x(attnum, ord) \
+     JOIN pg_catalog.pg_attribute b ON b.attrelid = i.indrelid AND b.attnum = x.attnum \
+     WHERE x.ord <= i.indnkeyatts AND NOT b.attnotnull) \
+ ORDER BY 1, 2, k.ord";
+
+/// A row that is not what the query returns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unexpected catalog row: {0}")]
+pub struct LoadError(String);
+
+type Row<'a> = [Option<&'a str>];
+
+fn text<'a>(row: &Row<'a>, i: usize, what: &str) -> Result<&'a str, LoadError> {
+    row.get(i)
+        .copied()
+        .flatten()
+        .ok_or_else(|| LoadError(format!("{what} missing")))
+}
+
+fn number<T: std::str::FromStr>(row: &Row<'_>, i: usize, what: &str) -> Result<T, LoadError> {
+    text(row, i, what)?
+        .parse()
+        .map_err(|_| LoadError(format!("{what} is not a number")))
+}
+
+fn flag(row: &Row<'_>, i: usize, what: &str) -> Result<bool, LoadError> {
+    match text(row, i, what)? {
+        "t" => Ok(true),
+        "f" => Ok(false),
+        other => Err(LoadError(format!("{what} is '{other}', not t or f"))),
+    }
+}
+
+/// Reads [`TABLES_SQL`] and [`KEYS_SQL`] rows. Any malformed row fails the whole
+/// load (the old catalog, or none, stays: "unknown", never a guess).
+pub fn tables(
+    tables: &[Vec<Option<&str>>],
+    keys: &[Vec<Option<&str>>],
+) -> Result<Vec<TableInfo>, LoadError> {
+    // table oid → index oid → columns in index order
+    let mut by_table: BTreeMap<u32, BTreeMap<u32, Vec<String>>> = BTreeMap::new();
+    for row in keys {
+        let t: u32 = number(row, 0, "indrelid")?;
+        let i: u32 = number(row, 1, "indexrelid")?;
+        let col = text(row, 2, "attname")?.to_string();
+        by_table
+            .entry(t)
+            .or_default()
+            .entry(i)
+            .or_default()
+            .push(col);
+    }
+    let mut out = Vec::with_capacity(tables.len());
+    for row in tables {
+        let oid: u32 = number(row, 0, "oid")?;
+        let kind = text(row, 3, "relkind")?;
+        let mut chars = kind.chars();
+        let (Some(kind), None) = (chars.next(), chars.next()) else {
+            return Err(LoadError(format!("relkind '{kind}'")));
+        };
+        out.push(TableInfo {
+            oid,
+            schema: text(row, 1, "nspname")?.to_string(),
+            name: text(row, 2, "relname")?.to_string(),
+            kind,
+            estimate: number(row, 4, "estimate")?,
+            keys: by_table
+                .remove(&oid)
+                .map(|m| m.into_values().collect())
+                .unwrap_or_default(),
+            has_triggers: flag(row, 5, "has_triggers")?,
+            has_rules: flag(row, 6, "has_rules")?,
+            has_children: flag(row, 7, "relhassubclass")?,
+            cascades_on_delete: flag(row, 8, "cascades_on_delete")?,
+            cascades_on_update: flag(row, 9, "cascades_on_update")?,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(v: &[&'static str]) -> Vec<Option<&'static str>> {
+        v.iter().map(|s| Some(*s)).collect()
+    }
+
+    #[test]
+    fn rows_become_tables_with_their_keys() {
+        let t = tables(
+            &[row(&[
+                "10", "public", "t", "r", "5", "f", "f", "f", "t", "f",
+            ])],
+            &[
+                row(&["10", "20", "id"]),
+                row(&["10", "21", "a"]),
+                row(&["10", "21", "b"]),
+                row(&["99", "30", "x"]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            t[0].keys,
+            vec![vec!["id".to_string()], vec!["a".into(), "b".into()]]
+        );
+        assert!(t[0].cascades_on_delete && !t[0].has_triggers);
+        assert_eq!((t[0].kind, t[0].estimate), ('r', 5));
+    }
+
+    #[test]
+    fn malformed_rows_fail_the_load() {
+        let good = ["10", "public", "t", "r", "5", "f", "f", "f", "f", "f"];
+        for (i, bad) in [(0, "x"), (3, "rr"), (4, "-1"), (5, "yes")] {
+            let mut r = row(&good);
+            r[i] = Some(bad);
+            assert!(tables(&[r], &[]).is_err(), "field {i} = {bad}");
+        }
+        let mut r = row(&good);
+        r[1] = None;
+        assert!(tables(&[r], &[]).is_err());
+        assert!(tables(&[], &[row(&["1", "2"])]).is_err());
+    }
+}
