@@ -33,6 +33,24 @@ pub enum Class {
     AlterSetSchema,
     AlterDetachPartition,
     AlterOther,
+    /// ALTER ROLE/USER/GROUP: login, password, validity, limits, attributes, membership, stored settings.
+    AlterRole,
+    /// ALTER DATABASE: connection limit, allow_connections, stored settings, rename, owner.
+    AlterDatabase,
+    /// `OWNER TO`: the object changes owner (the old owner may lose access).
+    AlterOwner,
+    /// Triggers, rules or row security switched off or on (`DISABLE TRIGGER`, `ENABLE REPLICA TRIGGER`, `NO FORCE ROW LEVEL SECURITY`…).
+    AlterTrigger,
+    /// `SET UNLOGGED`/`LOGGED`, `SET TABLESPACE`, `SET ACCESS METHOD`: rewrites or moves the table (unlogged data is lost on a crash).
+    AlterStorage,
+    /// A column added with a default together with a foreign key that cascades: a later one-row delete of the parent can change every row.
+    AlterCascade,
+    /// `COMMIT PREPARED`/`ROLLBACK PREPARED`: finishes a transaction some other session prepared.
+    TransactionPrepared,
+    /// A write to a table or view in `pg_catalog` (including `pg_settings`).
+    SystemCatalog,
+    /// DDL or a utility statement that is not on pgwarden's list of routine, non-destructive ones.
+    DdlUnlisted,
     ReassignOwned,
     CreateCode,
     CodeDo,
@@ -105,6 +123,15 @@ impl Class {
         Class::AlterSetSchema,
         Class::AlterDetachPartition,
         Class::AlterOther,
+        Class::AlterRole,
+        Class::AlterDatabase,
+        Class::AlterOwner,
+        Class::AlterTrigger,
+        Class::AlterStorage,
+        Class::AlterCascade,
+        Class::TransactionPrepared,
+        Class::SystemCatalog,
+        Class::DdlUnlisted,
         Class::ReassignOwned,
         Class::CreateCode,
         Class::CodeDo,
@@ -163,6 +190,15 @@ impl Class {
             Class::AlterSetSchema => "alter.set_schema",
             Class::AlterDetachPartition => "alter.detach_partition",
             Class::AlterOther => "alter.other",
+            Class::AlterRole => "alter.role",
+            Class::AlterDatabase => "alter.database",
+            Class::AlterOwner => "alter.owner",
+            Class::AlterTrigger => "alter.trigger",
+            Class::AlterStorage => "alter.storage",
+            Class::AlterCascade => "alter.cascade",
+            Class::TransactionPrepared => "transaction.prepared",
+            Class::SystemCatalog => "system.catalog",
+            Class::DdlUnlisted => "ddl.unlisted",
             Class::ReassignOwned => "reassign_owned",
             Class::CreateCode => "create.code",
             Class::CodeDo => "code.do",

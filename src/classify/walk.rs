@@ -180,10 +180,17 @@ impl<'a> Walker<'a> {
             "FuncCall" => self.func_call(o),
             "A_Indirection" | "AIndirection" | "ColumnRef" => self.attribute_call(o),
             "SelectStmt" => self.add_if(o.get("into_clause") != &G::Null, Class::Create),
-            "InsertStmt" => self.add(Class::Write),
-            "DeleteStmt" | "UpdateStmt" => self.dml(o),
+            "InsertStmt" => {
+                self.add(Class::Write);
+                self.catalog_target(o);
+            }
+            "DeleteStmt" | "UpdateStmt" => {
+                self.dml(o);
+                self.catalog_target(o);
+            }
             "MergeStmt" => {
                 self.add(Class::Write);
+                self.catalog_target(o);
                 let deletes = o.list("merge_when_clauses").iter().any(|w| {
                     w.is("MergeWhenClause")
                         .is_some_and(|w| w.int("command_type") == k(CmdType::CmdDelete))
@@ -224,7 +231,14 @@ impl<'a> Walker<'a> {
                 self.drop(o);
                 return false;
             }
-            "TruncateStmt" => self.add(Class::Truncate),
+            "TruncateStmt" => {
+                self.add(Class::Truncate);
+                for r in o.list("relations") {
+                    if let Some(r) = r.is("RangeVar") {
+                        self.add_if(is_catalog(r), Class::SystemCatalog);
+                    }
+                }
+            }
             "DropdbStmt" => {
                 self.add(Class::DropDatabase);
                 self.object(o.text("dbname").to_string());
@@ -253,6 +267,12 @@ impl<'a> Walker<'a> {
             "AlterTableStmt" => self.alter_table(o),
             "RenameStmt" => {
                 self.add(Class::AlterRename);
+                let t = o.int("rename_type");
+                if t == k(ObjectType::ObjectDatabase) {
+                    self.add(Class::AlterDatabase);
+                } else if t == k(ObjectType::ObjectRole) {
+                    self.add(Class::AlterRole);
+                }
                 if let Some(n) = any_name(o.get("object")) {
                     self.object(n);
                 } else if o.get("relation") == &G::Null {
@@ -271,10 +291,11 @@ impl<'a> Walker<'a> {
             | "AlterDatabaseSetStmt"
             | "AlterFunctionStmt" => {
                 // Their SET clauses are stored settings, not this session's.
-                self.add(if o.name == "AlterSystemStmt" {
-                    Class::System
-                } else {
-                    Class::AlterOther
+                self.add(match o.name {
+                    "AlterSystemStmt" => Class::System,
+                    "AlterRoleSetStmt" => Class::AlterRole,
+                    "AlterDatabaseSetStmt" => Class::AlterDatabase,
+                    _ => Class::AlterOther,
                 });
                 if o.name == "AlterDatabaseSetStmt" {
                     self.object(o.text("dbname").to_string());
@@ -328,7 +349,12 @@ impl<'a> Walker<'a> {
             }
             "DefineStmt" => {
                 let kind = o.int("kind");
-                if kind == k(ObjectType::ObjectOperator) || kind == k(ObjectType::ObjectAggregate) {
+                if kind == k(ObjectType::ObjectAggregate) && builtin_aggregate(o) {
+                    // Built from built-in functions only: no new code runs.
+                    self.add(Class::Create);
+                } else if kind == k(ObjectType::ObjectOperator)
+                    || kind == k(ObjectType::ObjectAggregate)
+                {
                     self.add(Class::CreateCode);
                 } else {
                     self.add(Class::Create);
@@ -373,10 +399,22 @@ impl<'a> Walker<'a> {
                     Class::Read
                 });
             }
+            // WITH NO DATA empties the view and makes it unreadable until refreshed.
+            "RefreshMatViewStmt" if o.flag("skip_data") => self.add(Class::Truncate),
             "ClusterStmt" | "ReindexStmt" | "RefreshMatViewStmt" | "CheckPointStmt" => {
                 self.add(Class::Maintenance)
             }
-            "TransactionStmt" | "ConstraintsSetStmt" | "LockStmt" => self.add(Class::Transaction),
+            "TransactionStmt" => {
+                use pg_query::protobuf::TransactionStmtKind as T;
+                let kind = o.int("kind");
+                if kind == k(T::TransStmtCommitPrepared) || kind == k(T::TransStmtRollbackPrepared)
+                {
+                    self.add(Class::TransactionPrepared);
+                } else {
+                    self.add(Class::Transaction);
+                }
+            }
+            "ConstraintsSetStmt" | "LockStmt" => self.add(Class::Transaction),
             "VariableSetStmt" => self.variable_set(o),
             "VariableShowStmt" | "DiscardStmt" | "ListenStmt" | "UnlistenStmt" => {
                 self.add(Class::Session)
@@ -405,19 +443,102 @@ impl<'a> Walker<'a> {
                 self.object(o.text("role").to_string());
             }
             "AlterDatabaseStmt" | "AlterDatabaseRefreshCollStmt" => {
-                self.add(Class::AlterOther);
+                self.add(Class::AlterDatabase);
                 self.object(o.text("dbname").to_string());
             }
-            "CommentStmt" | "SecLabelStmt" => self.add(Class::AlterOther),
+            "AlterRoleStmt" => {
+                self.add(Class::AlterRole);
+                if let Some(n) = any_name(o.get("role")) {
+                    self.object(n);
+                }
+            }
+            "AlterOwnerStmt" => {
+                self.add(Class::AlterOwner);
+                if let Some(n) = any_name(o.get("object")) {
+                    self.object(n);
+                }
+            }
+            "AlterEnumStmt" => {
+                if o.text("old_val").is_empty() {
+                    self.add(Class::AlterOther);
+                } else {
+                    // RENAME VALUE: stored values read back under the new label.
+                    self.add(Class::AlterRename);
+                }
+                self.object(name_list(o.list("type_name")));
+            }
+            "AlterSeqStmt" => {
+                let moves = o.list("options").iter().any(|d| {
+                    d.is("DefElem").is_some_and(|d| {
+                        matches!(
+                            d.text("defname"),
+                            "restart"
+                                | "increment"
+                                | "maxvalue"
+                                | "minvalue"
+                                | "start"
+                                | "cycle"
+                                | "as"
+                        )
+                    })
+                });
+                self.add(if moves {
+                    Class::AlterSequence
+                } else {
+                    Class::AlterOther
+                });
+            }
+            "AlterEventTrigStmt" => self.add(Class::AlterTrigger),
+            "CreateForeignServerStmt"
+            | "AlterForeignServerStmt"
+            | "CreateForeignTableStmt"
+            | "CreateFdwStmt"
+            | "AlterFdwStmt"
+            | "CreateUserMappingStmt"
+            | "AlterUserMappingStmt"
+            | "ImportForeignSchemaStmt" => {
+                self.add(
+                    if o.name.starts_with("Create") || o.name.starts_with("Import") {
+                        Class::Create
+                    } else {
+                        Class::AlterOther
+                    },
+                );
+                self.foreign_options(o);
+            }
+            "CommentStmt" => self.add(Class::AlterOther),
             "AlterDefaultPrivilegesStmt" => {}
             "PlAssignStmt" | "ReturnStmt" | "SetOperationStmt" | "RawStmt" => {}
+            "CreateStmt"
+            | "CreateSeqStmt"
+            | "CreateEnumStmt"
+            | "CreateDomainStmt"
+            | "CreateRangeStmt"
+            | "CreateTableAsStmt"
+            | "CreateStatsStmt"
+            | "CreatePolicyStmt"
+            | "CreateTableSpaceStmt"
+            | "CreateConversionStmt"
+            | "CreateOpClassStmt"
+            | "CreateOpFamilyStmt"
+            | "CreateAmStmt"
+            | "CreatePublicationStmt" => self.add(Class::Create),
+            "AlterDomainStmt"
+            | "AlterPolicyStmt"
+            | "AlterStatsStmt"
+            | "AlterCollationStmt"
+            | "AlterTSDictionaryStmt"
+            | "AlterTSConfigurationStmt"
+            | "AlterOpFamilyStmt"
+            | "AlterOperatorStmt"
+            | "AlterTypeStmt"
+            | "AlterTableMoveAllStmt" => self.add(Class::AlterOther),
             name if name.ends_with("Stmt") => {
-                if name.starts_with("Create") || name.starts_with("Import") {
-                    self.add(Class::Create);
-                } else if name.starts_with("Drop") {
+                if name.starts_with("Drop") {
                     self.add(Class::DropOther);
                 } else {
-                    self.add(Class::AlterOther);
+                    // Not on the routine list above: fail closed.
+                    self.add(Class::DdlUnlisted);
                 }
             }
             _ => {}
@@ -517,24 +638,77 @@ impl<'a> Walker<'a> {
     fn alter_table(&mut self, o: &Obj) {
         use pg_query::protobuf::AlterTableType as A;
         let mut any = false;
+        let (mut adds_default, mut cascades) = (false, false);
         for cmd in o.list("cmds") {
             let Some(c) = cmd.is("AlterTableCmd") else {
                 continue;
             };
             let st = c.int("subtype");
             any = true;
-            if st == k(A::AtDropColumn) {
-                self.add(Class::AlterDropColumn);
-            } else if st == k(A::AtAlterColumnType) {
-                self.add(Class::AlterColumnType);
-            } else if st == k(A::AtDetachPartition) || st == k(A::AtDetachPartitionFinalize) {
-                self.add(Class::AlterDetachPartition);
-            } else {
-                self.add(Class::AlterOther);
+            let is = |t: A| st == k(t);
+            if is(A::AtAddColumn) {
+                let def = c.child("def");
+                adds_default |= def.is_some_and(column_has_default);
+                cascades |= def.is_some_and(|d| d.list("constraints").iter().any(cascading_fk));
             }
+            if is(A::AtAddConstraint) {
+                cascades |= cascading_fk(c.get("def"));
+            }
+            let class = if is(A::AtDropColumn) {
+                Class::AlterDropColumn
+            } else if is(A::AtAlterColumnType) {
+                Class::AlterColumnType
+            } else if is(A::AtDetachPartition)
+                || is(A::AtDetachPartitionFinalize)
+                || is(A::AtDropInherit)
+            {
+                Class::AlterDetachPartition
+            } else if is(A::AtChangeOwner) {
+                Class::AlterOwner
+            } else if (st >= k(A::AtEnableTrig) && st <= k(A::AtDisableRule))
+                || is(A::AtDisableRowSecurity)
+                || is(A::AtNoForceRowSecurity)
+            {
+                Class::AlterTrigger
+            } else if is(A::AtSetUnLogged)
+                || is(A::AtSetLogged)
+                || is(A::AtSetTableSpace)
+                || is(A::AtSetAccessMethod)
+            {
+                Class::AlterStorage
+            } else if is(A::AtSetIdentity) || is(A::AtDropIdentity) {
+                Class::AlterSequence
+            } else if is(A::AtGenericOptions) || is(A::AtAlterColumnGenericOptions) {
+                self.foreign_options(c);
+                Class::AlterOther
+            } else if ROUTINE_ALTER_TABLE.iter().any(|t| is(*t)) {
+                Class::AlterOther
+            } else {
+                Class::DdlUnlisted
+            };
+            self.add(class);
+        }
+        if adds_default && cascades {
+            self.add(Class::AlterCascade);
         }
         if !any {
             self.add(Class::AlterOther);
+        }
+    }
+
+    /// file_fdw's `filename`/`program` options read server files or run programs.
+    fn foreign_options(&mut self, o: &Obj) {
+        let risky = o.list("options").iter().any(|d| {
+            d.is("DefElem")
+                .is_some_and(|d| matches!(d.text("defname"), "program" | "filename"))
+        });
+        self.add_if(risky, Class::System);
+    }
+
+    /// A write whose target is a catalog table or view (`pg_settings`, `pg_authid`…).
+    fn catalog_target(&mut self, o: &Obj) {
+        if o.child("relation").is_some_and(is_catalog) {
+            self.add(Class::SystemCatalog);
         }
     }
 
@@ -755,6 +929,136 @@ impl<'a> Walker<'a> {
             }
             _ => self.add(Class::CodeOpaque),
         }
+    }
+}
+
+/// ALTER TABLE actions that change no data and lock out nobody: adding columns,
+/// defaults, constraints and indexes, statistics and storage options, attaching.
+const ROUTINE_ALTER_TABLE: &[pg_query::protobuf::AlterTableType] = {
+    use pg_query::protobuf::AlterTableType as A;
+    &[
+        A::AtAddColumn,
+        A::AtAddColumnToView,
+        A::AtColumnDefault,
+        A::AtCookedColumnDefault,
+        A::AtDropNotNull,
+        A::AtSetNotNull,
+        A::AtSetStatistics,
+        A::AtSetOptions,
+        A::AtResetOptions,
+        A::AtSetStorage,
+        A::AtSetCompression,
+        A::AtAddIndex,
+        A::AtReAddIndex,
+        A::AtAddConstraint,
+        A::AtReAddConstraint,
+        A::AtAlterConstraint,
+        A::AtValidateConstraint,
+        A::AtAddIndexConstraint,
+        A::AtDropConstraint,
+        A::AtReAddComment,
+        A::AtClusterOn,
+        A::AtDropCluster,
+        A::AtSetRelOptions,
+        A::AtResetRelOptions,
+        A::AtReplaceRelOptions,
+        A::AtAddInherit,
+        A::AtAddOf,
+        A::AtReplicaIdentity,
+        A::AtEnableRowSecurity,
+        A::AtForceRowSecurity,
+        A::AtAttachPartition,
+        A::AtAddIdentity,
+        A::AtReAddStatistics,
+    ]
+};
+
+/// CREATE AGGREGATE whose support functions are all read-only built-ins (by name, in
+/// `pg_catalog` or unqualified), e.g. `sfunc = array_append`.
+fn builtin_aggregate(o: &Obj) -> bool {
+    const FUNCS: &[&str] = &[
+        "sfunc",
+        "finalfunc",
+        "combinefunc",
+        "serialfunc",
+        "deserialfunc",
+        "msfunc",
+        "minvfunc",
+        "mfinalfunc",
+    ];
+    const BUILTIN_SUFFIXES: &[&str] = &[
+        "pl",
+        "mi",
+        "_accum",
+        "larger",
+        "smaller",
+        "_avg",
+        "_sum",
+        "inc",
+        "_combine",
+        "_serialize",
+        "_deserialize",
+        "_accum_inv",
+        "and",
+        "or",
+        "_append",
+    ];
+    o.list("definition").iter().all(|d| {
+        let Some(d) = d.is("DefElem") else {
+            return true;
+        };
+        if !FUNCS.contains(&d.text("defname")) {
+            return true;
+        }
+        let names: Vec<&str> = match d.get("arg") {
+            G::Obj(t) if t.name == "TypeName" => t
+                .list("names")
+                .iter()
+                .filter_map(|n| n.is("String").map(|s| s.text("sval")))
+                .collect(),
+            G::Obj(l) if l.name == "List" => l
+                .list("items")
+                .iter()
+                .filter_map(|n| n.is("String").map(|s| s.text("sval")))
+                .collect(),
+            _ => return false,
+        };
+        match names.as_slice() {
+            [name] | ["pg_catalog", name] => {
+                let n = name.to_ascii_lowercase();
+                functions::is_read_only(&n) || BUILTIN_SUFFIXES.iter().any(|s| n.ends_with(s))
+            }
+            _ => false,
+        }
+    })
+}
+
+/// A ColumnDef with a default (`DEFAULT x` as raw default or as a constraint).
+fn column_has_default(d: &Obj) -> bool {
+    use pg_query::protobuf::ConstrType;
+    d.get("raw_default") != &G::Null
+        || d.list("constraints").iter().any(|c| {
+            c.is("Constraint")
+                .is_some_and(|c| c.int("contype") == k(ConstrType::ConstrDefault))
+        })
+}
+
+/// A foreign key whose ON DELETE cascades, sets null or sets the default.
+fn cascading_fk(g: &G) -> bool {
+    use pg_query::protobuf::ConstrType;
+    g.is("Constraint").is_some_and(|c| {
+        c.int("contype") == k(ConstrType::ConstrForeign)
+            && matches!(c.text("fk_del_action"), "c" | "n" | "d")
+    })
+}
+
+/// A relation in `pg_catalog`, written so or unqualified with a `pg_` name (the
+/// catalog schema is searched first unless a search_path says otherwise).
+fn is_catalog(r: &Obj) -> bool {
+    match r.text("schemaname") {
+        "pg_catalog" => true,
+        "" => r.text("relname").starts_with("pg_"),
+        _ => false,
     }
 }
 
