@@ -48,4 +48,5 @@ mod proxy_sessions;
 mod proxy_tls;
 mod proxy_tools;
 mod startup_guard;
+mod tools_migrations;
 mod tools_production;
