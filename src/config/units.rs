@@ -2,26 +2,51 @@
 
 use std::time::Duration;
 
-/// Parses "500ms", "30s", "10m", "2h", "1d" (a bare number is seconds).
+/// The one duration grammar of proxy.toml and the policy file: one or more
+/// `<number><unit>` parts, units `ms`, `s`, `m`, `h`, `d`, added up ("250ms", "30s",
+/// "10m", "1h30m", "1d"). A unit is always required. Ranges are the caller's.
 pub fn duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?} (expected e.g. \"30s\", \"10m\")"))?;
-    let ms = match unit.trim() {
-        "ms" => n,
-        "" | "s" => n.saturating_mul(1_000),
-        "m" => n.saturating_mul(60_000),
-        "h" => n.saturating_mul(3_600_000),
-        "d" => n.saturating_mul(86_400_000),
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?} in {text:?} (use ms, s, m, h, d)"
-            ))
-        }
+    let bad = || {
+        format!(
+            "invalid duration {text:?} (use e.g. \"250ms\", \"30s\", \"10m\", \"1h30m\", \"1d\")"
+        )
     };
+    let mut rest = text.trim();
+    let mut ms: u64 = 0;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let letters = rest[digits..]
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .map_or(rest.len(), |k| digits + k);
+        let (num, unit) = (&rest[..digits], &rest[digits..letters]);
+        if num.is_empty() {
+            return Err(bad());
+        }
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        let per: u64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => return Err(format!("{} (a unit is required after {num})", bad())),
+            other => {
+                return Err(format!(
+                    "unknown duration unit {other:?} in {text:?} (use ms, s, m, h, d)"
+                ))
+            }
+        };
+        ms = n
+            .checked_mul(per)
+            .and_then(|v| ms.checked_add(v))
+            .ok_or_else(|| format!("duration {text:?} is too long"))?;
+        rest = &rest[letters..];
+    }
     Ok(Duration::from_millis(ms))
 }
 
@@ -57,11 +82,18 @@ mod tests {
         assert_eq!(duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(duration("5"), Ok(Duration::from_secs(5)));
+        assert!(duration("5").unwrap_err().contains("a unit is required"));
         assert!(duration("ten").is_err());
         assert!(duration("5 weeks").is_err());
         assert!(duration("").is_err());
         assert!(duration("-5s").is_err());
+        assert_eq!(duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(duration("1m30s250ms"), Ok(Duration::from_millis(90_250)));
+        assert!(duration("1h30").is_err());
+        assert!(duration("h").is_err());
+        assert!(duration("1 h").is_err());
+        assert!(duration("99999999999999999999d").is_err());
     }
 
     #[test]
