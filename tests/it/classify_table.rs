@@ -479,6 +479,8 @@ cases! {
     create_text_search: "CREATE TEXT SEARCH CONFIGURATION c (COPY = english)" => "= create.other";
     import_foreign_schema: "IMPORT FOREIGN SCHEMA remote FROM SERVER s INTO local" => "= create.other";
     create_ts_dict: "CREATE TEXT SEARCH DICTIONARY d (TEMPLATE = simple)" => "= create.other";
+    alter_ts_dict: "ALTER TEXT SEARCH DICTIONARY d (StopWords = english)" => "= alter.other";
+    alter_ts_config: "ALTER TEXT SEARCH CONFIGURATION c ALTER MAPPING FOR word WITH simple" => "= alter.other";
     create_view_danger_fn: "CREATE VIEW killer AS SELECT pg_terminate_backend(pid) FROM pg_stat_activity" => "create.other system";
     create_table_default_danger: "CREATE TABLE t (a int DEFAULT pg_reload_conf()::int)" => "create.other system";
     create_conversion: "CREATE CONVERSION c FOR 'LATIN1' TO 'UTF8' FROM iso8859_1_to_utf8" => "create.other";
