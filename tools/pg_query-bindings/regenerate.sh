@@ -8,7 +8,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 version="$(awk '/^name = "pg_query"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$root/Cargo.lock")"
 [ -n "$version" ] || { echo "regenerate.sh: pg_query not found in Cargo.lock" >&2; exit 1; }
-cargo fetch --manifest-path "$root/Cargo.toml" >/dev/null
+cargo fetch --manifest-path "$root/Cargo.toml" --target "$(rustc -vV | sed -n 's/^host: //p')" >/dev/null
 src="$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -maxdepth 2 -type d -name "pg_query-$version" | head -n 1)"
 [ -d "$src/libpg_query" ] || { echo "regenerate.sh: pg_query $version sources not found" >&2; exit 1; }
 work="$(mktemp -d)"
