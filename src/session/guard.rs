@@ -958,12 +958,19 @@ impl Guard {
         }
     }
 
-    /// The refusal when a guarded statement cannot be recorded before it runs.
+    /// The refusal when a statement that must be recorded before it runs cannot be.
+    /// With `audit.statements = "all"` that is every statement (nothing runs
+    /// unrecorded); otherwise only guarded ones, and ordinary traffic goes on.
     pub fn audit_unavailable(&self, extended: bool) -> Decision {
+        let detail = if self.shared.config.audit.statements == crate::config::AuditScope::All {
+            "With audit.statements = \"all\" every statement must be recorded before it runs."
+        } else {
+            "Guarded statements must be recorded before they run; ordinary statements are still served."
+        };
         refuse(
             SqlState::PW_AUDIT_UNAVAILABLE,
             "pgwarden refused this statement because the audit log cannot be written",
-            Some("Guarded statements must be recorded before they run; ordinary statements are still served."),
+            Some(detail),
             Some("Check the audit log's disk and permissions (pgwarden logs and /readyz say what failed)."),
             extended,
         )

@@ -9,6 +9,7 @@ mod classify_support;
 mod admin_https;
 mod approver_page;
 mod audit_cli;
+mod audit_full_disk;
 mod audit_ops;
 mod audit_proxy;
 mod catalog_blast;
