@@ -235,6 +235,10 @@ where
     });
 }
 
+/// How long sessions get, after the grace period, to close once their statements
+/// are cancelled on the server.
+const CANCELLED_CLOSE: Duration = Duration::from_secs(5);
+
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -242,6 +246,10 @@ async fn accept_loop(
 ) {
     let cfg = Arc::clone(&shared.config);
     let limit = Arc::new(Semaphore::new(cfg.server.max_connections));
+    let starting = crate::startup_gate::StartupGate::new(
+        cfg.server.max_starting,
+        cfg.server.max_starting_per_client,
+    );
     let mut sessions = JoinSet::new();
     loop {
         tokio::select! {
@@ -257,16 +265,27 @@ async fn accept_loop(
                 };
                 session::upstream::tune(&tcp, cfg.server.tcp_keepalive);
                 shared.metrics.connections.inc();
+                let startup = match starting.enter(peer.ip()) {
+                    Ok(p) => p,
+                    Err(why) => {
+                        shared.metrics.connections_rejected.inc();
+                        sessions.spawn(reject_busy(tcp, starting_message(why)));
+                        continue;
+                    }
+                };
                 let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
                     shared.metrics.connections_rejected.inc();
-                    sessions.spawn(reject_busy(tcp));
+                    sessions.spawn(reject_busy(
+                        tcp,
+                        "sorry, too many clients already (pgwarden server.max_connections)",
+                    ));
                     continue;
                 };
                 let shared = Arc::clone(&shared);
                 let rx = shutdown.clone();
                 sessions.spawn(async move {
                     shared.metrics.connections_active.inc();
-                    session::serve(tcp, peer, Arc::clone(&shared), rx).await;
+                    session::serve(tcp, peer, Arc::clone(&shared), rx, startup).await;
                     shared.metrics.connections_active.dec();
                     drop(permit);
                 });
@@ -285,21 +304,44 @@ async fn accept_loop(
     })
     .await;
     if drained.is_err() {
+        // Cut without a trace, a running statement would go on on the server after
+        // pgwarden exits: cancel it there. It ends with 57014 (recorded as its
+        // outcome), and its now idle session closes with 57P01 like the others.
         warn!(
             sessions = sessions.len(),
-            "grace period over, closing remaining sessions"
+            "grace period over: cancelling running statements on the server"
         );
-        sessions.abort_all();
-        while sessions.join_next().await.is_some() {}
+        session::cancel_all(&shared).await;
+        let closed = tokio::time::timeout(CANCELLED_CLOSE, async {
+            while sessions.join_next().await.is_some() {}
+        })
+        .await;
+        if closed.is_err() {
+            warn!(
+                sessions = sessions.len(),
+                "sessions still busy after the cancel, closing them"
+            );
+            sessions.abort_all();
+            while sessions.join_next().await.is_some() {}
+        }
     }
     info!("stopped");
 }
 
-async fn reject_busy(mut tcp: TcpStream) {
-    let msg = originate::fatal(
-        SqlState::TOO_MANY_CONNECTIONS,
-        "sorry, too many clients already (pgwarden server.max_connections)",
-    );
+fn starting_message(why: crate::startup_gate::Refused) -> &'static str {
+    match why {
+        crate::startup_gate::Refused::Overall => {
+            "sorry, too many connections are starting up (pgwarden server.max_starting)"
+        }
+        crate::startup_gate::Refused::PerClient => {
+            "sorry, too many connections from this address are starting up \
+             (pgwarden server.max_starting_per_client)"
+        }
+    }
+}
+
+async fn reject_busy(mut tcp: TcpStream, message: &str) {
+    let msg = originate::fatal(SqlState::TOO_MANY_CONNECTIONS, message);
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         use tokio::io::AsyncWriteExt;
         let _ = tcp.write_all(&msg).await;

@@ -62,4 +62,5 @@ pub mod policy_watch;
 pub mod protocol;
 pub mod session;
 pub mod sign;
+pub mod startup_gate;
 pub mod tls;

@@ -82,6 +82,10 @@ pub struct ServerConfig {
     pub tls: ClientTls,
     pub max_message_size: usize,
     pub max_connections: usize,
+    /// Connections still in startup (not yet authenticated), overall and per
+    /// client address; more are refused with 53300 at once.
+    pub max_starting: usize,
+    pub max_starting_per_client: usize,
     pub startup_timeout: Duration,
     pub tcp_keepalive: Option<Duration>,
     pub shutdown_grace: Duration,

@@ -36,6 +36,8 @@ pub struct RawServer {
     pub tls: Option<RawServerTls>,
     pub max_message_size: Option<RawSize>,
     pub max_connections: Option<u64>,
+    pub max_starting: Option<u64>,
+    pub max_starting_per_client: Option<u64>,
     pub startup_timeout: Option<String>,
     pub tcp_keepalive: Option<String>,
     pub shutdown_grace: Option<String>,

@@ -116,6 +116,20 @@ pub fn validate(raw: RawConfig, origin: &str, base: &Path) -> Result<Config, Con
     if max_connections == 0 || max_connections > 1_000_000 {
         return Err(cx.err("server.max_connections", "must be between 1 and 1000000"));
     }
+    let max_starting = s.max_starting.unwrap_or(max_connections.min(256));
+    if max_starting == 0 || max_starting > max_connections {
+        return Err(cx.err(
+            "server.max_starting",
+            "must be between 1 and server.max_connections",
+        ));
+    }
+    let max_starting_per_client = s.max_starting_per_client.unwrap_or(max_starting.min(64));
+    if max_starting_per_client == 0 || max_starting_per_client > max_starting {
+        return Err(cx.err(
+            "server.max_starting_per_client",
+            "must be between 1 and server.max_starting",
+        ));
+    }
     let tcp_keepalive = match s.tcp_keepalive.as_deref() {
         Some("off") => None,
         v => Some(cx.duration(
@@ -148,6 +162,8 @@ pub fn validate(raw: RawConfig, origin: &str, base: &Path) -> Result<Config, Con
         tls,
         max_message_size: max_message_size as usize,
         max_connections: max_connections as usize,
+        max_starting: max_starting as usize,
+        max_starting_per_client: max_starting_per_client as usize,
         startup_timeout: cx.duration(
             "server.startup_timeout",
             s.startup_timeout.as_ref(),

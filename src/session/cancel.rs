@@ -97,6 +97,11 @@ impl CancelRegistry {
         self.lock().get(&(pid, key.to_vec())).cloned()
     }
 
+    /// The keys of every live session (for cancelling all of them at shutdown).
+    pub fn keys(&self) -> Vec<(i32, Vec<u8>)> {
+        self.lock().keys().cloned().collect()
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }

@@ -85,17 +85,21 @@ enum StartupError {
     Refused(String),
 }
 
-/// Serves one accepted client connection to its end.
+/// Serves one accepted client connection to its end; `startup` is its slot among
+/// the connections still starting up.
 pub async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
+    startup: crate::startup_gate::Permit,
 ) {
     let cfg = &shared.config;
     let timeout = cfg.server.startup_timeout;
     let mut cbuf = BytesMut::with_capacity(1024);
     let opened = tokio::time::timeout(timeout, open(tcp, peer, &mut cbuf, &shared)).await;
+    // Startup is over (authenticated, refused or timed out): free its slot.
+    drop(startup);
     let (client, startup, raw, target, server, sbuf) = match opened {
         Err(_) => {
             debug!(%peer, "startup timed out");
@@ -501,6 +505,18 @@ async fn authenticate(
             send(server, reply.as_bytes()).await?;
         }
     }
+}
+
+/// Cancels every live session's running statement on its server (when the drain's
+/// grace period is over): each then ends with 57014, its outcome is recorded, and
+/// the now idle session closes with 57P01 as the drain does.
+pub async fn cancel_all(shared: &Arc<Shared>) {
+    let mut cancels = tokio::task::JoinSet::new();
+    for (pid, key) in shared.cancels.keys() {
+        let shared = Arc::clone(shared);
+        cancels.spawn(async move { forward_cancel(&shared, pid, &key).await });
+    }
+    while cancels.join_next().await.is_some() {}
 }
 
 /// Sends a cancel request to the server that issued the key; silent, as PostgreSQL is.

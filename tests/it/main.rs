@@ -48,6 +48,8 @@ mod proxy_routing;
 mod proxy_sessions;
 mod proxy_tls;
 mod proxy_tools;
+mod shutdown_cancel;
 mod startup_guard;
+mod startup_limit;
 mod tools_migrations;
 mod tools_production;
