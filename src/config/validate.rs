@@ -123,7 +123,7 @@ pub fn validate(raw: RawConfig, origin: &str, base: &Path) -> Result<Config, Con
             "must be between 1 and server.max_connections",
         ));
     }
-    let max_starting_per_client = s.max_starting_per_client.unwrap_or(max_starting.min(64));
+    let max_starting_per_client = s.max_starting_per_client.unwrap_or(max_starting.min(128));
     if max_starting_per_client == 0 || max_starting_per_client > max_starting {
         return Err(cx.err(
             "server.max_starting_per_client",
