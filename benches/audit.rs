@@ -29,6 +29,7 @@ fn stmt() -> Event {
         approver: None,
         shadow: false,
         plan: None,
+        impact: None,
     }
     .into()
 }

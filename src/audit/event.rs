@@ -165,6 +165,10 @@ pub struct StatementEvent {
     /// The approved plan that let it run without waiting (its id).
     #[serde(default)]
     pub plan: Option<String>,
+    /// The measured impact that decided it (a probed statement), e.g. "would
+    /// delete 5 of 5 rows of public.t (100 %)"; absent when not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<String>,
 }
 
 /// The dotted names of classes, for [`StatementEvent::classes`].

@@ -31,6 +31,7 @@ fn stmt(i: u64) -> Event {
         approver: None,
         shadow: false,
         plan: None,
+        impact: None,
     }
     .into()
 }

@@ -246,6 +246,8 @@ pub fn row_to_record(row: &Row) -> Option<HoldRecord> {
             rule: row.try_get(12).ok()?,
             age_seconds: age.max(0.0) as u64,
             timeout_seconds: timeout.max(0.0).round() as u64,
+            // Not stored in the control database yet: other replicas show none.
+            impact: None,
         },
         status: HoldStatus::parse(&status)?,
         decided_by: row.try_get(16).ok()?,

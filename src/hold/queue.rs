@@ -57,6 +57,10 @@ pub struct HoldInfo {
     pub replica: Option<String>,
     pub age_seconds: u64,
     pub timeout_seconds: u64,
+    /// What the statement was measured to change (an impact hold), or what a DROP
+    /// or TRUNCATE would remove; shown to the approver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -229,7 +229,9 @@ impl Impact {
         let mut other = Vec::new();
         for t in &self.tables {
             let part = describe_table(t);
-            if primary.iter().any(|p| *p == t.qualified()) {
+            // The statement names its tables with or without a schema.
+            let named = |p: &String| *p == t.qualified() || (!p.contains('.') && *p == t.name);
+            if primary.iter().any(named) {
                 own.push(part);
             } else {
                 other.push(part);
@@ -245,6 +247,36 @@ impl Impact {
             }
         }
         s
+    }
+}
+
+impl Impact {
+    /// Why this impact is more than `approved` (a re-run of an approved statement
+    /// must change no more rows in all, and no more in any table, than were shown to
+    /// the approver), or `None` when it is not.
+    pub fn exceeds(&self, approved: &Impact) -> Option<String> {
+        if self.total_rows() > approved.total_rows() {
+            return Some(format!(
+                "{} rows changed now, {} approved",
+                self.total_rows(),
+                approved.total_rows()
+            ));
+        }
+        for t in &self.tables {
+            let was = approved
+                .tables
+                .iter()
+                .find(|a| a.relid == t.relid)
+                .map_or(0, TableImpact::rows);
+            if t.rows() > was {
+                return Some(format!(
+                    "{} rows of {} changed now, {was} approved",
+                    t.rows(),
+                    t.qualified()
+                ));
+            }
+        }
+        None
     }
 }
 
@@ -286,6 +318,65 @@ mod tests {
 
     fn row(v: &[&'static str]) -> Vec<Option<&'static str>> {
         v.iter().map(|s| Some(*s)).collect()
+    }
+
+    fn table(relid: u32, name: &str, upd: u64, del: u64) -> TableImpact {
+        TableImpact {
+            relid,
+            schema: "public".into(),
+            name: name.into(),
+            inserted: 0,
+            updated: upd,
+            deleted: del,
+            estimate: 100,
+        }
+    }
+
+    #[test]
+    fn a_rerun_may_not_exceed_what_was_approved() {
+        let approved = Impact {
+            tables: vec![table(1, "t", 0, 10), table(2, "c", 0, 5)],
+            command_rows: Some(10),
+        };
+        let same = approved.clone();
+        assert_eq!(same.exceeds(&approved), None);
+        let fewer = Impact {
+            tables: vec![table(1, "t", 0, 9)],
+            command_rows: Some(9),
+        };
+        assert_eq!(fewer.exceeds(&approved), None);
+        let more = Impact {
+            tables: vec![table(1, "t", 0, 11), table(2, "c", 0, 5)],
+            command_rows: Some(11),
+        };
+        assert_eq!(
+            more.exceeds(&approved).as_deref(),
+            Some("16 rows changed now, 15 approved")
+        );
+        // As many rows in all, but in a table the approver did not see.
+        let elsewhere = Impact {
+            tables: vec![table(1, "t", 0, 10), table(3, "other", 5, 0)],
+            command_rows: Some(10),
+        };
+        assert_eq!(
+            elsewhere.exceeds(&approved).as_deref(),
+            Some("5 rows of public.other changed now, 0 approved")
+        );
+    }
+
+    #[test]
+    fn the_statement_names_its_table_with_or_without_schema() {
+        let i = Impact {
+            tables: vec![table(1, "t", 0, 2)],
+            command_rows: Some(2),
+        };
+        assert_eq!(
+            i.sentence(&["t".into()]),
+            "would delete 2 of 100 rows of public.t (2 %)"
+        );
+        assert!(i
+            .sentence(&["other.t".into()])
+            .ends_with("(cascade or trigger)"));
     }
 
     #[test]

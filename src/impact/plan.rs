@@ -104,6 +104,11 @@ impl ProbePlan {
         &self.savepoint
     }
 
+    /// The probe's `statement_timeout`.
+    pub fn statement_timeout(&self) -> Duration {
+        self.settings.statement_timeout
+    }
+
     pub fn in_transaction(&self) -> bool {
         self.in_transaction
     }

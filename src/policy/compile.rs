@@ -399,22 +399,15 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
         Some(raw_impact) => {
             let limits = compile_limits(raw_impact, action)
                 .map_err(|(span, key, m)| cx.err(&span, &k(&format!("impact.{key}")), m))?;
-            cx.warn(
-                &raw_impact.span(),
-                format!(
-                    "rule '{name}': impact limits are checked but not enforced yet: the session \
-                     does not measure impact, so every statement this rule matches is treated \
-                     as impact unknown (on_unknown = \"{}\")",
-                    limits.on_unknown
-                ),
-            );
             Some(ImpactRule {
                 limits,
                 over: action,
             })
         }
     };
-    // Until the session measures, a rule with impact limits decides as "unknown".
+    // Unmeasured (extended protocol, several statements in one message, explain), a
+    // rule with impact limits decides as "unknown"; `Policy::impact_step` says how
+    // a measured statement is decided.
     let action = impact.as_ref().map_or(action, |i| i.limits.on_unknown);
 
     Ok(Rule {

@@ -75,9 +75,32 @@ impl Policy {
     }
 
     fn evaluate_at(&self, stmt: &Statement, ctx: &SessionContext<'_>, index: usize) -> Verdict {
+        self.evaluate_rules(stmt, ctx, index, false)
+    }
+
+    /// The verdict for one statement as if rules with impact limits were not there:
+    /// what decides a statement whose measured impact is within every limit.
+    pub(crate) fn evaluate_within_limits(
+        &self,
+        stmt: &Statement,
+        ctx: &SessionContext<'_>,
+    ) -> Verdict {
+        self.evaluate_rules(stmt, ctx, 0, true)
+    }
+
+    fn evaluate_rules(
+        &self,
+        stmt: &Statement,
+        ctx: &SessionContext<'_>,
+        index: usize,
+        skip_impact: bool,
+    ) -> Verdict {
         let mut remaining = mask_of(&stmt.classes);
         let mut best: Option<Verdict> = None;
         for rule in &self.rules {
+            if skip_impact && rule.impact.is_some() {
+                continue;
+            }
             let hit = remaining & rule.classes;
             if hit == 0 || !rule.matches_session(ctx) {
                 continue;

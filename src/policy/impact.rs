@@ -4,17 +4,22 @@
 //! A rule with `impact` applies only when the measured impact is over a limit (its
 //! `action`), or when the impact is unknown (`on_unknown`, default: the rule's
 //! action). Within the limits the rule does not apply and later rules or the
-//! default decide. The session does not probe yet: until it does, `evaluate`
-//! treats every statement such a rule matches as impact unknown (see
-//! `Rule::outcome`, compiled with the `on_unknown` action).
+//! default decide. `evaluate` gives such a rule's `on_unknown` verdict (see
+//! `Rule::outcome`); [`Policy::impact_step`] then tells the session whether to
+//! measure the statement (a message of one statement, simple protocol) and which
+//! verdict each measurement leads to.
 
 use std::ops::Range;
 
 use toml::Spanned;
 
+use std::sync::Arc;
+
+use crate::classify::Statement;
 use crate::impact::{Impact, Measured};
 
-use super::verdict::Action;
+use super::verdict::{Action, SessionContext, Verdict};
+use super::Policy;
 
 /// `impact = { rows = 1000, share = "10%", share_min_rows = 10, on_unknown = "hold" }`.
 #[derive(Debug, serde::Deserialize)]
@@ -159,6 +164,76 @@ pub(crate) fn compile_limits(
     })
 }
 
+/// What the session does with a statement whose verdict came from a rule with
+/// impact limits (see [`Policy::impact_step`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImpactStep {
+    /// The verdict did not come from a rule with impact limits: it stands.
+    None,
+    /// Measure the statement: over `limits` (or unknown) `over` (or `unknown`)
+    /// decides, within them `within` does.
+    Probe(ProbeCall),
+    /// Within the limits the statement would still not be allowed, so measuring it
+    /// cannot let it through: this verdict (the strictest of the candidates) decides
+    /// without a probe.
+    Decided(Verdict),
+}
+
+/// A probe's instructions: the limits and the three verdicts it chooses from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeCall {
+    pub rule: Arc<str>,
+    pub limits: ImpactLimits,
+    /// Over a limit: the rule's `action`.
+    pub over: Verdict,
+    /// Impact unknown: the rule's `on_unknown`.
+    pub unknown: Verdict,
+    /// Within every limit: what the later rules or the default say (an allow or audit).
+    pub within: Verdict,
+}
+
+impl Policy {
+    /// For `verdict` (from [`Policy::evaluate_all`] on `stmts`): whether the session
+    /// must measure the statement first. Only a message of one statement is probed;
+    /// in a longer one the rule's `on_unknown` verdict stands (`ImpactStep::None`).
+    pub fn impact_step(
+        &self,
+        stmts: &[Statement],
+        ctx: &SessionContext<'_>,
+        verdict: &Verdict,
+    ) -> ImpactStep {
+        let Some(name) = verdict.rule.as_deref() else {
+            return ImpactStep::None;
+        };
+        let Some((limits, over_action)) = self.impact_limits(name) else {
+            return ImpactStep::None;
+        };
+        let [stmt] = stmts else {
+            return ImpactStep::None;
+        };
+        let within = self.evaluate_within_limits(stmt, ctx);
+        let mut over = verdict.clone();
+        over.action = over_action;
+        if !matches!(within.action, Action::Allow | Action::Audit) {
+            // Measuring cannot end in an allow: take the strictest outcome.
+            let mut best = verdict.clone();
+            for v in [over, within] {
+                if v.stricter_than(&best) {
+                    best = v;
+                }
+            }
+            return ImpactStep::Decided(best);
+        }
+        ImpactStep::Probe(ProbeCall {
+            rule: Arc::from(name),
+            limits: limits.clone(),
+            over,
+            unknown: verdict.clone(),
+            within,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,14 +371,7 @@ action = "block"
             (Some(1000), Some(0.1), 10, Action::Hold, Action::Hold)
         );
         assert!(p.impact_limits("later").is_none());
-        // Parsed, not enforced: the warning says so, and evaluate decides "unknown".
-        assert!(
-            p.warnings().iter().any(|w| w.starts_with(
-                "p.toml:9: rule 'large-writes': impact limits are checked but not enforced"
-            )),
-            "{:?}",
-            p.warnings()
-        );
+        // Unmeasured, evaluate decides "unknown"; impact_step says how to measure.
         let v = p.evaluate(&statement("DELETE FROM t WHERE id > 0"), &prod());
         assert_eq!(
             (v.action, v.rule.as_deref()),
@@ -319,7 +387,39 @@ action = "block"
     }
 
     #[test]
-    fn on_unknown_is_what_applies_today() {
+    fn impact_step_names_the_verdicts_a_probe_chooses_from() {
+        let p = super::super::Policy::parse(FILE, "p.toml").expect("parses");
+        let step = |sql: &str| {
+            let stmts = vec![statement(sql)];
+            let v = p.evaluate_all(&stmts, &prod());
+            p.impact_step(&stmts, &prod(), &v)
+        };
+        match step("UPDATE t SET v = 1 WHERE id > 0") {
+            ImpactStep::Probe(call) => {
+                assert_eq!(&*call.rule, "large-writes");
+                assert_eq!(call.over.action, Action::Hold);
+                assert_eq!(call.unknown.action, Action::Hold);
+                assert_eq!(call.within.action, Action::Allow, "{call:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Within the limits the next rule ("later") would block a DELETE: measuring
+        // cannot let it through, so the strictest verdict decides unmeasured.
+        match step("DELETE FROM t WHERE id > 0") {
+            ImpactStep::Decided(v) => assert_eq!(v.action, Action::Block),
+            other => panic!("{other:?}"),
+        }
+        // Two statements in one message are not measured.
+        let two = vec![
+            statement("UPDATE t SET v = 1 WHERE id > 0"),
+            statement("SELECT 1"),
+        ];
+        let v = p.evaluate_all(&two, &prod());
+        assert_eq!(p.impact_step(&two, &prod(), &v), ImpactStep::None);
+    }
+
+    #[test]
+    fn on_unknown_is_what_applies_unmeasured() {
         let text = FILE.replace(
             "share_min_rows = 10 }",
             "share_min_rows = 10, on_unknown = \"block\" }",

@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 pub use duration::{parse_duration, MAX_TIMEOUT};
 pub use error::PolicyError;
-pub use impact::{ImpactLimits, Judgement};
+pub use impact::{ImpactLimits, ImpactStep, Judgement, ProbeCall};
 pub use verdict::{Action, Confirm, SessionContext, Verdict, DEFAULT_HOLD_TIMEOUT};
 pub use window::Window;
 

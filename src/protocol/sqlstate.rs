@@ -32,6 +32,9 @@ impl SqlState {
     /// pgwarden: a statement that needs an approver was refused because holds cannot
     /// be recorded (the control database is unreachable), or its hold was withdrawn.
     pub const PW_HOLD_UNAVAILABLE: SqlState = SqlState("PW007");
+    /// pgwarden: the re-run of an approved statement would change more than the
+    /// approved impact (or could not be measured again); it was rolled back.
+    pub const PW_IMPACT_EXCEEDED: SqlState = SqlState("PW008");
 
     pub fn as_str(self) -> &'static str {
         self.0

@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+mod probe;
+pub use probe::{ProbeOrder, ProbeResult};
+
 use super::state::SessionState;
 use super::Shared;
 use crate::audit;
@@ -54,6 +57,9 @@ pub enum Decision {
     },
     /// Protocol violation: send these bytes and close.
     Reject(Vec<u8>),
+    /// Run the statement inside pgwarden's savepoint, measure what it changed, and
+    /// ask [`Guard::after_probe`] (the impact probe; no permit until then).
+    Probe(Box<ProbeOrder>),
 }
 
 /// What was decided, for logs, audit and metrics.
@@ -107,6 +113,19 @@ pub struct Guard {
     repeat: Option<Repeat>,
     /// The approved plan (id, approver) that released the statement being decided.
     plan_used: Option<(String, String)>,
+    /// Impact probes started in this session (numbers pgwarden's savepoints).
+    probes: u64,
+    /// The transaction status when the statement being decided arrived.
+    tx_status: u8,
+    /// The measured impact of the statement being decided, for its audit record and
+    /// hold.
+    probe_note: Option<String>,
+    /// A held statement decided by its measured impact: approval re-runs it bounded
+    /// by that impact.
+    held_probe: Option<Box<ProbeOrder>>,
+    /// The target's keys and row estimates as this session last read them (for
+    /// statements bounded by a key, which need no probe).
+    catalog: Option<crate::catalog::Catalog>,
 }
 
 /// The last forwarded statement's verdict, with everything it depended on: the same
@@ -173,6 +192,11 @@ impl Guard {
             params_seen: 0,
             repeat: None,
             plan_used: None,
+            probes: 0,
+            tx_status: 0,
+            probe_note: None,
+            held_probe: None,
+            catalog: None,
         }
     }
 
@@ -297,6 +321,7 @@ impl Guard {
             {
                 let decision = Decision::Forward(Permit(()));
                 self.conclude(&text, &stmts, &r.verdict, r.outcome, &decision);
+                self.note_schema_change(&stmts);
                 // Repeatable statements change no prepared statement themselves; only
                 // a named Parse of one is remembered.
                 if parse_name.is_some() {
@@ -306,8 +331,10 @@ impl Guard {
                 return decision;
             }
         }
+        self.tx_status = state.tx_status;
         let resolved = self.resolve_executes(&stmts);
         let (decision, verdict, outcome, clocked) = self.judge_full(&text, &resolved, extended);
+        self.note_schema_change(&resolved);
         if matches!(decision, Decision::Forward(_)) {
             self.remember(&resolved, parse_name);
             // `changes_prepared` covers EXECUTE, so `resolved` is `stmts` itself here.
@@ -434,8 +461,18 @@ impl Guard {
         extended: bool,
     ) -> (Decision, Verdict, Outcome, bool) {
         let policy = self.shared.policy();
-        let verdict = policy.evaluate_all(stmts, &self.context());
+        let mut verdict = policy.evaluate_all(stmts, &self.context());
         let shadow = self.target.mode == TargetMode::Shadow;
+        if !extended && !shadow {
+            match self.probe_order(text, stmts, &verdict, self.tx_status) {
+                // Decided after the probe (`after_probe` concludes then).
+                Ok(Some(order)) => {
+                    return (Decision::Probe(order), verdict, Outcome::Allow, true);
+                }
+                Ok(None) => {}
+                Err(v) => verdict = v,
+            }
+        }
         let outcome_and_decision = match verdict.action {
             Action::Allow => (Outcome::Allow, Decision::Forward(Permit(()))),
             Action::Audit => (Outcome::Audit, Decision::Forward(Permit(()))),
@@ -634,6 +671,7 @@ impl Guard {
             approver: None,
             shadow,
             plan: None,
+            impact: self.probe_note.clone(),
         }
     }
 
@@ -875,6 +913,7 @@ impl Guard {
                 .flat_map(|s| s.classes.iter().map(|c| c.as_str().to_string()))
                 .collect(),
             rule: verdict.rule.as_deref().map(str::to_string),
+            impact: self.probe_note.clone(),
             ..HoldInfo::default()
         };
         let (id, rx) = match self.shared.holds.try_submit(info, verdict.timeout) {
@@ -911,8 +950,12 @@ impl Guard {
     /// The decision once a held statement is resolved.
     pub fn resolved(&mut self, r: &Resolution, extended: bool) -> Decision {
         self.plan_resolution_audit(r);
+        let rerun = self.approved_rerun();
         match r {
-            Resolution::Approved { .. } => Decision::Forward(Permit(())),
+            Resolution::Approved { .. } => match rerun {
+                Some(order) => Decision::Probe(order),
+                None => Decision::Forward(Permit(())),
+            },
             Resolution::Denied { approver, reason } => {
                 let message = format!("pgwarden: the held statement was denied by {approver}");
                 refuse(
@@ -949,6 +992,7 @@ impl Guard {
 
     /// Withdraws a held statement (client gone or cancelled): it never runs.
     pub fn withdraw(&mut self, id: u64) {
+        self.held_probe = None;
         self.shared.holds.withdraw(id);
         if let Some(mut ev) = self.held_event.take() {
             ev.decision = audit::Decision::Withdrawn;

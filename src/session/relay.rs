@@ -16,6 +16,8 @@ use tokio_util::io::poll_read_buf;
 
 use std::sync::Arc;
 
+mod probe;
+
 use super::cancel::CancelSignal;
 use super::guard::{self, Decision, Guard, Permit, Refusal, Ticket};
 use super::replies::{self, Replies, Request, Route};
@@ -268,7 +270,10 @@ impl Relay {
         let mut front = msg;
         front.extend_from_slice(&self.cbuf);
         self.cbuf = front;
-        self.carry_out(decision, tag, total)?;
+        match decision {
+            Decision::Probe(order) => self.probe(order, total).await?,
+            decision => self.carry_out(decision, tag, total)?,
+        }
         self.process_client().await
     }
 
@@ -366,6 +371,19 @@ impl Relay {
                 self.held = Some((ticket, tag, self.cbuf.split_to(total)));
                 self.hold_started = Some(std::time::Instant::now());
                 self.holding = true;
+            }
+            Decision::Probe(_) => {
+                // `process_client` and `end_hold` run probes; one here is a bug:
+                // fail closed.
+                bytes::Buf::advance(&mut self.cbuf, total);
+                self.inject_refusal(Refusal {
+                    error: originate::report(&originate::Report::new(
+                        originate::Severity::Error,
+                        SqlState::INTERNAL_ERROR,
+                        "pgwarden could not measure this statement and refused it",
+                    )),
+                    extended: false,
+                });
             }
             Decision::Reject(reply) => {
                 bytes::Buf::advance(&mut self.cbuf, total);
@@ -575,6 +593,10 @@ impl Relay {
                 self.audited = None;
                 decision
             };
+            if let Decision::Probe(order) = decision {
+                self.probe(order, total).await?;
+                continue;
+            }
             self.carry_out(decision, tag, total)?;
         }
         Ok(())

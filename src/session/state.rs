@@ -23,6 +23,10 @@ pub struct SessionState {
     /// ParameterStatus messages seen so far: whoever reads `params` can tell
     /// whether anything changed since it last looked.
     pub params_seen: u64,
+    /// The transaction status of the last ReadyForQuery (`I`, `T` or `E`; `I` before
+    /// the first): the impact probe opens a savepoint inside a transaction and a
+    /// transaction outside one.
+    pub tx_status: u8,
 }
 
 /// What the driver must do after the server sent a message.
@@ -45,6 +49,9 @@ impl SessionState {
             backend::READY_FOR_QUERY => {
                 self.pending_ready = self.pending_ready.saturating_sub(1);
                 self.copy_in = false;
+                if let Some(status) = backend::ready_status(body) {
+                    self.tx_status = status;
+                }
             }
             backend::PARAMETER_STATUS => {
                 if let Some((k, v)) = backend::parameter_status(body) {

@@ -32,6 +32,7 @@ mod explain_report;
 mod harness_smoke;
 mod hold_events;
 mod impact_probe;
+mod impact_session;
 mod metrics_reload;
 mod notify_webhooks;
 mod plans_alembic;

@@ -1,0 +1,463 @@
+//! The impact probe through the real proxy: data-changing statements that the text
+//! cannot bound are run inside pgwarden's savepoint (or transaction), measured, and
+//! kept only within the rule's limits. Over the limit the table is unchanged on the
+//! server and nothing of the statement (rows, tag) reaches the client; within it the
+//! statement ran exactly once (the server's log says so) and the client sees what it
+//! would see directly, transaction state included.
+
+use crate::support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use support::guarded::*;
+use support::http;
+use support::*;
+use tokio_postgres::SimpleQueryMessage;
+
+const ALICE_TOKEN: &str = "alice-impact-test-token";
+
+/// Over 5 rows (or over half of a table, with a floor of 3 rows) is blocked; the
+/// table `held_t` is held for an approver instead.
+const POLICY: &str = r#"
+[defaults]
+production = { action = "allow", on_unparsed = "block" }
+
+[[rule]]
+name = "no-unbounded-writes"
+environment = "production"
+classes = ["delete.unbounded", "update.unbounded"]
+action = "block"
+
+[[rule]]
+name = "held-impact"
+environment = "production"
+classes = ["delete.*", "update.*", "merge.delete", "write"]
+objects = ["held_t", "*.held_t"]
+action = "hold"
+timeout = "30s"
+impact = { rows = 5, on_unknown = "hold" }
+
+[[rule]]
+name = "impact-limit"
+environment = "production"
+classes = ["delete.*", "update.*", "merge.delete", "write"]
+action = "block"
+impact = { rows = 5, share = "50%", share_min_rows = 3, on_unknown = "block" }
+"#;
+
+async fn impact_proxy(cluster: &PgCluster) -> TestProxy {
+    let env = "PGWARDEN_TEST_TOKEN_IMPACT_ALICE";
+    std::env::set_var(env, ALICE_TOKEN);
+    prod_builder(cluster)
+        .policy_toml(POLICY)
+        .admin(&[("alice", env)])
+        .start()
+        .await
+}
+
+fn logged_cluster() -> PgCluster {
+    PgCluster::builder()
+        .setting("log_statement", "'all'")
+        .start()
+}
+
+/// How often the server's log shows a statement containing `marker`.
+fn times_logged(cluster: &PgCluster, marker: &str) -> usize {
+    cluster
+        .log()
+        .lines()
+        .filter(|l| l.contains("statement:") && l.contains(marker))
+        .count()
+}
+
+fn rows_of(msgs: &[SimpleQueryMessage]) -> Vec<String> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn client_value(c: &tokio_postgres::Client, sql: &str) -> String {
+    rows_of(&c.simple_query(sql).await.unwrap())
+        .pop()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_family_over_the_limit_is_blocked_and_changes_nothing() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "t", 20, SCRAM_USER).await;
+    let proxy = impact_proxy(&cluster).await;
+    let c = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+    let families = [
+        "DELETE FROM t WHERE id > 0",
+        "DELETE FROM t WHERE id > -2147483648",
+        "UPDATE t SET v = 'gone' WHERE length(v) >= 0",
+        "DELETE FROM t WHERE id BETWEEN -1000 AND 1000",
+        "DELETE FROM t WHERE v LIKE '%'",
+        "DELETE FROM t USING t t2 WHERE t.id = t2.id",
+        "UPDATE t SET v = 'gone' FROM t t2 WHERE t.id = t2.id",
+        "MERGE INTO t USING t s ON t.id = s.id WHEN MATCHED THEN DELETE",
+        "INSERT INTO t SELECT id, 'gone' FROM t ON CONFLICT (id) DO UPDATE SET v = excluded.v",
+        "WITH d AS (DELETE FROM t WHERE id > 0 RETURNING *) SELECT count(*) FROM d",
+        "DELETE FROM t WHERE id > 0 RETURNING *",
+    ];
+    for sql in families {
+        let m = expect_code(c.simple_query(sql).await, "PW002");
+        assert!(m.contains("impact-limit"), "{sql}: {m}");
+        assert_eq!(server_count(&cluster, "t").await, 20, "{sql}");
+        assert_eq!(
+            server_count_where(&cluster, "t", "v = 'gone'").await,
+            0,
+            "{sql}"
+        );
+        assert!(usable(&c).await, "{sql}: connection unusable");
+    }
+    // The measured impact is in the client's error detail.
+    let e = c
+        .simple_query("DELETE FROM t WHERE id > 0")
+        .await
+        .unwrap_err();
+    let detail = e
+        .as_db_error()
+        .and_then(|d| d.detail())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains(
+            "would delete 20 of 20 rows of public.t (100 %) (20 rows changed > rows = 5)"
+        ),
+        "{detail}"
+    );
+
+    // SQL PREPARE / EXECUTE with a parameter that matches everything.
+    c.batch_execute("PREPARE p(int) AS DELETE FROM t WHERE id > $1")
+        .await
+        .unwrap();
+    expect_code(c.simple_query("EXECUTE p(-1)").await, "PW002");
+    assert_eq!(server_count(&cluster, "t").await, 20);
+    // The same prepared statement within the limit runs.
+    c.batch_execute("EXECUTE p(18)").await.unwrap();
+    assert_eq!(server_count(&cluster, "t").await, 18);
+
+    // Extended protocol: not measured (yet), so the rule's on_unknown decides.
+    expect_code(
+        c.execute("DELETE FROM t WHERE id > $1", &[&-1i32]).await,
+        "PW002",
+    );
+    expect_code(
+        c.execute("DELETE FROM t WHERE v LIKE $1", &[&"%"]).await,
+        "PW002",
+    );
+    assert_eq!(server_count(&cluster, "t").await, 18);
+
+    // Multi-statement messages: not measured, on_unknown decides the message.
+    expect_code(
+        c.simple_query("SELECT 1; DELETE FROM t WHERE id > 0").await,
+        "PW002",
+    );
+    assert_eq!(server_count(&cluster, "t").await, 18);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inside_transactions_the_client_state_is_as_direct() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "t", 20, SCRAM_USER).await;
+    let proxy = impact_proxy(&cluster).await;
+    let c = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+
+    // Over the limit in a transaction: refused, the transaction aborted as for any
+    // error, and the client's earlier work undone by its own ROLLBACK.
+    c.batch_execute("BEGIN").await.unwrap();
+    c.batch_execute("INSERT INTO t VALUES (100, 'mine')")
+        .await
+        .unwrap();
+    expect_code(c.simple_query("DELETE FROM t WHERE id > 0").await, "PW002");
+    expect_code(c.simple_query("SELECT 1").await, "25P02");
+    c.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(server_count(&cluster, "t").await, 20);
+
+    // The client's own savepoint, and a client savepoint named like pgwarden's.
+    c.batch_execute("BEGIN; SAVEPOINT pgwarden_probe_1")
+        .await
+        .unwrap();
+    c.batch_execute("INSERT INTO t VALUES (101, 'kept')")
+        .await
+        .unwrap();
+    c.batch_execute("SAVEPOINT s").await.unwrap();
+    expect_code(c.simple_query("DELETE FROM t WHERE id > 0").await, "PW002");
+    c.batch_execute("ROLLBACK TO SAVEPOINT s").await.unwrap();
+    assert_eq!(client_value(&c, "SELECT count(*) FROM t").await, "21");
+    c.batch_execute("ROLLBACK TO SAVEPOINT pgwarden_probe_1")
+        .await
+        .unwrap();
+    assert_eq!(client_value(&c, "SELECT count(*) FROM t").await, "20");
+    c.batch_execute("COMMIT").await.unwrap();
+
+    // Within the limit in a transaction: it runs, the transaction goes on, and the
+    // client's own timeouts are what they were.
+    c.batch_execute("SET statement_timeout = '42s'")
+        .await
+        .unwrap();
+    c.batch_execute("BEGIN").await.unwrap();
+    let n = c.execute("SELECT 1", &[]).await.unwrap();
+    assert_eq!(n, 1);
+    let out = c
+        .simple_query("DELETE FROM t WHERE id > 18 RETURNING id")
+        .await
+        .unwrap();
+    assert_eq!(rows_of(&out), vec!["19", "20"]);
+    assert_eq!(client_value(&c, "SHOW statement_timeout").await, "42s");
+    assert_eq!(client_value(&c, "SELECT count(*) FROM t").await, "18");
+    c.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(server_count(&cluster, "t").await, 20);
+
+    // A probed statement that fails by itself: the server's error; inside a
+    // transaction the transaction is failed, outside it the session is idle.
+    c.batch_execute("BEGIN").await.unwrap();
+    expect_code(
+        c.simple_query("DELETE FROM t WHERE id > 1 / 0").await,
+        "22012",
+    );
+    expect_code(c.simple_query("SELECT 1").await, "25P02");
+    c.batch_execute("ROLLBACK").await.unwrap();
+    expect_code(
+        c.simple_query("DELETE FROM t WHERE id > 1 / 0").await,
+        "22012",
+    );
+    assert_eq!(client_value(&c, "SELECT 1").await, "1");
+    assert_eq!(client_value(&c, "SHOW statement_timeout").await, "42s");
+    assert_eq!(server_count(&cluster, "t").await, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn within_the_limit_it_runs_once_and_cascades_and_triggers_count() {
+    let cluster = logged_cluster();
+    victim_table(&cluster, "t", 20, SCRAM_USER).await;
+    su_exec(
+        &cluster,
+        &format!(
+            "CREATE TABLE parent (id int PRIMARY KEY);
+             CREATE TABLE child (id serial PRIMARY KEY,
+                 parent int REFERENCES parent ON DELETE CASCADE);
+             INSERT INTO parent SELECT g FROM generate_series(1, 3) g;
+             INSERT INTO child (parent) SELECT 1 + g % 3 FROM generate_series(1, 30) g;
+             CREATE TABLE tr (id int PRIMARY KEY, v text);
+             CREATE TABLE tr_log (id int);
+             INSERT INTO tr SELECT g, 'x' FROM generate_series(1, 100) g;
+             CREATE FUNCTION tr_note() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN INSERT INTO tr_log VALUES (NEW.id); RETURN NEW; END $$;
+             CREATE TRIGGER tr_note AFTER UPDATE ON tr FOR EACH ROW EXECUTE FUNCTION tr_note();
+             GRANT ALL ON parent, child, tr, tr_log TO {SCRAM_USER};"
+        ),
+    )
+    .await;
+    let proxy = impact_proxy(&cluster).await;
+    let c = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+
+    // Two rows: kept, the RETURNING rows and the tag reach the client, and the
+    // server ran the statement exactly once.
+    let out = c
+        .simple_query("DELETE FROM t WHERE id > 18 /* once-1 */ RETURNING id")
+        .await
+        .unwrap();
+    assert_eq!(rows_of(&out), vec!["19", "20"]);
+    assert!(
+        out.iter()
+            .any(|m| matches!(m, SimpleQueryMessage::CommandComplete(2))),
+        "{out:?}"
+    );
+    assert_eq!(server_count(&cluster, "t").await, 18);
+    // Outside a transaction it is committed: the session is idle again.
+    c.batch_execute("BEGIN; ROLLBACK").await.unwrap();
+    assert_eq!(server_count(&cluster, "t").await, 18);
+    eventually(
+        "the statement in the server log",
+        Duration::from_secs(5),
+        || async { times_logged(&cluster, "once-1") == 1 },
+    )
+    .await;
+
+    // One parent row, ten child rows through ON DELETE CASCADE: 11 rows > 5.
+    let e = c
+        .simple_query("DELETE FROM parent WHERE id = 1")
+        .await
+        .unwrap_err();
+    let detail = e.as_db_error().and_then(|d| d.detail()).unwrap_or_default();
+    assert!(detail.contains("public.child"), "{detail}");
+    assert!(detail.contains("cascade or trigger"), "{detail}");
+    assert_eq!(server_count(&cluster, "parent").await, 3);
+    assert_eq!(server_count(&cluster, "child").await, 30);
+
+    // Three updated rows write three log rows through a trigger: 6 > 5.
+    expect_code(
+        c.simple_query("UPDATE tr SET v = 'y' WHERE id <= 3").await,
+        "PW002",
+    );
+    assert_eq!(server_count(&cluster, "tr_log").await, 0);
+    assert_eq!(server_count_where(&cluster, "tr", "v = 'y'").await, 0);
+    // Two rows and their two log rows: 4, within.
+    c.batch_execute("UPDATE tr SET v = 'y' WHERE id <= 2 /* once-2 */")
+        .await
+        .unwrap();
+    assert_eq!(server_count(&cluster, "tr_log").await, 2);
+    assert_eq!(server_count_where(&cluster, "tr", "v = 'y'").await, 2);
+    eventually(
+        "the update in the server log",
+        Duration::from_secs(5),
+        || async { times_logged(&cluster, "once-2") == 1 },
+    )
+    .await;
+
+    // Bounded by the primary key (the session read the catalog for the DELETE on
+    // `parent` above): no probe. After DDL through the session, probed again.
+    let probes = || times_logged(&cluster, "pg_stat_xact_user_tables");
+    let before = probes();
+    c.batch_execute("UPDATE t SET v = 'keyed' WHERE id = 3")
+        .await
+        .unwrap();
+    c.batch_execute("DELETE FROM t WHERE id = 4 /* keyed-2 */")
+        .await
+        .unwrap();
+    eventually(
+        "the keyed delete in the server log",
+        Duration::from_secs(5),
+        || async { times_logged(&cluster, "keyed-2") == 1 },
+    )
+    .await;
+    assert_eq!(probes(), before, "a key-bounded statement was probed");
+    assert_eq!(server_count_where(&cluster, "t", "v = 'keyed'").await, 1);
+    assert_eq!(server_count(&cluster, "t").await, 17);
+    c.batch_execute("ALTER TABLE t DROP CONSTRAINT t_pkey")
+        .await
+        .unwrap();
+    c.batch_execute("DELETE FROM t WHERE id = 5 /* unkeyed */")
+        .await
+        .unwrap();
+    eventually(
+        "the unkeyed delete probed",
+        Duration::from_secs(5),
+        || async { times_logged(&cluster, "unkeyed") == 1 && probes() > before },
+    )
+    .await;
+    assert_eq!(server_count(&cluster, "t").await, 16);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_wait_is_impact_unknown() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "t", 20, SCRAM_USER).await;
+    let proxy = impact_proxy(&cluster).await;
+    let c = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+    let locker = cluster.superuser_client().await;
+    locker
+        .batch_execute("BEGIN; SELECT * FROM t WHERE id = 20 FOR UPDATE")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let m = expect_code(c.simple_query("DELETE FROM t WHERE id > 18").await, "PW002");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "waited {:?}",
+        started.elapsed()
+    );
+    let e = c
+        .simple_query("DELETE FROM t WHERE id > 18")
+        .await
+        .unwrap_err();
+    let detail = e.as_db_error().and_then(|d| d.detail()).unwrap_or_default();
+    assert!(detail.contains("lock_timeout"), "{m} / {detail}");
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(server_count(&cluster, "t").await, 20);
+    c.batch_execute("DELETE FROM t WHERE id > 18")
+        .await
+        .unwrap();
+    assert_eq!(server_count(&cluster, "t").await, 18);
+}
+
+async fn approve(addr: SocketAddr, id: u64) -> http::Response {
+    http::post(
+        addr,
+        &format!("/holds/{id}/approve"),
+        Some(ALICE_TOKEN),
+        None,
+    )
+    .await
+}
+
+async fn outcome(
+    task: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+) -> Result<(), String> {
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("held statement not resolved within 15 s")
+        .expect("task panicked")
+        .map_err(|e| sqlstate(&e).unwrap_or_else(|| format!("client error {e}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impact_hold_shows_the_impact_and_approval_reruns_it_bounded() {
+    let cluster = logged_cluster();
+    victim_table(&cluster, "held_t", 20, SCRAM_USER).await;
+    let proxy = impact_proxy(&cluster).await;
+    let admin = proxy.admin_addr().expect("admin listener");
+
+    // Held with its measured impact; nothing changed while it waits.
+    let h = hold(
+        &proxy.endpoint(),
+        SCRAM_USER,
+        SCRAM_PASSWORD,
+        "DELETE FROM held_t WHERE id > 10 /* rerun-1 */",
+    )
+    .await;
+    assert!(h.notice.contains("held-impact"), "{}", h.notice);
+    let listed = http::get(admin, &format!("/holds/{}", h.id), Some(ALICE_TOKEN)).await;
+    let impact = listed.json()["impact"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        impact.contains("would delete 10 of 20 rows of public.held_t (50 %)"),
+        "{listed:?}"
+    );
+    assert_eq!(server_count(&cluster, "held_t").await, 20);
+    let r = approve(admin, h.id).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(outcome(h.task).await, Ok(()));
+    assert_eq!(server_count(&cluster, "held_t").await, 10);
+
+    // Approved, but the data changed meanwhile: the re-run would delete more than
+    // the approver saw, so it is rolled back and refused.
+    let h = hold(
+        &proxy.endpoint(),
+        SCRAM_USER,
+        SCRAM_PASSWORD,
+        "DELETE FROM held_t WHERE id > 2 /* rerun-2 */",
+    )
+    .await;
+    su_exec(
+        &cluster,
+        "INSERT INTO held_t SELECT g, 'new' FROM generate_series(100, 110) g",
+    )
+    .await;
+    let r = approve(admin, h.id).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(outcome(h.task).await, Err("PW008".to_string()));
+    assert_eq!(server_count(&cluster, "held_t").await, 21);
+    assert!(usable(&h.client).await);
+}
