@@ -69,6 +69,10 @@ pub struct Entry {
     /// `EXECUTE name` resolved to an earlier `PREPARE name` in the same input: the
     /// prepared statement's classes and objects were used, and this is its index.
     pub resolved_from: Option<usize>,
+    /// A session would measure this statement's impact first (when it is sent
+    /// alone in a simple Query message): the rule and the verdict for each outcome.
+    /// `action`/`rule` above are then what applies unmeasured ("impact unknown").
+    pub probe: Option<String>,
 }
 
 /// The whole report.
@@ -131,7 +135,13 @@ pub fn explain(
                 }
             }
         }
-        let v = policy.evaluate(judged, &ctx);
+        let mut v = policy.evaluate(judged, &ctx);
+        let mut probe = None;
+        match policy.impact_step(std::slice::from_ref(judged), &ctx, &v) {
+            crate::policy::ImpactStep::Probe(call) => probe = Some(probe_text(&call, target)),
+            crate::policy::ImpactStep::Decided(d) => v = d,
+            crate::policy::ImpactStep::None => {}
+        }
         let hold = v.action == Action::Hold;
         entries.push(Entry {
             index: i + 1,
@@ -148,6 +158,7 @@ pub fn explain(
             confirm: hold.then_some(v.confirm),
             timeout: hold.then_some(v.timeout),
             resolved_from,
+            probe,
         });
         if let Some(name) = &stmt.prepares {
             prepared.retain(|(n, _)| n != name);
@@ -233,6 +244,40 @@ fn one_line(sql: &str) -> String {
     }
 }
 
+/// "rule 'x': over rows = 1000 or share = 10 % → HOLD; unknown → HOLD; within → ALLOW
+/// by the production default".
+fn probe_text(call: &crate::policy::ProbeCall, target: &Target<'_>) -> String {
+    let l = &call.limits;
+    let mut limits = Vec::new();
+    if let Some(r) = l.rows {
+        limits.push(format!("rows = {r}"));
+    }
+    if let Some(s) = l.share {
+        let floor = if l.share_min_rows > 0 {
+            format!(" (of tables where over {} rows change)", l.share_min_rows)
+        } else {
+            String::new()
+        };
+        limits.push(format!("share = {:.0} %{floor}", s * 100.0));
+    }
+    let by = |v: &crate::policy::Verdict| match &v.rule {
+        Some(r) => format!("{} by rule '{r}'", v.action.as_str().to_uppercase()),
+        None => format!(
+            "{} by the {} default",
+            v.action.as_str().to_uppercase(),
+            target.environment
+        ),
+    };
+    format!(
+        "measured first by rule '{}': over {} → {}; unknown → {}; within → {}",
+        call.rule,
+        limits.join(" or "),
+        call.over.action.as_str().to_uppercase(),
+        call.unknown.action.as_str().to_uppercase(),
+        by(&call.within)
+    )
+}
+
 fn verdict_text(e: &Entry, report: &Report) -> String {
     let mut s = String::new();
     if report.mode == Mode::Shadow && e.action != Action::Allow {
@@ -288,6 +333,9 @@ pub fn render_text(report: &Report) -> String {
             let _ = writeln!(out, "    objects: {}", e.objects.join(", "));
         }
         let _ = writeln!(out, "    verdict: {}", verdict_text(e, report));
+        if let Some(p) = &e.probe {
+            let _ = writeln!(out, "    probe:   {p} (verdict above: unmeasured)");
+        }
         if let Some(m) = &e.message {
             let _ = writeln!(out, "    message: {m}");
         }
@@ -332,6 +380,7 @@ pub fn render_json(report: &Report) -> Value {
                 "confirm": e.confirm.map(Confirm::as_str),
                 "timeout_secs": e.timeout.map(|t| t.as_secs()),
                 "resolved_from": e.resolved_from,
+                "probe": e.probe,
             })
         })
         .collect();

@@ -702,3 +702,76 @@ fn readme_explain_sample_is_real_output() {
     };
     assert_eq!(mask(shown), mask(&stdout(&o)));
 }
+
+/// A rule with `impact` limits: explain says the statement is measured first, and
+/// which verdict each outcome gets; unmeasured (the verdict line) it is on_unknown.
+#[test]
+fn measured_statements_show_the_probe_and_its_outcomes() {
+    let dir = files().dir.join("impact");
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        r#"
+[defaults]
+production = { action = "allow" }
+
+[[rule]]
+name = "no-unbounded-writes"
+environment = "production"
+classes = ["delete.unbounded", "update.unbounded"]
+action = "block"
+
+[[rule]]
+name = "large-writes"
+environment = "production"
+classes = ["delete.bounded", "update.bounded"]
+action = "hold"
+impact = { rows = 1000, share = "10%", share_min_rows = 10, on_unknown = "block" }
+"#,
+    )
+    .unwrap();
+    let config = dir.join("proxy.toml");
+    std::fs::write(
+        &config,
+        format!("[policy]\npath = {}\n{}", toml_str(&policy), targets()),
+    )
+    .unwrap();
+    let o = run(
+        &config,
+        &[
+            "--target",
+            "prod",
+            "DELETE FROM t WHERE id > 0; DELETE FROM t",
+        ],
+        None,
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "probe:   measured first by rule 'large-writes': over rows = 1000 or share = 10 % \
+             (of tables where over 10 rows change) → HOLD; unknown → BLOCK; within → ALLOW by \
+             the production default"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("verdict: BLOCK by rule 'large-writes'"),
+        "{out}"
+    );
+    // The unbounded DELETE is blocked by its own rule, and not measured.
+    assert_eq!(out.matches("probe:").count(), 1, "{out}");
+    let o = run(
+        &config,
+        &[
+            "--target",
+            "prod",
+            "--json",
+            "UPDATE t SET v = 1 WHERE id > 0",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let probe = v["statements"][0]["probe"].as_str().unwrap_or_default();
+    assert!(probe.contains("large-writes"), "{v}");
+}
