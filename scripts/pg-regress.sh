@@ -19,6 +19,9 @@
 #   PGWARDEN_CACHE_DIR=DIR         source / build cache
 #                                  (default ${XDG_CACHE_HOME:-~/.cache}/pgwarden)
 #   KEEP_WORK=1                    keep the temporary cluster directory
+#   PGWARDEN_ENV="VAR=VALUE ..."   extra environment for pgwarden, e.g.
+#                                  PGWARDEN_ENV="PGWARDEN__POLICY__PATH=$PWD/scripts/regress-impact-policy.toml"
+#                                  (every DML measured by the impact probe)
 #
 # First run (as root, or with the prerequisites already installed): adds a deb-src entry
 # derived from the machine's apt sources, fetches the Debian source package of the
@@ -258,7 +261,8 @@ PROXY_LABEL=$PROXY
 PROXY_PORT=
 case $PROXY in
 pgwarden)
-    start_pgwarden pgwarden || die "pgwarden is not usable (see above); use PROXY=pgbouncer or PROXY=none to check the script itself"
+    # shellcheck disable=SC2086 # PGWARDEN_ENV is a list of VAR=VALUE words
+    start_pgwarden pgwarden ${PGWARDEN_ENV:-} || die "pgwarden is not usable (see above); use PROXY=pgbouncer or PROXY=none to check the script itself"
     PROXY_PORT=$PGWARDEN_PORT
     ;;
 pgbouncer)
