@@ -461,3 +461,56 @@ async fn an_impact_hold_shows_the_impact_and_approval_reruns_it_bounded() {
     assert_eq!(server_count(&cluster, "held_t").await, 21);
     assert!(usable(&h.client).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_records_the_measured_impact() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "t", 20, SCRAM_USER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let proxy = prod_builder(&cluster)
+        .policy_toml(POLICY)
+        .extra_toml(&support::audit_file::audit_toml(&audit, "all"))
+        .start()
+        .await;
+    let c = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+    expect_code(
+        c.simple_query("DELETE FROM t WHERE id > 0 /* audit-over */")
+            .await,
+        "PW002",
+    );
+    c.batch_execute("DELETE FROM t WHERE id > 18 /* audit-within */")
+        .await
+        .unwrap();
+    let impact_of = |recs: &[serde_json::Value], needle: &str| -> Option<(String, String)> {
+        recs.iter()
+            .filter(|e| e["event"] == "statement")
+            .find(|e| e["sql"].as_str().unwrap_or("").contains(needle))
+            .map(|e| {
+                (
+                    e["decision"].as_str().unwrap_or("").to_string(),
+                    e["impact"].as_str().unwrap_or("").to_string(),
+                )
+            })
+    };
+    let recs = support::audit_file::wait_for(&audit, "both statements", |r| {
+        impact_of(r, "audit-over").is_some() && impact_of(r, "audit-within").is_some()
+    })
+    .await;
+    let (decision, impact) = impact_of(&recs, "audit-over").unwrap();
+    assert_eq!(decision, "block");
+    assert!(
+        impact.starts_with("would delete 20 of 20 rows of public.t (100 %)"),
+        "{impact}"
+    );
+    let (decision, impact) = impact_of(&recs, "audit-within").unwrap();
+    assert_eq!(decision, "allow");
+    assert_eq!(impact, "would delete 2 of 20 rows of public.t (10 %)");
+    drop(c);
+    drop(proxy);
+    let (ok, out) = support::audit_file::verify(&[&audit]);
+    assert!(ok, "{out}");
+}
