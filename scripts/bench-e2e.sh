@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end baseline: pgbench select-only against one throwaway cluster, directly, through
-# PgBouncer (session mode) and through pgwarden (allow-all development target), in one run.
+# PgBouncer (session mode) and through pgwarden twice (an allow-all development target, and
+# a production target under policy.example.toml), in one run.
 #
 # Usage: scripts/bench-e2e.sh
 #
@@ -22,8 +23,16 @@
 #                        run several pgwarden instances side by side, each with extra
 #                        environment (e.g. "w1:PGWARDEN__SERVER__WORKER_THREADS=1
 #                        w2:PGWARDEN__SERVER__WORKER_THREADS=2"); PGWARDEN_BIN=PATH in a
-#                        variant runs that binary (e.g. to compare two builds); rows are
-#                        named pgwarden-NAME. Default: one instance with its defaults.
+#                        variant runs that binary (e.g. to compare two builds),
+#                        PGWARDEN_ENVIRONMENT=ENV sets the target's environment and
+#                        PGWARDEN_POLICY=PATH its policy file; rows are named
+#                        pgwarden-NAME. Default: "allow-all:" (development target, no
+#                        policy) and "production:" (production target, the example policy).
+#   COUNTS=1             instead of the TPS table, count per transaction what each process
+#                        does (pgbench, the proxy, the PostgreSQL backends): system calls,
+#                        context switches, sends, receives, waits (perf stat on the running
+#                        processes for DURATION s; needs perf: apt-get install linux-perf).
+#                        Counts hardly depend on other load, unlike TPS.
 #   OUT_DIR=DIR          where the table and raw pgbench logs are kept
 #                        (default target/bench-e2e)
 #   PG_MAJOR / PG_BINDIR which installed PostgreSQL to use (default: detected)
@@ -55,6 +64,7 @@ PGWARDEN_PROFILE=${PGWARDEN_PROFILE:-dist}
 [[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 ]] || die "ROUNDS must be a positive integer"
 HINT="apt-get install postgresql-client" need_cmd psql pgbench
 need_cmd timeout awk sort
+[[ ${COUNTS:-0} != 1 ]] || HINT="apt-get install linux-perf" need_cmd perf pgrep
 find_postgres
 [[ $EUID -ne 0 ]] || command -v runuser >/dev/null || die "running as root needs 'runuser' to start PostgreSQL as 'postgres'"
 for c in $CLIENTS; do
@@ -83,12 +93,12 @@ PGWARDEN_NOTE=
 if [[ ${PGWARDEN:-1} == 0 ]]; then
     PGWARDEN_NOTE="pgwarden skipped (PGWARDEN=0)"
 else
-    for spec in ${PGWARDEN_VARIANTS:-default:}; do
+    DEFAULT_VARIANTS="allow-all: production:PGWARDEN_ENVIRONMENT=production,PGWARDEN_POLICY=$REPO_ROOT/policy.example.toml"
+    for spec in ${PGWARDEN_VARIANTS:-$DEFAULT_VARIANTS}; do
         vname=${spec%%:*}
         venv=${spec#*:}
         [[ $vname =~ ^[A-Za-z0-9_-]+$ ]] || die "PGWARDEN_VARIANTS: bad name in '$spec' (want NAME:VAR=VALUE,...)"
-        t=pgwarden
-        [[ -z ${PGWARDEN_VARIANTS:-} ]] || t=pgwarden-$vname
+        t=pgwarden-$vname
         vars=()
         [[ -z $venv ]] || IFS=, read -r -a vars <<<"$venv"
         for v in "${vars[@]}"; do
@@ -136,6 +146,12 @@ run_pgbench() {
 for t in "${TARGETS[@]}"; do
     run_pgbench "$t" simple 2 2 "$RAW/warmup-$t.log" >/dev/null
 done
+
+if [[ ${COUNTS:-0} == 1 ]]; then
+    # shellcheck source=scripts/bench-counts.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/bench-counts.sh"
+    exit 0
+fi
 
 NCELLS=0
 for _ in $MODES; do for _ in $CLIENTS; do NCELLS=$((NCELLS + 1)); done; done

@@ -147,7 +147,7 @@ stop_started() {
     # pgwarden runs in its own process group (setsid): signal the group; others by pid
     for e in "${STARTED_PIDS[@]}"; do
         pid=${e#*:}
-        if [[ ${e%%:*} == pgwarden ]]; then
+        if [[ ${e%%:*} == pgwarden* ]]; then
             kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         else
             kill -TERM "$pid" 2>/dev/null || true
@@ -159,7 +159,7 @@ stop_started() {
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.2
         done
-        if [[ ${e%%:*} == pgwarden ]]; then
+        if [[ ${e%%:*} == pgwarden* ]]; then
             kill -KILL -- "-$pid" 2>/dev/null || true
         fi
         kill -KILL "$pid" 2>/dev/null || true
@@ -251,20 +251,31 @@ resolve_pgwarden() {
 
 # start_pgwarden [NAME [VAR=VALUE...]] -> sets PGWARDEN_PORT and PGWARDEN_PID. Allow-all
 # development target in front of the cluster; the VAR=VALUE pairs are added to its
-# environment (e.g. PGWARDEN__SERVER__WORKER_THREADS=1), except PGWARDEN_BIN=PATH, which
-# runs that binary instead. NAME keeps the files of several
+# environment (e.g. PGWARDEN__SERVER__WORKER_THREADS=1), except three that shape the
+# instance: PGWARDEN_BIN=PATH runs that binary instead, PGWARDEN_ENVIRONMENT=ENV sets the
+# target's environment (e.g. production) and PGWARDEN_POLICY=PATH loads that policy file
+# (e.g. policy.example.toml). NAME keeps the files of several
 # instances apart. Returns non-zero if the binary is missing or does not relay a query.
 PGWARDEN_PORT=
 PGWARDEN_PID=
 start_pgwarden() {
     local name=${1:-pgwarden}
     (($# == 0)) || shift
-    # PGWARDEN_BIN=PATH among the pairs picks this instance's binary.
-    local bin="" a
+    # The three pseudo-variables above shape the instance; the rest go to its environment.
+    local bin="" environment=development policy="" a
     local envs=()
     for a in "$@"; do
-        if [[ $a == PGWARDEN_BIN=* ]]; then bin=${a#PGWARDEN_BIN=}; else envs+=("$a"); fi
+        case $a in
+            PGWARDEN_BIN=*) bin=${a#PGWARDEN_BIN=} ;;
+            PGWARDEN_ENVIRONMENT=*) environment=${a#PGWARDEN_ENVIRONMENT=} ;;
+            PGWARDEN_POLICY=*) policy=${a#PGWARDEN_POLICY=} ;;
+            *) envs+=("$a") ;;
+        esac
     done
+    if [[ -n $policy && ! -f $policy ]]; then
+        warn "policy file not found at $policy"
+        return 1
+    fi
     if [[ -z $bin ]]; then
         resolve_pgwarden || return 1
         bin=$PGWARDEN_BIN
@@ -282,8 +293,9 @@ listen = "127.0.0.1:$PGWARDEN_PORT"
 [targets.main]
 host = "127.0.0.1"
 port = $PG_PORT
-environment = "development"
+environment = "$environment"
 EOF
+    [[ -z $policy ]] || printf '\n[policy]\npath = "%s"\n' "$policy" >>"$dir/proxy.toml"
     log "starting $name ($bin${envs[*]:+ with ${envs[*]}}) on 127.0.0.1:$PGWARDEN_PORT"
     # own process group, so stop_started also ends anything a wrapper script spawned
     setsid env ${envs[@]+"${envs[@]}"} "$bin" serve --config "$dir/proxy.toml" >"$dir/pgwarden.log" 2>&1 &
