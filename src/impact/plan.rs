@@ -109,6 +109,11 @@ impl ProbePlan {
         self.settings.statement_timeout
     }
 
+    /// The probe's `lock_timeout`.
+    pub fn lock_timeout(&self) -> Duration {
+        self.settings.lock_timeout
+    }
+
     pub fn in_transaction(&self) -> bool {
         self.in_transaction
     }

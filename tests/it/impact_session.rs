@@ -514,3 +514,37 @@ async fn the_audit_log_records_the_measured_impact() {
     let (ok, out) = support::audit_file::verify(&[&audit]);
     assert!(ok, "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_probed_statement_is_cancelled_as_directly() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "t", 20, SCRAM_USER).await;
+    let proxy = impact_proxy(&cluster).await;
+    let c = std::sync::Arc::new(
+        proxy
+            .endpoint()
+            .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+            .await,
+    );
+    let locker = cluster.superuser_client().await;
+    locker
+        .batch_execute("BEGIN; SELECT * FROM t WHERE id = 20 FOR UPDATE")
+        .await
+        .unwrap();
+    let c2 = std::sync::Arc::clone(&c);
+    let task = tokio::spawn(async move { c2.simple_query("DELETE FROM t WHERE id > 18").await });
+    // Waiting for the lock, well before the probe's lock_timeout (500 ms).
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    c.cancel_token()
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("cancelled statement did not end")
+        .expect("task panicked");
+    expect_code(r, "57014");
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(server_count(&cluster, "t").await, 20);
+    assert!(usable(&c).await);
+}

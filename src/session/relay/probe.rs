@@ -162,9 +162,19 @@ impl Relay {
 
         // 2. The client's statement, its replies held back.
         let stmt = self.cbuf[..total].to_vec();
+        let started = std::time::Instant::now();
         let mut ran = self.roundtrip(&stmt, &mut pbuf, true, timeout).await?;
         if let Some(code) = ran.error.clone() {
-            if code == SqlState::QUERY_CANCELED.as_str() || code == "55P03" {
+            // A cancel before the probe's statement_timeout came from a cancel
+            // request (the client's, or pg_cancel_backend): the client gets it as
+            // directly. The client's own statement_timeout cannot fire: the probe's
+            // SET LOCAL replaces it.
+            // Likewise a lock error sooner than the probe's lock_timeout (NOWAIT).
+            let waited = started.elapsed();
+            let timed_out = (code == SqlState::QUERY_CANCELED.as_str()
+                && waited >= plan.statement_timeout())
+                || (code == "55P03" && waited >= plan.lock_timeout());
+            if timed_out {
                 // The probe's own timeouts: rolled back, impact unknown.
                 self.undo(&plan, &mut pbuf, timeout).await?;
                 let m = Measured::Unknown(Unknown::from_sqlstate(&code));
