@@ -251,24 +251,26 @@ resolve_pgwarden() {
 
 # start_pgwarden [NAME [VAR=VALUE...]] -> sets PGWARDEN_PORT and PGWARDEN_PID. Allow-all
 # development target in front of the cluster; the VAR=VALUE pairs are added to its
-# environment (e.g. PGWARDEN__SERVER__WORKER_THREADS=1), except three that shape the
+# environment (e.g. PGWARDEN__SERVER__WORKER_THREADS=1), except four that shape the
 # instance: PGWARDEN_BIN=PATH runs that binary instead, PGWARDEN_ENVIRONMENT=ENV sets the
 # target's environment (e.g. production) and PGWARDEN_POLICY=PATH loads that policy file
-# (e.g. policy.example.toml). NAME keeps the files of several
+# (e.g. policy.example.toml); PGWARDEN_SETSID=1 starts it in a session of its own, as
+# earlier versions of this script did (see below). NAME keeps the files of several
 # instances apart. Returns non-zero if the binary is missing or does not relay a query.
 PGWARDEN_PORT=
 PGWARDEN_PID=
 start_pgwarden() {
     local name=${1:-pgwarden}
     (($# == 0)) || shift
-    # The three pseudo-variables above shape the instance; the rest go to its environment.
-    local bin="" environment=development policy="" a
+    # The pseudo-variables above shape the instance; the rest go to its environment.
+    local bin="" environment=development policy="" own_session=0 a
     local envs=()
     for a in "$@"; do
         case $a in
             PGWARDEN_BIN=*) bin=${a#PGWARDEN_BIN=} ;;
             PGWARDEN_ENVIRONMENT=*) environment=${a#PGWARDEN_ENVIRONMENT=} ;;
             PGWARDEN_POLICY=*) policy=${a#PGWARDEN_POLICY=} ;;
+            PGWARDEN_SETSID=*) own_session=${a#PGWARDEN_SETSID=} ;;
             *) envs+=("$a") ;;
         esac
     done
@@ -297,8 +299,20 @@ environment = "$environment"
 EOF
     [[ -z $policy ]] || printf '\n[policy]\npath = "%s"\n' "$policy" >>"$dir/proxy.toml"
     log "starting $name ($bin${envs[*]:+ with ${envs[*]}}) on 127.0.0.1:$PGWARDEN_PORT"
-    # own process group, so stop_started also ends anything a wrapper script spawned
-    setsid env ${envs[@]+"${envs[@]}"} "$bin" serve --config "$dir/proxy.toml" >"$dir/pgwarden.log" 2>&1 &
+    # Its own process group, so stop_started also ends anything a wrapper script spawned,
+    # but by default in this script's session: a new session (setsid) is also a new
+    # scheduler autogroup (kernel.sched_autogroup_enabled), which the kernel gives one
+    # share of the CPU against the script's group holding pgbench, PostgreSQL and
+    # PgBouncer, so pgwarden would be measured under other scheduling than PgBouncer
+    # (BENCHMARKS.md: on a busy machine, paired TPS / PgBouncer 0.43-0.45 with setsid,
+    # 0.50-1.75 without).
+    if [[ $own_session == 1 ]]; then
+        setsid env ${envs[@]+"${envs[@]}"} "$bin" serve --config "$dir/proxy.toml" >"$dir/pgwarden.log" 2>&1 &
+    else
+        set -m
+        env ${envs[@]+"${envs[@]}"} "$bin" serve --config "$dir/proxy.toml" >"$dir/pgwarden.log" 2>&1 &
+        set +m
+    fi
     local pid=$!
     # shellcheck disable=SC2034 # read by the sourcing script
     PGWARDEN_PID=$pid
