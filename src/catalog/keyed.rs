@@ -55,8 +55,14 @@ fn k<T: Into<i32>>(v: T) -> i64 {
     i64::from(v.into())
 }
 
-/// The key shape of `sql`, if it is one statement of that narrow form.
+/// The key shape of `sql`, if it is one statement of that narrow form. Parsed on the
+/// classifier's big-stack threads: the tree may nest as deep as the parser allows.
 pub fn key_shape(sql: &str) -> Option<KeyShape> {
+    let text = sql.to_string();
+    crate::classify::deep::run(move || shape_of(&text)).flatten()
+}
+
+fn shape_of(sql: &str) -> Option<KeyShape> {
     let parsed = pg_query::parse(sql, 0).ok()?;
     let [raw] = parsed.protobuf.stmts.as_slice() else {
         return None;

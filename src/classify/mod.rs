@@ -18,11 +18,12 @@
 
 mod bounded;
 mod cache;
+pub(crate) mod deep;
 mod functions;
 #[cfg(test)]
 mod node_names;
 mod objects;
-mod parse;
+pub(crate) mod parse;
 mod plpgsql;
 mod session;
 mod startup;
@@ -150,10 +151,12 @@ pub fn classify(sql: &str, facts: &SessionFacts) -> Vec<Statement> {
     classify_with(sql, facts, dangerous)
 }
 
-/// Classifies; a panic anywhere below (in the parser bindings or here) is caught and
-/// the text is `unparsed`, never forwarded unclassified and never a crashed session.
+/// Classifies on a big-stack pool thread (`deep`); a panic anywhere below (in the
+/// parser bindings or here) is caught and the text is `unparsed`, never forwarded
+/// unclassified and never a crashed session.
 fn classify_with(sql: &str, facts: &SessionFacts, dangerous: &[String]) -> Vec<Statement> {
-    std::panic::catch_unwind(|| classify_inner(sql, facts, dangerous)).unwrap_or_else(|_| {
+    let (text, session, list) = (sql.to_string(), facts.clone(), dangerous.to_vec());
+    deep::run(move || classify_inner(&text, &session, &list)).unwrap_or_else(|| {
         let mut s = unparsed(sql);
         if session::unreadable(facts) {
             s.classes.push(Class::Unreadable);
@@ -231,6 +234,52 @@ mod tests {
         assert_eq!(&a[..], &classify(sql, &f)[..]);
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(c.cache_stats(), (1, 1));
+    }
+
+    fn chain(head: &str, n: usize) -> String {
+        format!("{head}{}", " || 'a'".repeat(n))
+    }
+
+    #[test]
+    fn deep_expressions_are_read() {
+        let f = SessionFacts::default();
+        // ~700 nested `||` is about what PostgreSQL's parser library serializes; prost's
+        // recursion limit made ~50 unreadable.
+        let s = &classify(&chain("SELECT 'a'", 700), &f)[0];
+        assert_eq!(s.classes, [Class::Read]);
+        let s = &classify(&chain("SELECT pg_terminate_backend(1)::text", 700), &f)[0];
+        assert!(
+            !s.has(Class::Unparsed) && !s.has(Class::Read),
+            "{:?}",
+            s.classes
+        );
+        let union = format!("SELECT 1{}", " UNION ALL SELECT 1".repeat(1000));
+        assert_eq!(classify(&union, &f)[0].classes, [Class::Read]);
+        let dml = format!("DELETE FROM t WHERE v = {}", chain("v", 700));
+        let short = classify("DELETE FROM t WHERE v = v || 'a'", &f);
+        assert_eq!(classify(&dml, &f)[0].classes, short[0].classes);
+        assert!(!short[0].has(Class::Unparsed));
+    }
+
+    #[test]
+    fn hostile_depth_is_unparsed_not_a_crash() {
+        let f = SessionFacts::default();
+        for sql in [
+            chain("SELECT 'a'", 100_000),
+            format!("DELETE FROM t WHERE v = {}", chain("'a'", 100_000)),
+            format!(
+                "SELECT {}1{}",
+                "lower(".repeat(100_000),
+                ")".repeat(100_000)
+            ),
+            format!(
+                "SELECT {}1{}",
+                "(SELECT ".repeat(20_000),
+                ")".repeat(20_000)
+            ),
+        ] {
+            assert_eq!(classify(&sql, &f)[0].classes, [Class::Unparsed]);
+        }
     }
 
     #[test]

@@ -11,8 +11,15 @@ pub struct Piece<'a> {
     pub tree: G,
 }
 
+/// Deepest generic tree the walk is given. PostgreSQL's parser already refuses what
+/// would overrun its own stack budget; this bound keeps the walk's recursion (and its
+/// stack, see `deep`) bounded whatever the parser lets through. Deeper text is
+/// unparsed: held or blocked by `on_unparsed`, never forwarded as harmless.
+pub const MAX_TREE_DEPTH: usize = 10_000;
+
 /// Splits and parses `sql`. `Err(())` when the grammar rejects the text (the whole
-/// text then counts as one unparsed statement: the server would not run any of it).
+/// text then counts as one unparsed statement: the server would not run any of it),
+/// or a statement nests deeper than [`MAX_TREE_DEPTH`].
 pub fn parse(sql: &str, flags: i32) -> Result<Vec<Piece<'_>>, ()> {
     let r = pg_query::parse(sql, flags).map_err(|_| ())?;
     let mut out = Vec::with_capacity(r.protobuf.stmts.len());
@@ -26,9 +33,27 @@ pub fn parse(sql: &str, flags: i32) -> Result<Vec<Piece<'_>>, ()> {
         };
         let text = sql.get(start..end).unwrap_or(sql).trim();
         let tree = raw.stmt.as_deref().map(to_tree).unwrap_or(G::Null);
+        if depth(&tree) > MAX_TREE_DEPTH {
+            return Err(());
+        }
         out.push(Piece { text, tree });
     }
     Ok(out)
+}
+
+/// Nesting depth of a tree, counted without recursion.
+pub fn depth(tree: &G) -> usize {
+    let mut deepest = 0;
+    let mut todo = vec![(tree, 1usize)];
+    while let Some((g, d)) = todo.pop() {
+        deepest = deepest.max(d);
+        match g {
+            G::List(v) => todo.extend(v.iter().map(|x| (x, d + 1))),
+            G::Obj(o) => todo.extend(o.fields.iter().map(|(_, x)| (x, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// A structural fingerprint of a parsed statement (16 hex digits): FNV-1a over the
@@ -146,6 +171,18 @@ pub fn text_hash(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn depth_counts_nesting_without_recursion() {
+        assert_eq!(depth(&G::Null), 1);
+        let mut g = G::Int(1);
+        for _ in 0..100_000 {
+            g = G::List(vec![g]);
+        }
+        assert_eq!(depth(&g), 100_001);
+        // Dropping a tree this deep would recurse once per level: leak it in the test.
+        std::mem::forget(g);
+    }
 
     #[test]
     fn slices_each_statement() {

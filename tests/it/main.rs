@@ -43,6 +43,7 @@ mod policy_watch;
 mod proxy_auth;
 mod proxy_bounds;
 mod proxy_bulk;
+mod proxy_deep;
 mod proxy_malformed;
 mod proxy_queries;
 mod proxy_routing;
