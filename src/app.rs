@@ -1,7 +1,6 @@
 //! Wiring: TLS material, the listener, one task per connection, the connection limit,
 //! and graceful drain on shutdown.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,19 +10,18 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::config::{ClientTls, Config};
+use crate::config::Config;
 use crate::protocol::{originate, sqlstate::SqlState};
-use crate::session::{self, CancelRegistry, Shared};
+use crate::session;
+use crate::shared::{self, Shared};
 
 /// Errors that stop the proxy from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    #[error("{0}")]
-    Policy(#[from] crate::policy::PolicyError),
-    #[error("{0}")]
-    Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Build(#[from] crate::shared::BuildError),
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
     #[error("cannot listen on {addr}: {source}")]
@@ -73,88 +71,10 @@ impl RunningProxy {
     }
 }
 
-/// TLS material of the listener and of every target, loaded and checked.
-pub type TlsMaterial = (
-    Option<Arc<rustls::ServerConfig>>,
-    bool,
-    HashMap<String, Option<Arc<rustls::ClientConfig>>>,
-);
-
-/// Loads (and so checks) every certificate and key the configuration names.
-pub fn tls_material(config: &Config) -> Result<TlsMaterial, crate::tls::TlsError> {
-    let (client_tls, tls_required) = match &config.server.tls {
-        ClientTls::Disable => (None, false),
-        ClientTls::Prefer { cert, key } => (Some(crate::tls::server_config(cert, key)?), false),
-        ClientTls::Require { cert, key } => (Some(crate::tls::server_config(cert, key)?), true),
-    };
-    let mut upstream_tls = HashMap::new();
-    for t in &config.targets {
-        upstream_tls.insert(
-            t.name.clone(),
-            crate::tls::upstream_config(t.tls_mode, t.tls_ca.as_deref())?,
-        );
-    }
-    Ok((client_tls, tls_required, upstream_tls))
-}
-
-/// The built-in policy used when `[policy]` is not configured: the example
-/// production policy (guards `production`, lets other environments through).
-pub const BUILTIN_POLICY: &str = include_str!("../policy.example.toml");
-
-/// Loads the configured policy file, or the built-in one.
-pub fn load_policy(config: &Config) -> Result<crate::policy::Policy, crate::policy::PolicyError> {
-    match &config.policy_path {
-        Some(p) => crate::policy::Policy::load(p),
-        None => {
-            crate::policy::Policy::parse(BUILTIN_POLICY, "built-in policy (policy.example.toml)")
-        }
-    }
-}
-
-/// Builds what sessions share: TLS configurations and the policy are loaded (and
-/// checked) here.
-pub fn shared(config: Arc<Config>) -> Result<Shared, StartError> {
-    let policy = load_policy(&config)?;
-    let mut opts = crate::classify::ClassifierOptions::default();
-    if let Some(f) = &config.classifier.dangerous_functions {
-        opts.dangerous_functions = f.clone();
-    }
-    opts.cache_capacity = config.classifier.cache_size;
-    let audit = crate::audit::AuditLog::open(&config.audit)?;
-    let (client_tls, tls_required, upstream_tls) = tls_material(&config)?;
-    let metrics = crate::metrics::Metrics::new();
-    let holds = match &config.control {
-        None => {
-            metrics.control_up.set(1);
-            crate::hold::HoldQueue::new()
-        }
-        Some(c) => crate::hold::HoldQueue::with_store(crate::control::ControlStore::new(
-            c.clone(),
-            metrics.control_up.clone(),
-        )?),
-    }
-    .with_audit(audit.clone());
-    Ok(Shared {
-        config,
-        client_tls: client_tls.map(tokio_rustls::TlsAcceptor::from),
-        tls_required,
-        upstream_tls,
-        cancels: Arc::new(CancelRegistry::default()),
-        classifier: crate::classify::Classifier::new(opts),
-        policy: std::sync::RwLock::new(Arc::new(policy)),
-        policy_generation: std::sync::atomic::AtomicU64::new(0),
-        holds,
-        tokens: crate::hold::Tokens::default(),
-        next_session: std::sync::atomic::AtomicU64::new(0),
-        audit,
-        metrics,
-    })
-}
-
 /// Binds the listener of `config` and serves in background tasks.
 pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
     let config = Arc::new(config);
-    let shared = Arc::new(shared(Arc::clone(&config))?);
+    let shared = Arc::new(shared::build(Arc::clone(&config))?);
     let listen = config.server.listen.clone();
     let listener = TcpListener::bind(&listen)
         .await
@@ -205,10 +125,10 @@ pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
     tokio::spawn(shared.holds.clone().run_expiry(|h| {
         info!(hold = h.id, user = %h.user, target = %h.target, "held statement expired");
     }));
-    record_reload(&shared, "startup", Ok(shared.policy().sha256().to_string()));
+    shared::record_reload(&shared, "startup", Ok(shared.policy().sha256().to_string()));
     let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), rx));
     info!(%addr, "pgwarden listening");
-    let policy_watch = watch_policy(&shared);
+    let policy_watch = shared::watch_policy(&shared);
     Ok(RunningProxy {
         _policy_watch: policy_watch,
         addr,
@@ -350,89 +270,6 @@ async fn reject_busy(mut tcp: TcpStream, message: &str) {
     .await;
 }
 
-/// Watches the policy file's directory (Kubernetes updates a ConfigMap by swapping
-/// a symlink, so the file itself may never be written) and reloads a changed file
-/// once it is complete and stable (see `policy_watch`).
-fn watch_policy(shared: &Arc<Shared>) -> Option<notify::RecommendedWatcher> {
-    let path = shared.config.policy_path.clone()?;
-    crate::policy_watch::watch(path, Arc::clone(shared), reload_policy_bytes)
-}
-
-/// Applies policy text the watcher read (not the file again: it may have changed).
-fn reload_policy_bytes(shared: &Shared, trigger: &str, path: &std::path::Path, text: &[u8]) {
-    let origin = path.display().to_string();
-    let loaded = std::str::from_utf8(text)
-        .map_err(|e| {
-            crate::policy::PolicyError::new(&origin, None, "(file)", format!("cannot read: {e}"))
-        })
-        .and_then(|t| crate::policy::Policy::parse(t, &origin));
-    let _ = apply_reload(shared, trigger, loaded);
-}
-
-fn record_reload(shared: &Shared, trigger: &str, result: Result<String, String>) {
-    let policy = shared.policy();
-    shared
-        .metrics
-        .policy_reloads
-        .get_or_create(&crate::metrics::ResultLabels {
-            result: if result.is_ok() { "ok" } else { "error" }.to_string(),
-        })
-        .inc();
-    let (ok, error) = match &result {
-        Ok(_) => (true, None),
-        Err(e) => (false, Some(e.clone())),
-    };
-    shared.audit.record(crate::audit::Event::PolicyReload(
-        crate::audit::PolicyReload {
-            trigger: trigger.to_string(),
-            result: if ok { "ok" } else { "error" }.to_string(),
-            path: Some(policy.origin().to_string()),
-            sha256: Some(policy.sha256().to_string()),
-            rules: Some(policy.rule_count() as u64),
-            error,
-        },
-    ));
-}
-
-/// Re-reads the policy file and swaps it in; a broken file is rejected and the
-/// policy in force stays. Returns the new policy's SHA-256. `trigger` names the
-/// cause in the audit log (`sighup`, `file`, `api`).
-pub fn reload_policy(shared: &Shared, trigger: &str) -> Result<String, crate::policy::PolicyError> {
-    apply_reload(shared, trigger, load_policy(&shared.config))
-}
-
-/// Swaps in a loaded policy (or rejects the error) and records the attempt.
-fn apply_reload(
-    shared: &Shared,
-    trigger: &str,
-    loaded: Result<crate::policy::Policy, crate::policy::PolicyError>,
-) -> Result<String, crate::policy::PolicyError> {
-    let r = swap_policy(shared, loaded);
-    record_reload(shared, trigger, r.clone().map_err(|e| e.to_string()));
-    r
-}
-
-fn swap_policy(
-    shared: &Shared,
-    loaded: Result<crate::policy::Policy, crate::policy::PolicyError>,
-) -> Result<String, crate::policy::PolicyError> {
-    match loaded {
-        Ok(p) => {
-            let sha = p.sha256().to_string();
-            for w in p.warnings() {
-                warn!(warning = %w, "policy warning");
-            }
-            shared.set_policy(p);
-            info!(sha256 = %sha, "policy reloaded");
-            Ok(sha)
-        }
-        Err(e) => {
-            warn!(error = %e, "policy reload rejected; the previous policy stays in force");
-            Err(e)
-        }
-    }
-}
-
 /// The runtime `serve` runs on. One worker thread is a current-thread runtime: sessions,
 /// the accept loop and the admin API share one thread, so a message relayed costs no
 /// cross-thread wake-ups (the main cost of a multi-threaded runtime on small machines).
@@ -461,7 +298,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
-                    let _ = reload_policy(&shared, "sighup");
+                    let _ = shared::reload_policy(&shared, "sighup");
                 }
             });
         }

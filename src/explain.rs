@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::classify::Statement;
+use crate::config::units::format_duration;
 use crate::policy::{Action, Confirm, Policy, SessionContext};
 
 /// How the target treats verdicts.
@@ -35,7 +36,7 @@ impl Mode {
 
 /// The target the statements would run against.
 #[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
+pub struct RunsOn<'a> {
     pub name: &'a str,
     pub environment: &'a str,
     pub mode: Mode,
@@ -108,7 +109,7 @@ impl Report {
 /// in the same input is judged as the prepared body (a session does the same).
 pub fn explain(
     policy: &Policy,
-    target: &Target<'_>,
+    target: &RunsOn<'_>,
     who: &Who<'_>,
     statements: &[Statement],
 ) -> Report {
@@ -216,23 +217,6 @@ pub fn exit_code(report: &Report) -> i32 {
     }
 }
 
-/// `10m`, `1h30m`, `45s`.
-pub fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
-    let mut out = String::new();
-    if h > 0 {
-        let _ = write!(out, "{h}h");
-    }
-    if m > 0 {
-        let _ = write!(out, "{m}m");
-    }
-    if sec > 0 || out.is_empty() {
-        let _ = write!(out, "{sec}s");
-    }
-    out
-}
-
 /// One line of SQL for the text report: whitespace collapsed, at most 120 characters.
 fn one_line(sql: &str) -> String {
     let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -246,7 +230,7 @@ fn one_line(sql: &str) -> String {
 
 /// "rule 'x': over rows = 1000 or share = 10 % → HOLD; unknown → HOLD; within → ALLOW
 /// by the production default".
-fn probe_text(call: &crate::policy::ProbeCall, target: &Target<'_>) -> String {
+fn probe_text(call: &crate::policy::ProbeCall, target: &RunsOn<'_>) -> String {
     let l = &call.limits;
     let mut limits = Vec::new();
     if let Some(r) = l.rows {

@@ -12,8 +12,9 @@
 //! ```text
 //! main.rs            the command line (clap); exit codes; the only anyhow
 //! app                wiring: listeners, one task per connection, signals, drain
+//! shared             what every session shares (Shared); policy load, swap, reload
 //! config/            proxy.toml: raw serde structs → validated Config (file:line: key)
-//!   units            durations and sizes as written in proxy.toml
+//!   units            the one duration grammar (proxy.toml and policy) and sizes
 //! protocol/          sans-IO wire protocol, no tokio
 //!   frame            framing: Frame/Message, made only after the length is checked
 //!   startup          StartupMessage, SSLRequest, GSSENCRequest, CancelRequest
@@ -31,6 +32,8 @@
 //! classify/          pure: SQL text → classified statements (pg_query's parser)
 //! policy/            pure: compiled rules; evaluate(statement, session) → Verdict
 //! policy_watch       when a changed policy file may be reloaded
+//! catalog/           pure: a target's keys, row estimates and blast radius
+//! impact/            pure: the impact probe's statements and the reading of replies
 //! hold/              held statements: the hold store, one-time tokens, events
 //! control/           holds in a PostgreSQL database shared by replicas ([control])
 //! audit/             typed events, hash chain, JSON-lines writer, verify
@@ -61,6 +64,7 @@ pub mod policy;
 pub mod policy_watch;
 pub mod protocol;
 pub mod session;
+pub mod shared;
 pub mod sign;
 pub mod startup_gate;
 pub mod tls;

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use pgwarden::config::{Config, TargetMode};
-use pgwarden::{app, classify, explain};
+use pgwarden::{app, classify, explain, shared};
 
 #[derive(Parser)]
 #[command(name = "pgwarden", version, about = "A guarded PostgreSQL proxy")]
@@ -319,7 +319,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             plan,
         } => {
             let cfg = Config::load(&config)?;
-            let policy = app::load_policy(&cfg)?;
+            let policy = shared::load_policy(&cfg)?;
             let Some(t) = cfg.target(&target) else {
                 let names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
                 bail!(
@@ -343,7 +343,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let statements = classify::classify(&text, &classify::SessionFacts::default());
             let report = explain::explain(
                 &policy,
-                &explain::Target {
+                &explain::RunsOn {
                     name: &t.name,
                     environment: &t.environment,
                     mode: match t.mode {
@@ -381,8 +381,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 fn check(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
-    app::tls_material(&cfg).with_context(|| format!("{}: TLS files", config.display()))?;
-    let policy = app::load_policy(&cfg)?;
+    shared::tls_material(&cfg).with_context(|| format!("{}: TLS files", config.display()))?;
+    let policy = shared::load_policy(&cfg)?;
     let mut warnings: Vec<String> = policy.warnings().to_vec();
     for t in &cfg.targets {
         if !policy.has_defaults_for(&t.environment) {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use tracing::{debug, warn};
 
-use crate::session::Shared;
+use crate::shared::Shared;
 
 /// How long the directory must stay quiet before the file is read.
 pub const SETTLE: Duration = Duration::from_millis(300);

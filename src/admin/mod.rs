@@ -19,7 +19,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::hold::HoldError;
-use crate::session::Shared;
+use crate::shared::Shared;
 
 /// State the admin endpoints share.
 #[derive(Clone)]
@@ -359,7 +359,7 @@ async fn reload(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if st.approver(&headers).is_none() {
         return unauthorized();
     }
-    match crate::app::reload_policy(&st.shared, "api") {
+    match crate::shared::reload_policy(&st.shared, "api") {
         Ok(sha) => Json(json!({"status": "reloaded", "sha256": sha})).into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,

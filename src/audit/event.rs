@@ -17,7 +17,7 @@ pub enum Event {
     SessionStart(SessionStart),
     SessionEnd(SessionEnd),
     Statement(Box<StatementEvent>),
-    Outcome(Outcome),
+    Outcome(OutcomeEvent),
     Hold(HoldEvent),
     Approve(Approve),
     Deny(Deny),
@@ -135,7 +135,7 @@ impl Decision {
 }
 
 /// One statement and what was decided about it. Its result follows in an
-/// [`Outcome`] event with the same `session` and `statement_id`.
+/// [`OutcomeEvent`] with the same `session` and `statement_id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatementEvent {
     pub session: u64,
@@ -179,7 +179,7 @@ pub fn class_names(classes: &[Class]) -> Vec<String> {
 /// How a recorded statement ended. Exactly one per statement event that the
 /// session finished (forwarded, refused, or abandoned).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
+pub struct OutcomeEvent {
     pub session: u64,
     pub statement_id: u64,
     /// Command tag without the row count (`SELECT`, `DELETE`, `INSERT`…); `null` when

@@ -55,8 +55,9 @@ enum Msg {
     Reopen,
 }
 
+/// What the writer thread reports back: health, errors, queue depth.
 #[derive(Default)]
-struct Shared {
+struct Health {
     healthy: AtomicBool,
     write_errors: AtomicU64,
     queued: AtomicUsize,
@@ -66,7 +67,7 @@ struct Shared {
 
 struct Inner {
     tx: Option<Sender<Msg>>,
-    shared: Arc<Shared>,
+    shared: Arc<Health>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -122,7 +123,7 @@ impl AuditLog {
                 reason: e.to_string(),
             })?
             .unwrap_or_else(ChainState::genesis);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Health::default());
         shared.healthy.store(true, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -251,7 +252,7 @@ struct Writer {
     sink: Box<dyn Sink>,
     /// The last record the sink holds.
     state: ChainState,
-    shared: Arc<Shared>,
+    shared: Arc<Health>,
     /// Set while failing; written as an `audit_gap` event on recovery.
     gap: Option<Gap>,
     buf: Vec<u8>,

@@ -20,13 +20,13 @@ pub enum Bound {
 
 /// The DELETE/UPDATE target, used to recognise correlated subqueries.
 #[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
+pub struct ModifiedTable<'a> {
     pub relname: &'a str,
     pub alias: Option<&'a str>,
 }
 
 /// Judges a WHERE clause (`None`: no WHERE at all).
-pub fn judge(where_clause: Option<&G>, target: Target<'_>) -> Bound {
+pub fn judge(where_clause: Option<&G>, target: ModifiedTable<'_>) -> Bound {
     let Some(w) = where_clause else {
         return Bound::Unbounded;
     };
@@ -458,7 +458,7 @@ fn has_call(g: &G) -> bool {
 /// Whether two column lists may name the same column (`id` vs `t.id`).
 /// An unqualified column, or one qualified by the target, may be the target's column;
 /// one qualified by anything else (a USING table, a PL/pgSQL record) is not.
-fn same_column(a: &[&str], b: &[&str], t: Target<'_>) -> bool {
+fn same_column(a: &[&str], b: &[&str], t: ModifiedTable<'_>) -> bool {
     let is_target = |q: &[&str]| {
         q.last()
             .is_some_and(|q| *q == t.relname || t.alias == Some(*q))
@@ -497,7 +497,7 @@ fn matches_everything(op: &str, kind: i64, pattern: &G) -> bool {
     false
 }
 
-fn pred(g: &G, t: Target<'_>) -> Pred {
+fn pred(g: &G, t: ModifiedTable<'_>) -> Pred {
     if let Some(v) = fold(g) {
         return match as_bool(&v) {
             Some(b) => Pred::Const(b),
@@ -565,7 +565,7 @@ fn pred(g: &G, t: Target<'_>) -> Pred {
     }
 }
 
-fn pred_bool(o: &Obj, t: Target<'_>) -> Pred {
+fn pred_bool(o: &Obj, t: ModifiedTable<'_>) -> Pred {
     let op = o.int("boolop");
     let args = o.list("args");
     if op == k(BoolExprType::NotExpr) {
@@ -653,7 +653,7 @@ fn complementary(args: &[G]) -> bool {
     })
 }
 
-fn pred_aexpr(o: &Obj, t: Target<'_>) -> Pred {
+fn pred_aexpr(o: &Obj, t: ModifiedTable<'_>) -> Pred {
     let kind = o.int("kind");
     let op = op_name(o);
     let l = o.get("lexpr");
@@ -694,7 +694,7 @@ fn pred_aexpr(o: &Obj, t: Target<'_>) -> Pred {
 }
 
 /// Whether a subquery refers to the target by name or alias (a correlated subquery).
-fn mentions_target(g: &G, t: Target<'_>) -> bool {
+fn mentions_target(g: &G, t: ModifiedTable<'_>) -> bool {
     match g {
         G::Obj(o) => {
             if o.name == "ColumnRef" {
@@ -713,7 +713,7 @@ fn mentions_target(g: &G, t: Target<'_>) -> bool {
 }
 
 /// Whether a subquery reads the target table itself (`id IN (SELECT id FROM t)`).
-fn reads_target(g: &G, t: Target<'_>) -> bool {
+fn reads_target(g: &G, t: ModifiedTable<'_>) -> bool {
     match g {
         G::Obj(o) => {
             if o.name == "RangeVar" {
@@ -726,7 +726,7 @@ fn reads_target(g: &G, t: Target<'_>) -> bool {
     }
 }
 
-fn pred_sublink(o: &Obj, t: Target<'_>) -> Pred {
+fn pred_sublink(o: &Obj, t: ModifiedTable<'_>) -> Pred {
     let ty = o.int("sub_link_type");
     let sel = o.get("subselect");
     if ty == k(SubLinkType::ExistsSublink) {
@@ -783,7 +783,7 @@ mod tests {
         };
         judge(
             w,
-            Target {
+            ModifiedTable {
                 relname: "t",
                 alias: Some("a"),
             },
@@ -860,7 +860,7 @@ mod tests {
         assert_eq!(
             judge(
                 None,
-                Target {
+                ModifiedTable {
                     relname: "t",
                     alias: None
                 }

@@ -2,7 +2,7 @@
 //! skip a field), statement nodes add their classes wherever they appear (CTEs,
 //! subqueries, EXPLAIN ANALYZE, PREPARE bodies, rule actions, function bodies…).
 
-use super::bounded::{self, Bound, Target, Val};
+use super::bounded::{self, Bound, ModifiedTable, Val};
 use super::functions;
 use super::objects::{any_name, func_name, name_list, range_var};
 use super::plpgsql;
@@ -568,7 +568,7 @@ impl<'a> Walker<'a> {
 
     fn dml(&mut self, o: &Obj) {
         let rel = o.child("relation");
-        let target = Target {
+        let target = ModifiedTable {
             relname: rel.map(|r| r.text("relname")).unwrap_or(""),
             alias: rel
                 .and_then(|r| r.child("alias"))

@@ -50,6 +50,24 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms))
 }
 
+/// A duration written in that grammar, to the second (`10m`, `1h30m`, `45s`): how
+/// hold notices and `pgwarden explain` show a timeout.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
+}
+
 /// Parses "1048576", "64kB", "64KiB", "256MB", "1GB" (powers of 1024, as PostgreSQL does).
 pub fn size(text: &str) -> Result<u64, String> {
     let t = text.trim();

@@ -272,15 +272,15 @@ pub fn ready_json(e: &Endpoints<'_>) -> Value {
 mod tests {
     use super::*;
     use crate::classify::{classify, SessionFacts};
-    use crate::explain::{explain, Mode, Target, Who};
+    use crate::explain::{explain, Mode, RunsOn, Who};
     use crate::policy::{Action, Confirm, Policy};
 
     fn decide(sql: &str) -> (Action, Option<Confirm>, Option<String>) {
-        let policy = Policy::parse(crate::app::BUILTIN_POLICY, "policy.example.toml").unwrap();
+        let policy = Policy::parse(crate::shared::BUILTIN_POLICY, "policy.example.toml").unwrap();
         let statements = classify(sql, &SessionFacts::default());
         let report = explain(
             &policy,
-            &Target {
+            &RunsOn {
                 name: TARGET,
                 environment: "production",
                 mode: Mode::Enforce,

@@ -15,6 +15,7 @@ use rand::Rng;
 
 use crate::app;
 use crate::config::Config;
+use crate::shared;
 
 /// Command-line options of `pgwarden demo`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -104,7 +105,7 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
     let policy = dir.join("policy.toml");
     let config_path = dir.join("proxy.toml");
     let audit = dir.join("audit.jsonl");
-    write_file(&policy, app::BUILTIN_POLICY)?;
+    write_file(&policy, shared::BUILTIN_POLICY)?;
     // Ephemeral ports for scripts; the familiar ones when free for people.
     let (listen, admin_port) = if opts.non_interactive {
         ("127.0.0.1:0".to_string(), postgres::free_port()?)
@@ -117,7 +118,7 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
     let text = guide::proxy_toml(&listen, admin_port, cluster.port(), &policy, &audit);
     write_file(&config_path, &text)?;
     let config = Config::from_toml_str(&text, &config_path.display().to_string())?;
-    app::load_policy(&config)?;
+    shared::load_policy(&config)?;
 
     // The admin API reads approver tokens from the environment.
     std::env::set_var(guide::APPROVER_TOKEN_ENV, &token);

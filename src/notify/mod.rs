@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 use crate::config::notify::WebhookConfig;
 use crate::hold::HoldEvent;
 use crate::metrics::{Metrics, NotifyLabels, NotifyResult};
-use crate::session::Shared;
+use crate::shared::Shared;
 
 pub use body::{generic, headline, signature, slack};
 

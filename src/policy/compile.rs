@@ -19,7 +19,7 @@ use super::window::Window;
 
 /// What a rule or a default does when it decides.
 #[derive(Debug, Clone)]
-pub(crate) struct Outcome {
+pub(crate) struct RuleEffect {
     pub action: Action,
     pub confirm: Confirm,
     pub timeout: Duration,
@@ -44,7 +44,7 @@ pub(crate) struct Rule {
     /// Limits on the measured impact; `outcome` then carries their `on_unknown`
     /// action, which is what applies while the session does not measure.
     pub impact: Option<ImpactRule>,
-    pub outcome: Outcome,
+    pub outcome: RuleEffect,
 }
 
 /// A rule's `impact` conditions and the action for a statement over them.
@@ -58,8 +58,8 @@ pub(crate) struct ImpactRule {
 #[derive(Debug, Clone)]
 pub(crate) struct EnvDefault {
     pub environment: String,
-    pub action: Outcome,
-    pub on_unparsed: Outcome,
+    pub action: RuleEffect,
+    pub on_unparsed: RuleEffect,
 }
 
 /// The compiled file.
@@ -271,7 +271,7 @@ fn compile_default(
             ),
         );
     }
-    let outcome = |a: Action| Outcome {
+    let outcome = |a: Action| RuleEffect {
         action: a,
         confirm,
         timeout,
@@ -285,7 +285,7 @@ fn compile_default(
     Ok(EnvDefault {
         environment: name.clone(),
         action: outcome(action),
-        on_unparsed: Outcome {
+        on_unparsed: RuleEffect {
             message: unparsed_message,
             ..outcome(on_unparsed)
         },
@@ -423,7 +423,7 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
         objects,
         hours,
         impact,
-        outcome: Outcome {
+        outcome: RuleEffect {
             action,
             confirm,
             timeout,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::classify::Statement;
 
-use super::compile::{EnvDefault, Outcome, Rule};
+use super::compile::{EnvDefault, Rule, RuleEffect};
 use super::matchers::{mask_of, unparsed_classes};
 use super::verdict::{Action, Confirm, SessionContext, Verdict, DEFAULT_HOLD_TIMEOUT};
 use super::Policy;
@@ -29,7 +29,7 @@ impl Rule {
     }
 }
 
-fn outcome_verdict(o: &Outcome, rule: Option<Arc<str>>, index: usize) -> Verdict {
+fn outcome_verdict(o: &RuleEffect, rule: Option<Arc<str>>, index: usize) -> Verdict {
     Verdict {
         action: o.action,
         rule,

@@ -522,7 +522,7 @@ impl Guard {
         for id in done.statements {
             self.shared
                 .audit
-                .record(audit::Event::Outcome(audit::Outcome {
+                .record(audit::Event::Outcome(audit::OutcomeEvent {
                     session: self.session_id,
                     statement_id: id,
                     tag: done.tag.clone(),
@@ -837,7 +837,7 @@ impl Guard {
         );
         let hint = format!(
             "To run it, send the same statement again within {} prefixed with /* pgwarden:confirm={token} */",
-            crate::explain::format_duration(verdict.timeout)
+            crate::config::units::format_duration(verdict.timeout)
         );
         (
             Outcome::HoldSelf,
@@ -932,7 +932,7 @@ impl Guard {
         let message = format!(
             "pgwarden: held as #{id}, waiting for approval ({what}, {rule}, target \"{}\", timeout {})",
             self.target.name,
-            crate::explain::format_duration(verdict.timeout)
+            crate::config::units::format_duration(verdict.timeout)
         );
         let notice = originate::report(&Report {
             severity: Severity::Notice,

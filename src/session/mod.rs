@@ -12,7 +12,6 @@ pub mod state;
 mod stream;
 pub mod upstream;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -21,57 +20,18 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+pub use crate::shared::Shared;
 pub use cancel::CancelRegistry;
 use io::{read_message, read_startup, send, ReadError};
 use relay::{End, Hooks, Relay};
 use state::SessionState;
 pub use stream::Stream;
 
-use crate::config::{Config, Target};
+use crate::config::Target;
 use crate::protocol::backend::{self, Auth};
 use crate::protocol::sqlstate::SqlState;
 use crate::protocol::startup::{self, StartupMessage, StartupPacket};
 use crate::protocol::{frontend, originate};
-
-/// What every session shares: configuration, TLS material, the cancel registry,
-/// the classifier, the policy in force, holds and confirmation tokens.
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub client_tls: Option<tokio_rustls::TlsAcceptor>,
-    pub tls_required: bool,
-    pub upstream_tls: HashMap<String, Option<Arc<rustls::ClientConfig>>>,
-    pub cancels: Arc<CancelRegistry>,
-    pub classifier: crate::classify::Classifier,
-    pub policy: std::sync::RwLock<Arc<crate::policy::Policy>>,
-    /// Bumped by every policy swap: a session can tell without taking the lock
-    /// that the policy it judged a statement under is still in force.
-    pub policy_generation: std::sync::atomic::AtomicU64,
-    pub holds: crate::hold::HoldQueue,
-    pub tokens: crate::hold::Tokens,
-    pub next_session: std::sync::atomic::AtomicU64,
-    pub audit: crate::audit::AuditLog,
-    pub metrics: crate::metrics::Metrics,
-}
-
-impl Shared {
-    /// The policy in force; a reload swaps it, sessions see it on their next statement.
-    pub fn policy(&self) -> Arc<crate::policy::Policy> {
-        Arc::clone(&self.policy.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub fn set_policy(&self, p: crate::policy::Policy) {
-        let mut slot = self.policy.write().unwrap_or_else(|e| e.into_inner());
-        *slot = Arc::new(p);
-        // Under the write lock: whoever reads the new generation finds the new policy.
-        self.policy_generation
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
-    }
-
-    pub fn policy_generation(&self) -> u64 {
-        self.policy_generation
-            .load(std::sync::atomic::Ordering::Acquire)
-    }
-}
 
 /// Why the startup phase ended without a session.
 #[derive(Debug, thiserror::Error)]

@@ -35,7 +35,7 @@ fn corpus() -> Vec<String> {
 
 /// The built-in policy with every hold turned into a block.
 fn all_holds_block() -> String {
-    let builtin = pgwarden::app::BUILTIN_POLICY;
+    let builtin = pgwarden::shared::BUILTIN_POLICY;
     let mut out = String::new();
     for line in builtin.lines() {
         let t = line.trim_start();

@@ -3,9 +3,8 @@
 use std::sync::OnceLock;
 
 use pgwarden::classify::{Class, Statement};
-use pgwarden::explain::{
-    exit_code, explain, format_duration, render_json, render_text, Mode, Report, Target, Who,
-};
+use pgwarden::config::units::format_duration;
+use pgwarden::explain::{exit_code, explain, render_json, render_text, Mode, Report, RunsOn, Who};
 use pgwarden::policy::{Action, Policy};
 
 fn example() -> &'static Policy {
@@ -56,7 +55,7 @@ fn audit_only() -> Statement {
 }
 
 fn run(env: &str, mode: Mode, stmts: &[Statement]) -> Report {
-    let target = Target {
+    let target = RunsOn {
         name: "prod",
         environment: env,
         mode,

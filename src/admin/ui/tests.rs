@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
 
 use crate::hold::{HoldInfo, Resolution};
-use crate::session::Shared;
+use crate::shared::Shared;
 
 use super::super::{router, AdminState};
 
@@ -40,7 +40,7 @@ environment = "production"
 "#;
     let toml = toml.replace("{admin_extra}", admin_extra);
     let config = crate::config::Config::from_toml_str(&toml, "test.toml").unwrap();
-    Arc::new(crate::app::shared(Arc::new(config)).unwrap())
+    Arc::new(crate::shared::build(Arc::new(config)).unwrap())
 }
 
 fn hold_of(user: &str) -> HoldInfo {
