@@ -253,6 +253,8 @@ impl Guard {
             frontend::FUNCTION_CALL => match frontend::function_oid(body) {
                 Some(oid) => {
                     self.sync_application(state);
+                    // Never probed: the probe runs simple Query messages only.
+                    self.tx_status = b'E';
                     let stmt = self.shared.classifier.function_call(oid);
                     let text = stmt.sql.clone();
                     self.judge(&text, std::slice::from_ref(&stmt), false)
@@ -331,7 +333,8 @@ impl Guard {
                 return decision;
             }
         }
-        self.tx_status = state.tx_status;
+        // Only a simple Query is probed: FunctionCall and Parse are judged elsewhere.
+        self.tx_status = if extended { b'E' } else { state.tx_status };
         let resolved = self.resolve_executes(&stmts);
         let (decision, verdict, outcome, clocked) = self.judge_full(&text, &resolved, extended);
         self.note_schema_change(&resolved);

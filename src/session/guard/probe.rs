@@ -78,7 +78,15 @@ impl Guard {
         verdict: &Verdict,
         tx_status: u8,
     ) -> Result<Option<Box<ProbeOrder>>, Verdict> {
-        if !matches!(tx_status, b'I' | b'T' | 0) {
+        use crate::classify::Class;
+        let copies = stmts.iter().any(|s| {
+            s.classes
+                .iter()
+                .any(|c| matches!(c, Class::CopyIn | Class::CopyOut | Class::CopyProgram))
+        });
+        // `tx_status` E also stands for "not a simple Query" (FunctionCall), and a
+        // COPY (… RETURNING) streams its rows: neither can be held back.
+        if copies || !matches!(tx_status, b'I' | b'T' | 0) {
             // A failed transaction runs nothing: the statement gets the server's
             // "current transaction is aborted" error, whatever the verdict.
             return Ok(None);

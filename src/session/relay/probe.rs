@@ -234,19 +234,17 @@ impl Relay {
         let decision = self.audited(decision, false).await;
         if let Decision::Forward(_) = decision {
             let kept = self
-                .roundtrip(
-                    &query_message(&plan.keep(&saved)),
-                    &mut pbuf,
-                    false,
-                    timeout,
-                )
+                .roundtrip(&query_message(&plan.keep(&saved)), &mut pbuf, true, timeout)
                 .await?;
             if let Some(code) = &kept.error {
                 // COMMIT failed (a deferred constraint): as directly, the client
-                // sees the statement's replies, then the commit's error.
+                // sees the commit's error in place of the command tag (PostgreSQL
+                // commits an implicit transaction before reporting the command).
                 tracing::info!(sqlstate = %code, "probed statement failed at commit");
-                insert_before_ready(&mut ran.raw, &kept.raw);
+                drop_command_tags(&mut ran.raw);
             }
+            // Notices of deferred triggers, and the error, before ReadyForQuery.
+            insert_before_ready(&mut ran.raw, &kept.raw);
             set_status(&mut ran.raw, kept.status);
             return self.deliver(ran.raw, pbuf, total);
         }
@@ -461,6 +459,16 @@ fn set_status(raw: &mut BytesMut, status: u8) {
     if raw.len() >= 6 && raw[raw.len() - 6] == backend::READY_FOR_QUERY {
         let last = raw.len() - 1;
         raw[last] = status;
+    }
+}
+
+/// Removes the CommandComplete messages from `raw`.
+fn drop_command_tags(raw: &mut BytesMut) {
+    let mut rest = std::mem::take(raw);
+    while let Ok(Some(m)) = crate::protocol::frame::split_next(&mut rest, usize::MAX) {
+        if m.tag() != backend::COMMAND_COMPLETE {
+            raw.extend_from_slice(m.as_bytes());
+        }
     }
 }
 
