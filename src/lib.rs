@@ -40,6 +40,7 @@
 //! admin/             the admin HTTP API (axum) and the `pgwarden holds` client
 //! metrics            Prometheus metrics with bounded label sets
 //! explain            `pgwarden explain`, pure part
+//! trash/             drops kept recoverable: plans, registry, restore, purge
 //! demo/              `pgwarden demo`
 //! tls, sign          rustls configurations; HMAC for cookies and webhooks
 //! fuzz               the checks behind the cargo-fuzz targets in fuzz/
@@ -68,3 +69,4 @@ pub mod shared;
 pub mod sign;
 pub mod startup_gate;
 pub mod tls;
+pub mod trash;

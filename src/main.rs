@@ -101,6 +101,28 @@ enum Command {
         #[command(subcommand)]
         command: PlansCommand,
     },
+    /// Tables kept in a target's trash instead of dropped: list, restore, purge.
+    /// Talks to the target directly (not through the proxy).
+    Trash {
+        /// Connection string of the target database (libpq key=value or URL form,
+        /// without the password).
+        #[arg(long, global = true, env = "PGWARDEN_TRASH_URL")]
+        url: Option<String>,
+        /// Read the password from this environment variable.
+        #[arg(long, global = true, conflicts_with = "password_file")]
+        password_env: Option<String>,
+        /// Read the password from this file.
+        #[arg(long, global = true)]
+        password_file: Option<PathBuf>,
+        /// TLS to the target: disable, prefer, require, verify-ca, verify-full.
+        #[arg(long, global = true, default_value = "prefer")]
+        tls: String,
+        /// CA certificate (PEM) for verify-ca and verify-full.
+        #[arg(long, global = true)]
+        tls_ca: Option<PathBuf>,
+        #[command(subcommand)]
+        command: TrashCommand,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -126,6 +148,91 @@ enum PlansCommand {
     },
     /// Approved plans whose window has not ended.
     List,
+}
+
+#[derive(Subcommand)]
+enum TrashCommand {
+    /// Trashed items, oldest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put item ID back under its name (or NAME), with the foreign keys and views
+    /// removed alongside.
+    Restore {
+        id: i64,
+        #[arg(long = "as")]
+        as_name: Option<String>,
+    },
+    /// Really drop item ID, or every item whose retention has passed.
+    Purge {
+        #[arg(required_unless_present = "expired", conflicts_with = "expired")]
+        id: Option<i64>,
+        #[arg(long)]
+        expired: bool,
+    },
+}
+
+struct TrashConnection {
+    url: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    tls: String,
+    tls_ca: Option<PathBuf>,
+}
+
+fn trash(conn: TrashConnection, command: TrashCommand) -> anyhow::Result<ExitCode> {
+    use pgwarden::config::{PasswordSource, UpstreamTlsMode};
+    use pgwarden::trash::{connect, run};
+    let Some(url) = conn.url else {
+        bail!("give the target's connection string with --url or PGWARDEN_TRASH_URL");
+    };
+    let password = match (conn.password_env, conn.password_file) {
+        (Some(v), _) => Some(PasswordSource::Env(v)),
+        (None, Some(f)) => Some(PasswordSource::File(f)),
+        (None, None) => None,
+    };
+    let tls_mode = match conn.tls.as_str() {
+        "disable" => UpstreamTlsMode::Disable,
+        "prefer" => UpstreamTlsMode::Prefer,
+        "require" => UpstreamTlsMode::Require,
+        "verify-ca" => UpstreamTlsMode::VerifyCa,
+        "verify-full" => UpstreamTlsMode::VerifyFull,
+        other => bail!("--tls {other:?}: use disable, prefer, require, verify-ca or verify-full"),
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(async {
+        let c = connect::connect(&url, password.as_ref(), tls_mode, conn.tls_ca.as_deref())
+            .await
+            .map_err(|e| anyhow::anyhow!("connecting to the target: {e}"))?;
+        match command {
+            TrashCommand::List { json } => {
+                let items = run::list(&c).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&items)?);
+                } else {
+                    print!("{}", connect::format_list(&items));
+                }
+            }
+            TrashCommand::Restore { id, as_name } => {
+                let item = run::restore(&c, id, as_name.as_deref()).await?;
+                let name = match (&item.original_schema, &as_name) {
+                    (Some(s), Some(n)) => format!("{s}.{n}"),
+                    _ => item.original(),
+                };
+                println!("restored trash item {id} as {name}");
+            }
+            TrashCommand::Purge { id: Some(id), .. } => {
+                let item = run::purge(&c, id).await?;
+                println!("purged trash item {id} ({})", item.original());
+            }
+            TrashCommand::Purge { id: None, .. } => {
+                let ids = run::purge_expired(&c).await?;
+                println!("purged {} expired trash item(s)", ids.len());
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 #[derive(Subcommand)]
@@ -300,6 +407,23 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             token,
             command,
         } => plans(&admin, token.as_deref(), command),
+        Command::Trash {
+            url,
+            password_env,
+            password_file,
+            tls,
+            tls_ca,
+            command,
+        } => trash(
+            TrashConnection {
+                url,
+                password_env,
+                password_file,
+                tls,
+                tls_ca,
+            },
+            command,
+        ),
         Command::Demo(opts) => {
             pgwarden::demo::run(&opts)?;
             Ok(ExitCode::SUCCESS)

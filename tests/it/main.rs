@@ -55,3 +55,4 @@ mod startup_guard;
 mod startup_limit;
 mod tools_migrations;
 mod tools_production;
+mod trash_table;

@@ -1,0 +1,63 @@
+//! The trash: instead of destroying a dropped table, pgwarden moves it (with its
+//! indexes, constraints, owned sequences, triggers, policies and grants) into a
+//! schema of its own on the target and records it in a registry table there, so one
+//! command brings it back.
+//!
+//! Pure parts, no I/O: [`statement`] reads the DROP statement, [`facts`] is the
+//! catalog query about the dropped table and the reading of its one row, [`plan`]
+//! turns facts into the SQL that keeps the data (or says why that would not be
+//! faithful), [`registry`] owns the registry table and the restore and purge plans.
+//! [`run`] carries the plans out on a tokio-postgres connection (the CLI and the
+//! tests use it).
+//!
+//! Layout on the target: the registry is `pgwarden_trash.registry`; each trashed
+//! item lives alone in `pgwarden_trash_<id>`, so objects keep their own names (two
+//! trashed tables' `t_pkey` indexes never collide) and purging is one
+//! `DROP SCHEMA … CASCADE`.
+
+pub mod connect;
+pub mod facts;
+pub mod plan;
+pub mod registry;
+pub mod run;
+pub mod statement;
+
+/// The schema holding the registry table.
+pub const REGISTRY_SCHEMA: &str = "pgwarden_trash";
+/// Every trashed item's schema is this prefix and the item's id.
+pub const ITEM_SCHEMA_PREFIX: &str = "pgwarden_trash_";
+/// The savepoint pgwarden runs a statement in to learn whether the server accepts it.
+pub const PROBE_SAVEPOINT: &str = "pgwarden_trash_probe";
+
+/// The schema of trashed item `id`.
+pub fn item_schema(id: i64) -> String {
+    format!("{ITEM_SCHEMA_PREFIX}{id}")
+}
+
+/// A double-quoted identifier.
+pub(crate) fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// `schema.name`, both quoted.
+pub(crate) fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", ident(schema), ident(name))
+}
+
+/// An `E'…'` literal, safe whatever standard_conforming_strings says.
+pub(crate) fn literal(s: &str) -> String {
+    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(qualified("s", "T"), "\"s\".\"T\"");
+        assert_eq!(literal("it's a \\"), "E'it''s a \\\\'");
+        assert_eq!(item_schema(7), "pgwarden_trash_7");
+    }
+}

@@ -1,0 +1,295 @@
+//! Carrying out trash plans on a tokio-postgres connection: the `pgwarden trash`
+//! commands, retention purges, and the tests' check of every plan on a real server.
+//! Only sequencing and error mapping live here; the SQL comes from the pure modules.
+
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use super::plan::{plan, Context, Plan, TrashPlan};
+use super::registry::{self, Item};
+use super::{facts, statement, PROBE_SAVEPOINT};
+
+/// Why a trash operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum TrashError {
+    /// The server refused the statement as written: the client gets this error.
+    #[error("{0}")]
+    Refused(tokio_postgres::Error),
+    /// The statement is not one the trash covers.
+    #[error("not covered by the trash: {0}")]
+    Unsupported(String),
+    /// The trash cannot keep the data faithfully.
+    #[error("not faithful: {0}")]
+    NotFaithful(String),
+    /// No item with this id.
+    #[error("no trash item {0}")]
+    NotFound(i64),
+    /// Restoring would need names that are in use.
+    #[error("cannot restore: {0} (restore under another name with --as NAME)")]
+    Taken(String),
+    /// A step failed (the server's message); nothing was changed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What happened to a DROP.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Moved into the trash.
+    Trashed(TrashPlan),
+    /// Run as written (nothing to keep), with the reason.
+    AsWritten(&'static str),
+}
+
+fn failed(e: tokio_postgres::Error) -> TrashError {
+    TrashError::Failed(match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    })
+}
+
+/// Rows of a simple query as optional strings.
+pub async fn rows(
+    c: &Client,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
+    Ok(c.simple_query(sql)
+        .await?
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+fn borrowed(rows: &[Vec<Option<String>>]) -> Vec<Vec<Option<&str>>> {
+    rows.iter()
+        .map(|r| r.iter().map(|v| v.as_deref()).collect())
+        .collect()
+}
+
+async fn one(c: &Client, sql: &str) -> Result<Option<String>, TrashError> {
+    let r = rows(c, sql).await.map_err(failed)?;
+    Ok(r.into_iter()
+        .next()
+        .and_then(|row| row.into_iter().next())
+        .flatten())
+}
+
+/// Where pgwarden's steps run: a savepoint inside the caller's transaction, or a
+/// transaction of their own.
+struct Scope<'a> {
+    c: &'a Client,
+    in_transaction: bool,
+}
+
+impl Scope<'_> {
+    async fn open(&self) -> Result<(), TrashError> {
+        let sql = if self.in_transaction {
+            format!("SAVEPOINT {PROBE_SAVEPOINT}")
+        } else {
+            "BEGIN".to_string()
+        };
+        self.c.batch_execute(&sql).await.map_err(failed)
+    }
+
+    async fn keep(&self) -> Result<(), TrashError> {
+        let sql = if self.in_transaction {
+            format!("RELEASE SAVEPOINT {PROBE_SAVEPOINT}")
+        } else {
+            "COMMIT".to_string()
+        };
+        self.c.batch_execute(&sql).await.map_err(failed)
+    }
+
+    async fn undo(&self) -> Result<(), TrashError> {
+        let sql = if self.in_transaction {
+            format!("ROLLBACK TO SAVEPOINT {PROBE_SAVEPOINT}; RELEASE SAVEPOINT {PROBE_SAVEPOINT}")
+        } else {
+            "ROLLBACK".to_string()
+        };
+        self.c.batch_execute(&sql).await.map_err(failed)
+    }
+}
+
+/// Runs `sql` (a DROP the trash covers) faithfully or not at all: first as written
+/// inside a savepoint that is rolled back (the server's refusal is returned as
+/// [`TrashError::Refused`]), then the trash plan. `in_transaction` says whether
+/// the connection is inside a transaction the caller owns; the trash then becomes
+/// part of it.
+pub async fn drop_into_trash(
+    c: &Client,
+    sql: &str,
+    in_transaction: bool,
+    cx: &Context<'_>,
+) -> Result<Outcome, TrashError> {
+    let request = statement::read(sql).map_err(|u| TrashError::Unsupported(u.0))?;
+    let scope = Scope { c, in_transaction };
+    scope.open().await?;
+    let result = trash_steps(c, sql, &request, cx).await;
+    match result {
+        Ok(outcome) => {
+            scope.keep().await?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            scope.undo().await?;
+            Err(e)
+        }
+    }
+}
+
+async fn trash_steps(
+    c: &Client,
+    sql: &str,
+    request: &statement::TrashRequest,
+    cx: &Context<'_>,
+) -> Result<Outcome, TrashError> {
+    let probe = "pgwarden_trash_asis";
+    c.batch_execute(&format!("SAVEPOINT {probe}"))
+        .await
+        .map_err(failed)?;
+    let as_written = c.batch_execute(sql).await;
+    c.batch_execute(&format!(
+        "ROLLBACK TO SAVEPOINT {probe}; RELEASE SAVEPOINT {probe}"
+    ))
+    .await
+    .map_err(failed)?;
+    as_written.map_err(TrashError::Refused)?;
+
+    let facts_rows = rows(c, &facts::sql(&request.relation_text()))
+        .await
+        .map_err(failed)?;
+    let table = facts::read(&borrowed(&facts_rows)).map_err(TrashError::Failed)?;
+    if table.is_some() && one(c, registry::EXISTS_SQL).await?.as_deref() != Some("true") {
+        c.batch_execute(&registry::bootstrap_sql())
+            .await
+            .map_err(failed)?;
+    }
+    let id = match table {
+        Some(_) => one(c, registry::NEXT_ID_SQL)
+            .await?
+            .and_then(|v| v.parse::<i64>().ok())
+            .ok_or_else(|| TrashError::Failed("no trash item id".into()))?,
+        None => 0,
+    };
+    match plan(request, table.as_ref(), id, cx).map_err(|n| TrashError::NotFaithful(n.0))? {
+        Plan::AsWritten(why) => {
+            c.batch_execute(sql).await.map_err(TrashError::Refused)?;
+            Ok(Outcome::AsWritten(why))
+        }
+        Plan::Trash(p) => {
+            for s in &p.statements {
+                c.batch_execute(s).await.map_err(failed)?;
+            }
+            Ok(Outcome::Trashed(p))
+        }
+    }
+}
+
+/// Every trashed item (none when the registry does not exist).
+pub async fn list(c: &Client) -> Result<Vec<Item>, TrashError> {
+    if one(c, registry::EXISTS_SQL).await?.as_deref() != Some("true") {
+        return Ok(Vec::new());
+    }
+    let r = rows(c, &registry::list_sql()).await.map_err(failed)?;
+    borrowed(&r)
+        .iter()
+        .map(|row| Item::from_row(row).map_err(TrashError::Failed))
+        .collect()
+}
+
+/// Total bytes in the trash.
+pub async fn size(c: &Client) -> Result<i64, TrashError> {
+    if one(c, registry::EXISTS_SQL).await?.as_deref() != Some("true") {
+        return Ok(0);
+    }
+    Ok(one(c, &registry::size_sql())
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
+async fn locked_item(c: &Client, id: i64) -> Result<Item, TrashError> {
+    if one(c, registry::EXISTS_SQL).await?.as_deref() != Some("true") {
+        return Err(TrashError::NotFound(id));
+    }
+    let r = rows(c, &registry::item_sql(id)).await.map_err(failed)?;
+    let b = borrowed(&r);
+    let row = b.first().ok_or(TrashError::NotFound(id))?;
+    Item::from_row(row).map_err(TrashError::Failed)
+}
+
+/// In one transaction of its own: runs `steps` on the locked item, commits on
+/// success, rolls back otherwise.
+async fn in_transaction(
+    c: &Client,
+    id: i64,
+    steps: fn(&Item) -> Vec<String>,
+) -> Result<Item, TrashError> {
+    c.batch_execute("BEGIN").await.map_err(failed)?;
+    let result = async {
+        let item = locked_item(c, id).await?;
+        for s in steps(&item) {
+            c.batch_execute(&s).await.map_err(failed)?;
+        }
+        Ok(item)
+    }
+    .await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    c.batch_execute(end).await.map_err(failed)?;
+    result
+}
+
+/// Puts item `id` back under its name (or `as_name`), with the foreign keys and
+/// views that were removed alongside. Refuses when a name is taken.
+pub async fn restore(c: &Client, id: i64, as_name: Option<&str>) -> Result<Item, TrashError> {
+    c.batch_execute("BEGIN").await.map_err(failed)?;
+    let result = async {
+        let item = locked_item(c, id).await?;
+        let taken = rows(c, &item.taken_sql(as_name)).await.map_err(failed)?;
+        let names: Vec<String> = taken
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect();
+        if !names.is_empty() {
+            let verb = if names.len() == 1 { "exists" } else { "exist" };
+            return Err(TrashError::Taken(format!(
+                "{} already {verb}",
+                names.join(", ")
+            )));
+        }
+        for s in item.restore_plan(as_name).map_err(TrashError::Failed)? {
+            c.batch_execute(&s).await.map_err(failed)?;
+        }
+        Ok(item)
+    }
+    .await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    c.batch_execute(end).await.map_err(failed)?;
+    result
+}
+
+/// Really drops item `id`.
+pub async fn purge(c: &Client, id: i64) -> Result<Item, TrashError> {
+    in_transaction(c, id, Item::purge_plan).await
+}
+
+/// Purges every item whose retention has passed; returns their ids.
+pub async fn purge_expired(c: &Client) -> Result<Vec<i64>, TrashError> {
+    if one(c, registry::EXISTS_SQL).await?.as_deref() != Some("true") {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = rows(c, &registry::expired_sql())
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten()?.parse().ok())
+        .collect();
+    for id in &ids {
+        purge(c, *id).await?;
+    }
+    Ok(ids)
+}
