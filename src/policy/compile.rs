@@ -44,6 +44,9 @@ pub(crate) struct Rule {
     /// Limits on the measured impact; `outcome` then carries their `on_unknown`
     /// action, which is what applies while the session does not measure.
     pub impact: Option<ImpactRule>,
+    /// `action = "trash"`: `outcome` then carries the fallback, which is what
+    /// applies while the session does not carry the trash out.
+    pub trash: Option<super::trash::TrashRule>,
     pub outcome: RuleEffect,
 }
 
@@ -187,7 +190,7 @@ fn parse_action(cx: &Ctx<'_>, s: &Spanned<String>, key: &str) -> Result<Action, 
             &s.span(),
             key,
             format!(
-                "unknown action '{}' (expected allow, audit, block or hold)",
+                "unknown action '{}' (expected allow, audit, block or hold; rules also take trash)",
                 s.get_ref()
             ),
         )
@@ -382,7 +385,54 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
         }
     };
 
-    let action = parse_action(cx, &r.action, &k("action"))?;
+    let trash = if r.action.get_ref() == "trash" {
+        let retention = match &r.retention {
+            None => super::trash::DEFAULT_RETENTION,
+            Some(s) => super::trash::parse_retention(s.get_ref())
+                .map_err(|m| cx.err(&s.span(), &k("retention"), m))?,
+        };
+        let fallback = match &r.fallback {
+            None => Action::Hold,
+            Some(s) => super::trash::parse_fallback(s.get_ref())
+                .map_err(|m| cx.err(&s.span(), &k("fallback"), m))?,
+        };
+        if r.impact.is_some() {
+            return Err(cx.err(
+                &r.action.span(),
+                &k("impact"),
+                "impact limits cannot be combined with action = \"trash\"".into(),
+            ));
+        }
+        cx.warn(
+            &r.action.span(),
+            format!(
+                "rule '{name}': action = \"trash\" is checked but not carried out yet: the \
+                 session does not run the trash, so every statement this rule matches gets \
+                 the fallback (\"{fallback}\")"
+            ),
+        );
+        Some(super::trash::TrashRule {
+            retention,
+            fallback,
+        })
+    } else {
+        if let Some(s) = r.retention.as_ref().or(r.fallback.as_ref()) {
+            return Err(cx.err(
+                &s.span(),
+                &k(if r.retention.is_some() {
+                    "retention"
+                } else {
+                    "fallback"
+                }),
+                "retention and fallback belong to action = \"trash\"".into(),
+            ));
+        }
+        None
+    };
+    let action = match &trash {
+        Some(t) => t.fallback,
+        None => parse_action(cx, &r.action, &k("action"))?,
+    };
     let confirm = parse_confirm(cx, r.confirm.as_ref(), &k("confirm"))?;
     let timeout = parse_timeout(cx, r.timeout.as_ref(), &k("timeout"))?;
     if action != Action::Hold {
@@ -423,6 +473,7 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
         objects,
         hours,
         impact,
+        trash,
         outcome: RuleEffect {
             action,
             confirm,

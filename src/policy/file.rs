@@ -54,6 +54,10 @@ pub(crate) struct RawRule {
     pub message: Option<Spanned<String>>,
     /// Conditions on the measured impact (`impact = { rows = 1000, … }`).
     pub impact: Option<Spanned<super::impact::RawImpact>>,
+    /// With `action = "trash"`: how long trashed items are kept.
+    pub retention: Option<Spanned<String>>,
+    /// With `action = "trash"`: what applies when the trash cannot keep the data.
+    pub fallback: Option<Spanned<String>>,
 }
 
 /// A string or a list of strings (`users = "deploy"` or `users = ["a", "b"]`).

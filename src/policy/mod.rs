@@ -24,6 +24,7 @@ mod file;
 mod impact;
 mod matchers;
 mod shadow;
+mod trash;
 mod verdict;
 mod window;
 
@@ -34,6 +35,7 @@ use sha2::{Digest, Sha256};
 pub use duration::{parse_duration, MAX_TIMEOUT};
 pub use error::PolicyError;
 pub use impact::{ImpactLimits, ImpactStep, Judgement, ProbeCall};
+pub use trash::{TrashRule, DEFAULT_RETENTION};
 pub use verdict::{Action, Confirm, SessionContext, Verdict, DEFAULT_HOLD_TIMEOUT};
 pub use window::Window;
 
@@ -107,6 +109,14 @@ impl Policy {
     /// Rule names in file order.
     pub fn rule_names(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| &*r.name)
+    }
+
+    /// The trash settings of the rule named `name`, when its action is `trash`.
+    pub fn trash_rule(&self, name: &str) -> Option<TrashRule> {
+        self.rules
+            .iter()
+            .find(|r| &*r.name == name)
+            .and_then(|r| r.trash)
     }
 
     /// The impact limits of the rule named `name` and its action for a statement
