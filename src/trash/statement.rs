@@ -39,8 +39,15 @@ impl TrashRequest {
 pub struct Unsupported(pub String);
 
 /// Reads one SQL statement. `Err` names what is not covered (the rule's fallback
-/// then applies).
+/// then applies). Parsed on the classifier's big-stack threads, like every parse of
+/// client text: the tree may nest as deep as the parser allows.
 pub fn read(sql: &str) -> Result<TrashRequest, Unsupported> {
+    let text = sql.to_string();
+    crate::classify::deep::run(move || read_tree(&text))
+        .unwrap_or_else(|| Err(Unsupported("could not be read".into())))
+}
+
+fn read_tree(sql: &str) -> Result<TrashRequest, Unsupported> {
     let parsed = pg_query::parse(sql, 0).map_err(|_| Unsupported("unparsed".into()))?;
     let stmts = &parsed.protobuf.stmts;
     if stmts.len() != 1 {
