@@ -13,8 +13,10 @@ use tracing::{debug, info, warn};
 
 use super::connect::connect;
 use super::schema;
-use super::store::{load_plans, row_to_record, ControlStore, Write, COLUMNS, ID_BLOCK};
-use crate::hold::{HoldQueue, HoldStatus, HoldStore as _, Resolution};
+use super::store::{
+    load_plans, refuse_redemption, row_to_record, ControlStore, Write, COLUMNS, ID_BLOCK,
+};
+use crate::hold::{HoldQueue, HoldStatus, HoldStore as _, Resolution, TokenError, TokenUse};
 
 /// Runs until the store is dropped.
 pub async fn run(store: Arc<ControlStore>, queue: HoldQueue) {
@@ -62,6 +64,9 @@ fn drain_unwritten(queue: &HoldQueue, writes: &mut mpsc::UnboundedReceiver<Write
                 let _ = reply.send(Resolution::Withdrawn {
                     reason: "the control database could not count the plan's use".into(),
                 });
+            }
+            w @ (Write::RedeemToken { .. } | Write::IssueToken { .. }) => {
+                refuse_redemption(w, "the control database is unreachable")
             }
             Write::Withdraw { .. } => {}
         }
@@ -122,7 +127,7 @@ async fn serve(
             },
             w = writes.recv() => match w {
                 None => return Ok(()),
-                Some(w) => write(&client, queue, w).await?,
+                Some(w) => write(&client, store, queue, w).await?,
             },
             () = store.need_ids.notified() => {
                 while store.ids_left() < ID_BLOCK {
@@ -142,6 +147,15 @@ async fn serve(
                 .await?;
                 reconcile(&client, store, queue).await?;
                 store.set_plans(load_plans(&client).await?);
+                // Tokens are kept a day past their expiry (to tell "expired" from
+                // "unknown"), then go.
+                client
+                    .execute(
+                        "DELETE FROM pgwarden.tokens WHERE expires_at < now() - interval '1 day'",
+                        &[],
+                    )
+                    .await
+                    .map_err(db)?;
             }
         }
     }
@@ -258,7 +272,13 @@ async fn on_notification(
     Ok(())
 }
 
-async fn write(client: &Client, queue: &HoldQueue, w: Write) -> Result<(), String> {
+async fn write(
+    client: &Client,
+    store: &ControlStore,
+    queue: &HoldQueue,
+    w: Write,
+) -> Result<(), String> {
+    let replica = store.replica();
     match w {
         Write::Insert { info, timeout } => {
             // The client may have left before its row was written.
@@ -269,9 +289,9 @@ async fn write(client: &Client, queue: &HoldQueue, w: Write) -> Result<(), Strin
                 .execute(
                     "INSERT INTO pgwarden.holds (id, replica, session, statement_id, requester, \
                        database, application, client, target, sql, fingerprint, classes, rule, \
-                       expires_at) \
+                       expires_at, impact) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                       now() + make_interval(secs => $14))",
+                       now() + make_interval(secs => $14), $15)",
                     &[
                         &(info.id as i64),
                         &info.replica,
@@ -287,6 +307,7 @@ async fn write(client: &Client, queue: &HoldQueue, w: Write) -> Result<(), Strin
                         &info.classes,
                         &info.rule,
                         &timeout.as_secs_f64(),
+                        &info.impact,
                     ],
                 )
                 .await;
@@ -334,6 +355,97 @@ async fn write(client: &Client, queue: &HoldQueue, w: Write) -> Result<(), Strin
                 },
             };
             let _ = reply.send(resolution);
+            if let Err(e) = r {
+                if e.is_closed() {
+                    return Err(e.to_string());
+                }
+            }
+        }
+        Write::IssueToken {
+            token,
+            user,
+            target,
+            fingerprint,
+            ttl,
+            reply,
+        } => {
+            let r = client
+                .execute(
+                    "INSERT INTO pgwarden.tokens (token, replica, db_user, target, fingerprint, \
+                       expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
+                    &[
+                        &token,
+                        &replica,
+                        &user,
+                        &target,
+                        &fingerprint,
+                        &ttl.as_secs_f64(),
+                    ],
+                )
+                .await;
+            let _ = reply.send(match &r {
+                Ok(_) => Resolution::Approved { approver: user },
+                Err(e) => Resolution::Withdrawn {
+                    reason: format!("the confirmation token could not be recorded: {e}"),
+                },
+            });
+            if let Err(e) = r {
+                warn!(error = %e, "could not record a confirmation token");
+                if e.is_closed() {
+                    return Err(e.to_string());
+                }
+            }
+        }
+        Write::RedeemToken {
+            token,
+            user,
+            target,
+            fingerprint,
+            reply,
+        } => {
+            // Used once, whichever replica asks: the first UPDATE takes it, any
+            // other finds used_at set (and the trigger refuses a second use).
+            let r = client
+                .query_opt(
+                    "UPDATE pgwarden.tokens SET used_at = now(), used_by = $2 \
+                     WHERE token = $1 AND used_at IS NULL \
+                     RETURNING db_user, target, fingerprint, expires_at <= now()",
+                    &[&token, &replica],
+                )
+                .await;
+            let presented = TokenUse {
+                token: &token,
+                user: &user,
+                target: &target,
+                fingerprint: &fingerprint,
+            };
+            let verdict = match &r {
+                Ok(Some(row)) => {
+                    let issued: Result<(String, String, String, bool), _> = (|| {
+                        Ok::<_, tokio_postgres::Error>((
+                            row.try_get(0)?,
+                            row.try_get(1)?,
+                            row.try_get(2)?,
+                            row.try_get(3)?,
+                        ))
+                    })(
+                    );
+                    match issued {
+                        Ok((u, t, f, expired)) => presented
+                            .check(&u, &t, &f, expired)
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("confirmation token {token} cannot be read: {e}")),
+                    }
+                }
+                Ok(None) => Err(TokenError::Unknown(token.clone()).to_string()),
+                Err(e) => Err(format!(
+                    "confirmation token {token} cannot be checked now: {e}"
+                )),
+            };
+            let _ = reply.send(match verdict {
+                Ok(()) => Resolution::Approved { approver: user },
+                Err(reason) => Resolution::Withdrawn { reason },
+            });
             if let Err(e) = r {
                 if e.is_closed() {
                     return Err(e.to_string());

@@ -100,6 +100,35 @@ CREATE TRIGGER plans_notify AFTER INSERT OR UPDATE ON pgwarden.plans
 CREATE TRIGGER plan_statements_notify AFTER INSERT OR UPDATE ON pgwarden.plan_statements
     FOR EACH STATEMENT EXECUTE FUNCTION pgwarden.plan_notify();
 "#,
+    // 3: self-confirmation tokens, redeemable once on any replica; a hold's
+    // measured impact, shown on every replica.
+    r#"
+ALTER TABLE pgwarden.holds ADD COLUMN impact text;
+CREATE TABLE pgwarden.tokens (
+    token       text PRIMARY KEY,
+    replica     text NOT NULL,
+    db_user     text NOT NULL,
+    target      text NOT NULL,
+    fingerprint text NOT NULL,
+    issued_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz,
+    used_by     text,
+    CONSTRAINT used_by_whom CHECK ((used_at IS NULL) = (used_by IS NULL))
+);
+CREATE INDEX tokens_expiry ON pgwarden.tokens (expires_at);
+
+CREATE FUNCTION pgwarden.token_used_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.used_at IS NOT NULL THEN
+        RAISE EXCEPTION 'confirmation token % was already used', OLD.token
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER tokens_used_once BEFORE UPDATE ON pgwarden.tokens
+    FOR EACH ROW EXECUTE FUNCTION pgwarden.token_used_once();
+"#,
 ];
 
 /// Why the schema could not be brought up to date.

@@ -13,6 +13,7 @@ use tokio_postgres::{Client, Row};
 
 use crate::config::ControlConfig;
 use crate::hold::plans::{ApprovedPlan, PlanRequest};
+use crate::hold::TokenUse;
 use crate::hold::{
     HoldError, HoldInfo, HoldRecord, HoldStatus, HoldStore, PlanClaim, Resolution, Ruling,
     StoreFuture,
@@ -25,7 +26,7 @@ pub const ID_BLOCK: u64 = 100;
 pub const COLUMNS: &str = "id, replica, session, statement_id, requester, database, application, \
      client, target, sql, fingerprint, classes, rule, \
      extract(epoch FROM now() - created_at)::float8, \
-     extract(epoch FROM expires_at - created_at)::float8, status, decided_by, reason";
+     extract(epoch FROM expires_at - created_at)::float8, status, decided_by, reason, impact";
 
 /// A write the background task carries out in order.
 #[derive(Debug)]
@@ -37,6 +38,23 @@ pub enum Write {
     Withdraw {
         id: u64,
         reason: String,
+    },
+    /// Records a confirmation token this replica issued.
+    IssueToken {
+        token: String,
+        user: String,
+        target: String,
+        fingerprint: String,
+        ttl: Duration,
+        reply: tokio::sync::oneshot::Sender<Resolution>,
+    },
+    /// Uses a confirmation token up, whichever replica issued it.
+    RedeemToken {
+        token: String,
+        user: String,
+        target: String,
+        fingerprint: String,
+        reply: tokio::sync::oneshot::Sender<Resolution>,
     },
     /// Uses one run of a plan's statement, if one is left.
     Claim {
@@ -246,8 +264,7 @@ pub fn row_to_record(row: &Row) -> Option<HoldRecord> {
             rule: row.try_get(12).ok()?,
             age_seconds: age.max(0.0) as u64,
             timeout_seconds: timeout.max(0.0).round() as u64,
-            // Not stored in the control database yet: other replicas show none.
-            impact: None,
+            impact: row.try_get(18).ok()?,
         },
         status: HoldStatus::parse(&status)?,
         decided_by: row.try_get(16).ok()?,
@@ -458,8 +475,67 @@ impl HoldStore for ControlStore {
         PlanClaim::Pending { plan, rx }
     }
 
+    fn issue_token(
+        &self,
+        t: &TokenUse<'_>,
+        ttl: Duration,
+    ) -> Option<Result<tokio::sync::oneshot::Receiver<Resolution>, HoldError>> {
+        // A token only this replica knew could be used on it and on no other: refuse
+        // while the database cannot record it.
+        if let Err(e) = self.client() {
+            return Some(Err(e));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self.writes.send(Write::IssueToken {
+            token: t.token.to_string(),
+            user: t.user.to_string(),
+            target: t.target.to_string(),
+            fingerprint: t.fingerprint.to_string(),
+            ttl,
+            reply: tx,
+        });
+        Some(
+            sent.map(|()| rx)
+                .map_err(|_| HoldError::Unavailable("the control task has stopped".into())),
+        )
+    }
+
+    fn redeem_token(&self, t: &TokenUse<'_>) -> Option<tokio::sync::oneshot::Receiver<Resolution>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let w = Write::RedeemToken {
+            token: t.token.to_string(),
+            user: t.user.to_string(),
+            target: t.target.to_string(),
+            fingerprint: t.fingerprint.to_string(),
+            reply: tx,
+        };
+        if self.client().is_err() {
+            refuse_redemption(w, "the control database is unreachable");
+        } else if let Err(mpsc::error::SendError(w)) = self.writes.send(w) {
+            refuse_redemption(w, "the control task has stopped");
+        }
+        Some(rx)
+    }
+
     fn start(self: Arc<Self>, queue: crate::hold::HoldQueue) {
         tokio::spawn(super::replica::run(self, queue));
+    }
+}
+
+/// Answers a redemption that cannot be carried out: the token is refused.
+pub fn refuse_redemption(w: Write, why: &str) {
+    match w {
+        Write::RedeemToken { token, reply, .. } => {
+            let _ = reply.send(Resolution::Withdrawn {
+                reason: format!("confirmation token {token} cannot be checked now: {why}"),
+            });
+        }
+        Write::IssueToken { reply, .. } => {
+            let _ = reply.send(Resolution::Withdrawn {
+                reason: format!("the confirmation token could not be recorded: {why}"),
+            });
+        }
+        _ => {}
     }
 }
 

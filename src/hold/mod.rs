@@ -14,4 +14,4 @@ pub use memory::MemoryStore;
 pub use plans::{ApprovedPlan, Plan, PlanRequest};
 pub use queue::{HoldError, HoldInfo, HoldQueue, Resolution};
 pub use store::{HoldRecord, HoldStatus, HoldStore, PlanClaim, Ruling, StoreFuture};
-pub use tokens::{extract_confirm_token, TokenError, Tokens};
+pub use tokens::{extract_confirm_token, new_token, TokenError, TokenUse, Tokens};

@@ -385,6 +385,23 @@ impl HoldQueue {
         self.store.claim_plan(request)
     }
 
+    /// See `HoldStore::issue_token`.
+    pub fn issue_token(
+        &self,
+        token: &super::TokenUse<'_>,
+        ttl: Duration,
+    ) -> Option<Result<oneshot::Receiver<Resolution>, HoldError>> {
+        self.store.issue_token(token, ttl)
+    }
+
+    /// See `HoldStore::redeem_token`.
+    pub fn redeem_token(
+        &self,
+        token: &super::TokenUse<'_>,
+    ) -> Option<oneshot::Receiver<Resolution>> {
+        self.store.redeem_token(token)
+    }
+
     /// Carries out a decision found in the store on this process's waiting
     /// statement, if it has it. A pending record changes nothing.
     pub fn settle(&self, rec: &HoldRecord) {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::plans::{ApprovedPlan, PlanRequest};
+use super::tokens::TokenUse;
 use super::{HoldError, HoldInfo, Resolution};
 
 /// A store operation's future (boxed: the store is a trait object).
@@ -141,6 +142,31 @@ pub trait HoldStore: Send + Sync {
     fn claim_plan(&self, request: &PlanRequest<'_>) -> PlanClaim {
         let _ = request;
         PlanClaim::None
+    }
+
+    /// Keeps a newly issued confirmation token where every replica can redeem it;
+    /// the receiver yields `Approved` once it is recorded (only then is the client
+    /// told it) or `Withdrawn` if it could not be. None: this store keeps no tokens
+    /// (the process's own `Tokens` do); an error: it cannot record them now, so the
+    /// statement is refused. Never waits on I/O.
+    fn issue_token(
+        &self,
+        token: &TokenUse<'_>,
+        ttl: Duration,
+    ) -> Option<Result<tokio::sync::oneshot::Receiver<Resolution>, HoldError>> {
+        let _ = (token, ttl);
+        None
+    }
+
+    /// Redeems a token, once, whichever replica issued it: the receiver yields
+    /// `Approved` (accepted) or `Withdrawn` with the reason it was refused. None:
+    /// this store keeps no tokens. Never waits on I/O.
+    fn redeem_token(
+        &self,
+        token: &TokenUse<'_>,
+    ) -> Option<tokio::sync::oneshot::Receiver<Resolution>> {
+        let _ = token;
+        None
     }
 
     /// Starts the store's background work for `queue` (the control database's

@@ -60,13 +60,48 @@ impl IssuedSet {
 
 const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
+/// A fresh random token (10 characters of a 32-letter alphabet without 0/O, 1/I).
+pub fn new_token() -> String {
+    let mut rng = rand::rng();
+    (0..10)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// What a token is issued for, or presented for: it is accepted only when all three
+/// match what it was issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUse<'a> {
+    pub token: &'a str,
+    pub user: &'a str,
+    pub target: &'a str,
+    pub fingerprint: &'a str,
+}
+
+impl TokenUse<'_> {
+    /// Why a token issued for `(user, target, fingerprint)` and still unused is
+    /// refused for this use, if it is; `expired`: its time is up.
+    pub fn check(
+        &self,
+        user: &str,
+        target: &str,
+        fingerprint: &str,
+        expired: bool,
+    ) -> Result<(), TokenError> {
+        if expired {
+            return Err(TokenError::Expired(self.token.to_string()));
+        }
+        if user != self.user || target != self.target || fingerprint != self.fingerprint {
+            return Err(TokenError::Mismatch(self.token.to_string()));
+        }
+        Ok(())
+    }
+}
+
 impl Tokens {
     /// Issues a token for this user, target and statement, valid for `ttl`.
     pub fn issue(&self, user: &str, target: &str, fingerprint: &str, ttl: Duration) -> String {
-        let mut rng = rand::rng();
-        let token: String = (0..10)
-            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-            .collect();
+        let token = new_token();
         let now = Instant::now();
         let expires = now + ttl;
         let mut map = self.issued.lock().unwrap_or_else(|e| e.into_inner());
@@ -100,13 +135,18 @@ impl Tokens {
         let t = map
             .take(token)
             .ok_or_else(|| TokenError::Unknown(token.to_string()))?;
-        if t.expires <= Instant::now() {
-            return Err(TokenError::Expired(token.to_string()));
+        TokenUse {
+            token,
+            user,
+            target,
+            fingerprint,
         }
-        if t.user != user || t.target != target || t.fingerprint != fingerprint {
-            return Err(TokenError::Mismatch(token.to_string()));
-        }
-        Ok(())
+        .check(
+            &t.user,
+            &t.target,
+            &t.fingerprint,
+            t.expires <= Instant::now(),
+        )
     }
 }
 

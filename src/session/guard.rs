@@ -18,7 +18,9 @@ use crate::audit;
 use crate::classify::{Class, SessionFacts, Statement};
 use crate::config::Durability;
 use crate::config::{Target, TargetMode};
-use crate::hold::{extract_confirm_token, HoldInfo, PlanClaim, PlanRequest, Resolution};
+use crate::hold::{
+    extract_confirm_token, new_token, HoldInfo, PlanClaim, PlanRequest, Resolution, TokenUse,
+};
 use crate::policy::{Action, Confirm, SessionContext, Verdict};
 use crate::protocol::frontend;
 use crate::protocol::originate::{self, Report, Severity};
@@ -43,6 +45,19 @@ pub struct Ticket {
     pub id: u64,
     pub rx: oneshot::Receiver<Resolution>,
     pub extended: bool,
+}
+
+/// A confirmation token being recorded or checked in the control database.
+#[derive(Debug)]
+enum TokenWait {
+    /// Issued: once it is recorded the client gets this refusal, naming the token.
+    Issue {
+        message: String,
+        detail: Option<String>,
+        hint: String,
+    },
+    /// Presented: the database says whether it is accepted.
+    Redeem,
 }
 
 /// The decision for one client message.
@@ -126,6 +141,10 @@ pub struct Guard {
     /// The target's keys and row estimates as this session last read them (for
     /// statements bounded by a key, which need no probe).
     catalog: Option<crate::catalog::Catalog>,
+    /// A confirmation token being recorded or checked in the control database;
+    /// the statement's record waits for the answer.
+    token_wait: Option<TokenWait>,
+    token_audit: Option<(audit::StatementEvent, Durability)>,
 }
 
 /// The last forwarded statement's verdict, with everything it depended on: the same
@@ -197,6 +216,8 @@ impl Guard {
             probe_note: None,
             held_probe: None,
             catalog: None,
+            token_wait: None,
+            token_audit: None,
         }
     }
 
@@ -710,6 +731,11 @@ impl Guard {
             return;
         };
         let mut ev = self.event(text, stmts, verdict, dec, shadow);
+        if self.token_wait.is_some() {
+            // Recorded once the control database has answered on the token.
+            self.token_audit = Some((ev, durability));
+            return;
+        }
         let plan = self.plan_used.take();
         if let Decision::Hold { ticket, .. } = decision {
             ev.hold_id = Some(ticket.id);
@@ -809,7 +835,7 @@ impl Guard {
     }
 
     fn self_confirm(
-        &self,
+        &mut self,
         text: &str,
         stmts: &[Statement],
         verdict: &Verdict,
@@ -818,6 +844,28 @@ impl Guard {
         let fingerprint = Self::fingerprint(stmts);
         let tokens = &self.shared.tokens;
         if let Some(token) = extract_confirm_token(text) {
+            let presented = TokenUse {
+                token,
+                user: &self.user,
+                target: &self.target.name,
+                fingerprint: &fingerprint,
+            };
+            // Kept in the control database: it is used up there (once, on any
+            // replica), and the statement waits for the answer like a hold.
+            if let Some(rx) = self.shared.holds.redeem_token(&presented) {
+                self.token_wait = Some(TokenWait::Redeem);
+                return (
+                    Outcome::Confirmed,
+                    Decision::Hold {
+                        notice: Vec::new(),
+                        ticket: Ticket {
+                            id: 0,
+                            rx,
+                            extended,
+                        },
+                    },
+                );
+            }
             return match tokens.redeem(token, &self.user, &self.target.name, &fingerprint) {
                 Ok(()) => (Outcome::Confirmed, Decision::Forward(Permit(()))),
                 Err(e) => (
@@ -832,8 +880,35 @@ impl Guard {
                 ),
             };
         }
-        let token = tokens.issue(&self.user, &self.target.name, &fingerprint, verdict.timeout);
         let (what, rule) = self.describe(stmts, verdict);
+        let token = new_token();
+        let issued = TokenUse {
+            token: &token,
+            user: &self.user,
+            target: &self.target.name,
+            fingerprint: &fingerprint,
+        };
+        let recording = match self.shared.holds.issue_token(&issued, verdict.timeout) {
+            None => None,
+            Some(Ok(rx)) => Some(rx),
+            // Fail closed, as for a hold: no token anyone could not check.
+            Some(Err(e)) => {
+                return (
+                    Outcome::HoldSelf,
+                    refuse(
+                        SqlState::PW_HOLD_UNAVAILABLE,
+                        &format!("pgwarden refused this statement ({what}, {rule}): it needs a confirmation token, and {e}"),
+                        Some("Statements that need no confirmation are still served."),
+                        Some("Try again once the control database is reachable (pgwarden's /readyz and logs say what failed)."),
+                        extended,
+                    ),
+                )
+            }
+        };
+        let token = match recording {
+            Some(_) => token,
+            None => tokens.issue(&self.user, &self.target.name, &fingerprint, verdict.timeout),
+        };
         let message = format!(
             "pgwarden is holding this statement ({what}) by {rule} on target \"{}\": confirm with token {token}",
             self.target.name
@@ -842,6 +917,26 @@ impl Guard {
             "To run it, send the same statement again within {} prefixed with /* pgwarden:confirm={token} */",
             crate::config::units::format_duration(verdict.timeout)
         );
+        // Kept in the control database: the client is told the token once it is
+        // recorded there, so any replica finds it.
+        if let Some(rx) = recording {
+            self.token_wait = Some(TokenWait::Issue {
+                message,
+                detail: verdict.message.as_deref().map(str::to_string),
+                hint,
+            });
+            return (
+                Outcome::HoldSelf,
+                Decision::Hold {
+                    notice: Vec::new(),
+                    ticket: Ticket {
+                        id: 0,
+                        rx,
+                        extended,
+                    },
+                },
+            );
+        }
         (
             Outcome::HoldSelf,
             refuse(
@@ -952,6 +1047,9 @@ impl Guard {
 
     /// The decision once a held statement is resolved.
     pub fn resolved(&mut self, r: &Resolution, extended: bool) -> Decision {
+        if let Some(wait) = self.token_wait.take() {
+            return self.token_resolved(wait, r, extended);
+        }
         self.plan_resolution_audit(r);
         let rerun = self.approved_rerun();
         match r {
@@ -993,9 +1091,66 @@ impl Guard {
         }
     }
 
+    /// The control database's answer on a confirmation token: accepted, or refused
+    /// with the reason (recorded once, now that it is known).
+    fn token_resolved(&mut self, wait: TokenWait, r: &Resolution, extended: bool) -> Decision {
+        let accepted = matches!(r, Resolution::Approved { .. });
+        if let Some((mut ev, durability)) = self.token_audit.take() {
+            if !accepted && matches!(wait, TokenWait::Redeem) {
+                ev.decision = audit::Decision::Block;
+            }
+            self.pending_audit = Some((audit::Event::Statement(Box::new(ev)), durability));
+        }
+        match (wait, r) {
+            (
+                TokenWait::Issue {
+                    message,
+                    detail,
+                    hint,
+                },
+                Resolution::Approved { .. },
+            ) => refuse(
+                SqlState::PW_HELD_CONFIRM,
+                &message,
+                detail.as_deref(),
+                Some(&hint),
+                extended,
+            ),
+            (TokenWait::Issue { .. }, other) => {
+                let reason = match other {
+                    Resolution::Withdrawn { reason } => reason.as_str(),
+                    _ => "the confirmation token could not be recorded",
+                };
+                refuse(
+                    SqlState::PW_HOLD_UNAVAILABLE,
+                    "pgwarden refused this statement: it needs a confirmation token, and none could be recorded",
+                    Some(reason),
+                    Some("Try again once the control database is reachable (pgwarden's /readyz and logs say what failed)."),
+                    extended,
+                )
+            }
+            (TokenWait::Redeem, Resolution::Approved { .. }) => Decision::Forward(Permit(())),
+            (TokenWait::Redeem, other) => {
+                let reason = match other {
+                    Resolution::Withdrawn { reason } => reason.as_str(),
+                    _ => "the confirmation token could not be checked",
+                };
+                refuse(
+                    SqlState::PW_BAD_TOKEN,
+                    &format!("pgwarden refused the confirmation: {reason}"),
+                    None,
+                    Some("Send the statement again without the comment to get a new token."),
+                    extended,
+                )
+            }
+        }
+    }
+
     /// Withdraws a held statement (client gone or cancelled): it never runs.
     pub fn withdraw(&mut self, id: u64) {
         self.held_probe = None;
+        self.token_wait = None;
+        self.token_audit = None;
         self.shared.holds.withdraw(id);
         if let Some(mut ev) = self.held_event.take() {
             ev.decision = audit::Decision::Withdrawn;

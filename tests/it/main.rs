@@ -20,6 +20,7 @@ mod classify_table;
 mod cli_check;
 mod cli_explain;
 mod control_replicas;
+mod control_tokens;
 mod demo;
 mod deploy_files;
 mod deploy_manifests;
