@@ -39,7 +39,8 @@ fn all_holds_block() -> String {
     let mut out = String::new();
     for line in builtin.lines() {
         let t = line.trim_start();
-        if t.starts_with("confirm =") || t.starts_with("timeout =") {
+        // Comments are not policy (the example policy's comments quote rules, holds included).
+        if t.starts_with('#') || t.starts_with("confirm =") || t.starts_with("timeout =") {
             continue;
         }
         if t.starts_with("production") && t.contains("on_unparsed") {
