@@ -145,6 +145,9 @@ pub struct Guard {
     /// the statement's record waits for the answer.
     token_wait: Option<TokenWait>,
     token_audit: Option<(audit::StatementEvent, Durability)>,
+    /// A statement released by a token or a plan whose use the control database is
+    /// still counting: its outcome and class family, counted once the answer is in.
+    uncounted: Option<(Outcome, &'static str)>,
 }
 
 /// The last forwarded statement's verdict, with everything it depended on: the same
@@ -217,6 +220,7 @@ impl Guard {
             held_probe: None,
             catalog: None,
             token_wait: None,
+            uncounted: None,
             token_audit: None,
         }
     }
@@ -528,7 +532,20 @@ impl Guard {
         outcome: Outcome,
         decision: &Decision,
     ) {
-        self.count(stmts, verdict, outcome);
+        let class = stmts
+            .get(verdict.statement_index)
+            .or(stmts.first())
+            .and_then(|s| s.classes.first())
+            .map_or("none", |c| c.family());
+        // Released only once the control database has used the token or the plan's
+        // run up: counted when it answers (`resolved`), as what it turned out to be.
+        let waits = matches!(decision, Decision::Hold { .. })
+            && matches!(outcome, Outcome::Confirmed | Outcome::Planned);
+        if waits {
+            self.uncounted = Some((outcome, class));
+        } else {
+            self.count(outcome, class);
+        }
         self.plan_audit(text, stmts, verdict, outcome, decision);
     }
 
@@ -558,7 +575,7 @@ impl Guard {
         }
     }
 
-    fn count(&mut self, stmts: &[Statement], verdict: &Verdict, outcome: Outcome) {
+    fn count(&mut self, outcome: Outcome, class: &'static str) {
         use crate::metrics::DecisionLabel as D;
         let decision = match outcome {
             Outcome::Allow => D::allow,
@@ -570,11 +587,6 @@ impl Guard {
             Outcome::BadToken => D::bad_token,
             Outcome::Shadowed => D::shadowed,
         };
-        let class = stmts
-            .get(verdict.statement_index)
-            .or(stmts.first())
-            .and_then(|s| s.classes.first())
-            .map_or("none", |c| c.family());
         // Cached per session: the shared family is looked up (and its label strings
         // built) once per decision kind, not once per statement.
         let key = (decision, class);
@@ -1047,6 +1059,15 @@ impl Guard {
 
     /// The decision once a held statement is resolved.
     pub fn resolved(&mut self, r: &Resolution, extended: bool) -> Decision {
+        if let Some((outcome, class)) = self.uncounted.take() {
+            let counted = match (outcome, r) {
+                (_, Resolution::Approved { .. }) => outcome,
+                (Outcome::Confirmed, _) => Outcome::BadToken,
+                // No run of the plan left, or it could not be counted: refused.
+                _ => Outcome::Block,
+            };
+            self.count(counted, class);
+        }
         if let Some(wait) = self.token_wait.take() {
             return self.token_resolved(wait, r, extended);
         }
@@ -1151,6 +1172,7 @@ impl Guard {
         self.held_probe = None;
         self.token_wait = None;
         self.token_audit = None;
+        self.uncounted = None;
         self.shared.holds.withdraw(id);
         if let Some(mut ev) = self.held_event.take() {
             ev.decision = audit::Decision::Withdrawn;

@@ -75,6 +75,18 @@ async fn connected(name: &str, admin: SocketAddr) {
     .await;
 }
 
+/// `pgwarden_statements_total` for `decision`, summed over classes, on `admin`.
+async fn decisions(admin: SocketAddr, decision: &str) -> f64 {
+    let prefix = format!("pgwarden_statements_total{{target=\"prod\",decision=\"{decision}\"");
+    http::get(admin, "/metrics", None)
+        .await
+        .body
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 fn confirmed(token: &str, sql: &str) -> String {
     format!("/* pgwarden:confirm={token} */ {sql}")
 }
@@ -116,6 +128,22 @@ async fn a_token_issued_on_one_replica_is_used_once_on_any() {
         assert!(usable(&cl).await);
     }
     assert_eq!(server_count(&target, "ledger").await, 0);
+    // Counted as what the control database made of them: confirmed where the token
+    // was accepted (B), a bad token where it was refused (C and A).
+    for (r, ok, bad) in [(&b, 1.0, 0.0), (&c, 0.0, 1.0), (&a, 0.0, 1.0)] {
+        assert_eq!(
+            decisions(r.admin, "confirmed").await,
+            ok,
+            "confirmed on {}",
+            r.admin
+        );
+        assert_eq!(
+            decisions(r.admin, "bad_token").await,
+            bad,
+            "bad tokens on {}",
+            r.admin
+        );
+    }
 
     // The same token sent to A, B and C at the same moment: exactly one runs.
     let rounds = 20;
