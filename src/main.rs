@@ -242,6 +242,11 @@ enum HoldsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Recently decided holds, newest first (with [control]: of every replica).
+    Recent {
+        #[arg(long)]
+        json: bool,
+    },
     /// Approve hold ID: the statement runs and its client gets the result.
     Approve { id: u64 },
     /// Hold ID, pending or decided: who decided, and why it ended.
@@ -305,6 +310,7 @@ fn holds(admin: &str, token: Option<&str>, command: HoldsCommand) -> anyhow::Res
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let (method, path, body) = match &command {
         HoldsCommand::List { .. } => ("GET", "/holds".to_string(), None),
+        HoldsCommand::Recent { .. } => ("GET", "/holds/recent".to_string(), None),
         HoldsCommand::Approve { id } => ("POST", format!("/holds/{id}/approve"), None),
         HoldsCommand::Show { id } => ("GET", format!("/holds/{id}"), None),
         HoldsCommand::Deny { id, reason } => (
@@ -345,6 +351,37 @@ fn holds(admin: &str, token: Option<&str>, command: HoldsCommand) -> anyhow::Res
                     s("rule"),
                     s("sql")
                 );
+            }
+        }
+        HoldsCommand::Recent { json: true } => println!("{}", resp.body),
+        HoldsCommand::Recent { json: false } => {
+            let events: Vec<serde_json::Value> =
+                serde_json::from_str(&resp.body).context("reading the decided holds")?;
+            if events.is_empty() {
+                println!("no decided holds");
+            }
+            for e in events {
+                let h = &e["hold"];
+                let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+                let mut line = format!("#{} {}", h["id"], s(&e["kind"]));
+                if let Some(a) = e["approver"].as_str() {
+                    line.push_str(&format!(" by {a}"));
+                }
+                if let Some(at) = e["at"]
+                    .as_i64()
+                    .and_then(|t| jiff::Timestamp::from_second(t).ok())
+                {
+                    line.push_str(&format!(" at {at}"));
+                }
+                line.push_str(&format!(
+                    " user {} target {}",
+                    s(&h["user"]),
+                    s(&h["target"])
+                ));
+                if let Some(r) = e["reason"].as_str() {
+                    line.push_str(&format!(" reason {r:?}"));
+                }
+                println!("{line}\n    {}", s(&h["sql"]));
             }
         }
         HoldsCommand::Approve { id } => println!("approved hold #{id}"),

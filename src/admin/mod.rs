@@ -89,6 +89,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/holds", get(list_holds))
+        .route("/holds/recent", get(recent_holds))
         .route("/holds/{id}", get(show_hold))
         .route("/plans", get(list_plans).post(approve_plan))
         .route("/holds/{id}/approve", post(approve))
@@ -170,6 +171,18 @@ async fn list_holds(State(st): State<AdminState>, headers: HeaderMap) -> Respons
     }
     match st.shared.holds.list().await {
         Ok(holds) => Json(holds).into_response(),
+        Err(e) => hold_error(e),
+    }
+}
+
+/// Recently decided holds, newest first (with a control database: of every
+/// replica, with who decided, when, and why).
+async fn recent_holds(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if st.approver(&headers).is_none() {
+        return unauthorized();
+    }
+    match st.shared.holds.decided().await {
+        Ok(list) => Json(list).into_response(),
         Err(e) => hold_error(e),
     }
 }

@@ -129,6 +129,11 @@ END $$;
 CREATE TRIGGER tokens_used_once BEFORE UPDATE ON pgwarden.tokens
     FOR EACH ROW EXECUTE FUNCTION pgwarden.token_used_once();
 "#,
+    // 4: recently decided holds of every replica, newest first (the approver page).
+    r#"
+CREATE INDEX holds_decided ON pgwarden.holds (decided_at DESC, id DESC)
+    WHERE status <> 'pending';
+"#,
 ];
 
 /// Why the schema could not be brought up to date.

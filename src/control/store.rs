@@ -15,8 +15,8 @@ use crate::config::ControlConfig;
 use crate::hold::plans::{ApprovedPlan, PlanRequest};
 use crate::hold::TokenUse;
 use crate::hold::{
-    HoldError, HoldInfo, HoldRecord, HoldStatus, HoldStore, PlanClaim, Resolution, Ruling,
-    StoreFuture,
+    HoldError, HoldEvent, HoldInfo, HoldRecord, HoldStatus, HoldStore, PlanClaim, Resolution,
+    Ruling, StoreFuture,
 };
 
 /// Ids per reserved block (`pgwarden.hold_blocks` numbers the blocks).
@@ -391,6 +391,34 @@ impl HoldStore for ControlStore {
 
     fn health(&self) -> Result<(), String> {
         self.client().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn decided(&self, limit: usize) -> StoreFuture<'_, Option<Result<Vec<HoldEvent>, HoldError>>> {
+        Box::pin(async move {
+            Some(
+                async {
+                    let client = self.client()?;
+                    let sql = format!(
+                        "SELECT {COLUMNS}, extract(epoch FROM decided_at)::float8 \
+                         FROM pgwarden.holds WHERE status <> 'pending' \
+                         ORDER BY decided_at DESC, id DESC LIMIT $1"
+                    );
+                    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                    let rows = client
+                        .query(&sql, &[&limit])
+                        .await
+                        .map_err(|e| HoldError::Unavailable(e.to_string()))?;
+                    Ok(rows
+                        .iter()
+                        .filter_map(|row| {
+                            let at: f64 = row.try_get(19).ok()?;
+                            HoldEvent::from_record(row_to_record(row)?, at.max(0.0) as u64)
+                        })
+                        .collect())
+                }
+                .await,
+            )
+        })
     }
 
     fn approve_plan(&self, plan: ApprovedPlan) -> StoreFuture<'_, Result<(), HoldError>> {

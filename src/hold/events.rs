@@ -70,6 +70,28 @@ impl HoldEvent {
     }
 }
 
+impl HoldEvent {
+    /// A decided hold as the event that decided it, `at` seconds since the Unix
+    /// epoch; None for a pending hold.
+    pub fn from_record(rec: super::HoldRecord, at: u64) -> Option<HoldEvent> {
+        use super::HoldStatus as S;
+        let kind = match rec.status {
+            S::Pending => return None,
+            S::Approved => HoldEventKind::Approve,
+            S::Denied => HoldEventKind::Deny,
+            S::Expired => HoldEventKind::Expire,
+            S::Withdrawn => HoldEventKind::Withdraw,
+        };
+        Some(HoldEvent {
+            kind,
+            hold: rec.info,
+            approver: rec.decided_by,
+            reason: rec.reason,
+            at,
+        })
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -140,6 +140,15 @@ impl HoldQueue {
         self.lock().recent.list()
     }
 
+    /// Recently decided holds, newest first: of every replica from the control
+    /// database when there is one, else this process's (`recent`).
+    pub async fn decided(&self) -> Result<Vec<HoldEvent>, HoldError> {
+        match self.store.decided(super::RECENT_CAPACITY).await {
+            Some(r) => r,
+            None => Ok(self.recent()),
+        }
+    }
+
     /// Records a hold event in the audit log and `recent`, and tells the watchers;
     /// call without the lock.
     fn emit(

@@ -123,6 +123,17 @@ pub trait HoldStore: Send + Sync {
     /// shutting down): it never runs. Does not wait.
     fn withdraw(&self, id: u64, reason: &str);
 
+    /// The `limit` holds decided last on any replica, newest first. None: this
+    /// store does not keep them (the queue's list of this process's decisions is
+    /// used instead).
+    fn decided(
+        &self,
+        limit: usize,
+    ) -> StoreFuture<'_, Option<Result<Vec<super::HoldEvent>, HoldError>>> {
+        let _ = limit;
+        Box::pin(async { None })
+    }
+
     /// Whether new holds can be recorded now, and if not why (for /readyz).
     fn health(&self) -> Result<(), String>;
 

@@ -402,3 +402,102 @@ async fn three_replicas_share_one_set_of_holds() {
         p99.as_secs_f64() * 1000.0
     );
 }
+
+/// Recently decided holds come from the control database: A lists the holds B
+/// approved and denied (who, when, why), its own expiry, and the same list B has;
+/// `pgwarden holds recent` prints them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recently_decided_holds_are_shared_by_replicas() {
+    std::env::set_var(TOKEN_ENV, TOKEN);
+    std::env::set_var(CONTROL_PW_ENV, SUPERUSER_PASSWORD);
+    let target = PgCluster::start();
+    let control = PgCluster::start();
+    victim_table(&target, "ledger", 0, SCRAM_USER).await;
+    victim_table(&target, "doomed", 3, SCRAM_USER).await;
+    let a = replica("a", &target, &control).await;
+    let b = replica("b", &target, &control).await;
+
+    let h = hold(
+        &a.ep(),
+        SCRAM_USER,
+        SCRAM_PASSWORD,
+        "INSERT INTO ledger VALUES (1, 'approved on b')",
+    )
+    .await;
+    let approved = h.id;
+    listed(b.admin, approved).await;
+    assert_eq!(approve(b.admin, approved).await.status, 200);
+    done(h).await.expect("approved on B, ran on A");
+    let h = hold(
+        &a.ep(),
+        SCRAM_USER,
+        SCRAM_PASSWORD,
+        "INSERT INTO ledger VALUES (2, 'denied on b')",
+    )
+    .await;
+    let denied = h.id;
+    listed(b.admin, denied).await;
+    assert_eq!(deny(b.admin, denied, "wrong ticket").await.status, 200);
+    assert_eq!(done(h).await, Err("PW004".into()));
+    let h = hold(&a.ep(), SCRAM_USER, SCRAM_PASSWORD, "DROP TABLE doomed").await;
+    let expired = h.id;
+    assert_eq!(done(h).await, Err("PW005".into()));
+
+    let recent = |admin| async move {
+        let r = http::get(admin, "/holds/recent", Some(TOKEN)).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.json().as_array().cloned().unwrap_or_default()
+    };
+    let on_a = recent(a.admin).await;
+    let seen: Vec<(u64, &str)> = on_a
+        .iter()
+        .map(|e| {
+            (
+                e["hold"]["id"].as_u64().unwrap_or(0),
+                e["kind"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(expired, "expire"), (denied, "deny"), (approved, "approve")],
+        "newest first, decisions taken on B included: {on_a:?}"
+    );
+    assert_eq!(on_a[1]["approver"], "alice");
+    assert_eq!(on_a[1]["reason"], "wrong ticket");
+    assert_eq!(on_a[2]["approver"], "alice");
+    assert_eq!(
+        on_a[2]["hold"]["sql"],
+        "INSERT INTO ledger VALUES (1, 'approved on b')"
+    );
+    assert_eq!(
+        on_a[2]["hold"]["replica"]
+            .as_str()
+            .map(|r| r.starts_with("a/")),
+        Some(true)
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for e in &on_a {
+        let at = e["at"].as_u64().unwrap_or(0);
+        assert!(at <= now && at + 60 > now, "decided just now: {e}");
+    }
+    assert_eq!(recent(b.admin).await, on_a, "every replica lists the same");
+
+    // The command line, against A.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"))
+        .args(["holds", "--admin", &format!("http://{}", a.admin), "recent"])
+        .env("PGWARDEN_TOKEN", TOKEN)
+        .output()
+        .expect("pgwarden holds recent");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains(&format!("#{denied} deny by alice"))
+            && text.contains("reason \"wrong ticket\"")
+            && text.contains(&format!("#{approved} approve by alice")),
+        "{text}"
+    );
+}

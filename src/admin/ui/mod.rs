@@ -297,11 +297,15 @@ async fn holds(State(st): State<AdminState>, headers: HeaderMap) -> Response {
         Ok(p) => p,
         Err(e) => return hardened(super::hold_error(e)),
     };
+    let recent = match st.shared.holds.decided().await {
+        Ok(r) => r,
+        Err(e) => return hardened(super::hold_error(e)),
+    };
     hardened(
         Json(json!({
             "approver": s.approver,
             "pending": pending,
-            "recent": st.shared.holds.recent(),
+            "recent": recent,
         }))
         .into_response(),
     )
