@@ -1,6 +1,6 @@
 //! The `pgwarden` command line: parses arguments, calls the library, sets exit codes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -79,6 +79,10 @@ enum Command {
             default_value = "http://127.0.0.1:9187"
         )]
         admin: String,
+        /// A private CA (PEM) to trust for an https:// admin URL, besides the
+        /// built-in Mozilla roots.
+        #[arg(long, global = true, env = "PGWARDEN_ADMIN_CA")]
+        ca: Option<PathBuf>,
         /// Your approver bearer token.
         #[arg(long, global = true, env = "PGWARDEN_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -95,6 +99,10 @@ enum Command {
             default_value = "http://127.0.0.1:9187"
         )]
         admin: String,
+        /// A private CA (PEM) to trust for an https:// admin URL, besides the
+        /// built-in Mozilla roots.
+        #[arg(long, global = true, env = "PGWARDEN_ADMIN_CA")]
+        ca: Option<PathBuf>,
         /// Your approver bearer token.
         #[arg(long, global = true, env = "PGWARDEN_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -259,8 +267,13 @@ enum HoldsCommand {
     },
 }
 
-fn plans(admin: &str, token: Option<&str>, command: PlansCommand) -> anyhow::Result<ExitCode> {
-    use pgwarden::admin::client::request;
+fn plans(
+    admin: &str,
+    ca: Option<&Path>,
+    token: Option<&str>,
+    command: PlansCommand,
+) -> anyhow::Result<ExitCode> {
+    use pgwarden::admin::client::request_with_ca;
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let (method, body) = match &command {
         PlansCommand::List => ("GET", None),
@@ -283,7 +296,14 @@ fn plans(admin: &str, token: Option<&str>, command: PlansCommand) -> anyhow::Res
             ("POST", Some(body.to_string()))
         }
     };
-    let resp = rt.block_on(request(admin, method, "/plans", token, body.as_deref()))?;
+    let resp = rt.block_on(request_with_ca(
+        admin,
+        ca,
+        method,
+        "/plans",
+        token,
+        body.as_deref(),
+    ))?;
     if resp.status != 200 {
         let msg = serde_json::from_str::<serde_json::Value>(&resp.body)
             .ok()
@@ -305,8 +325,13 @@ fn plans(admin: &str, token: Option<&str>, command: PlansCommand) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-fn holds(admin: &str, token: Option<&str>, command: HoldsCommand) -> anyhow::Result<ExitCode> {
-    use pgwarden::admin::client::request;
+fn holds(
+    admin: &str,
+    ca: Option<&Path>,
+    token: Option<&str>,
+    command: HoldsCommand,
+) -> anyhow::Result<ExitCode> {
+    use pgwarden::admin::client::request_with_ca;
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let (method, path, body) = match &command {
         HoldsCommand::List { .. } => ("GET", "/holds".to_string(), None),
@@ -319,7 +344,14 @@ fn holds(admin: &str, token: Option<&str>, command: HoldsCommand) -> anyhow::Res
             Some(serde_json::json!({ "reason": reason }).to_string()),
         ),
     };
-    let resp = rt.block_on(request(admin, method, &path, token, body.as_deref()))?;
+    let resp = rt.block_on(request_with_ca(
+        admin,
+        ca,
+        method,
+        &path,
+        token,
+        body.as_deref(),
+    ))?;
     if resp.status != 200 {
         let msg = serde_json::from_str::<serde_json::Value>(&resp.body)
             .ok()
@@ -436,14 +468,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Check { config } => check(&config),
         Command::Holds {
             admin,
+            ca,
             token,
             command,
-        } => holds(&admin, token.as_deref(), command),
+        } => holds(&admin, ca.as_deref(), token.as_deref(), command),
         Command::Plans {
             admin,
+            ca,
             token,
             command,
-        } => plans(&admin, token.as_deref(), command),
+        } => plans(&admin, ca.as_deref(), token.as_deref(), command),
         Command::Trash {
             url,
             password_env,

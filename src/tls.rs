@@ -92,7 +92,7 @@ pub fn upstream_config(
     )))
 }
 
-/// TLS for webhook receivers: the Mozilla roots (built in, so a slim image needs no
+/// TLS for webhook receivers and the admin API's client: the Mozilla roots (built in, so a slim image needs no
 /// CA bundle) plus `ca`, a private CA's PEM file, when given.
 pub fn webhook_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let mut roots = rustls::RootCertStore::empty();

@@ -1,9 +1,11 @@
-//! A minimal HTTP/1.1 client for `pgwarden holds`: the admin API is plain HTTP on a
-//! local or cluster-internal address, so no TLS or redirects are needed.
+//! A minimal HTTP/1.1 client for `pgwarden holds` and `pgwarden plans`: plain HTTP,
+//! or HTTPS (`[admin] tls`) checked against the built-in Mozilla roots plus a
+//! private CA given with `--ca`. No redirects.
 
+use std::path::Path;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// An HTTP response: status code and body.
 #[derive(Debug)]
@@ -14,8 +16,10 @@ pub struct HttpResponse {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("invalid admin URL {0:?} (expected http://HOST:PORT)")]
+    #[error("invalid admin URL {0:?} (expected http://HOST:PORT or https://HOST:PORT)")]
     Url(String),
+    #[error("TLS to the admin API at {addr}: {message}")]
+    Tls { addr: String, message: String },
     #[error("cannot reach the admin API at {addr}: {source}")]
     Connect {
         addr: String,
@@ -35,13 +39,47 @@ pub async fn request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Result<HttpResponse, ClientError> {
-    let hostport = base
-        .strip_prefix("http://")
-        .map(|s| s.trim_end_matches('/'))
+    request_with_ca(base, None, method, path, token, body).await
+}
+
+/// `request`, trusting `ca` (a PEM file) besides the built-in roots for an
+/// `https://` base URL.
+pub async fn request_with_ca(
+    base: &str,
+    ca: Option<&Path>,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Result<HttpResponse, ClientError> {
+    let (tls, rest) = if let Some(r) = base.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = base.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err(ClientError::Url(base.to_string()));
+    };
+    let hostport = Some(rest.trim_end_matches('/'))
         .filter(|s| !s.is_empty() && !s.contains('/'))
         .ok_or_else(|| ClientError::Url(base.to_string()))?;
+    let tls_error = |message: String| ClientError::Tls {
+        addr: hostport.to_string(),
+        message,
+    };
+    let tls = if tls {
+        let host = match hostport.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() => h,
+            _ => hostport,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let name = crate::tls::server_name(host).map_err(|e| tls_error(e.to_string()))?;
+        let config = crate::tls::webhook_config(ca).map_err(|e| tls_error(e.to_string()))?;
+        Some((tokio_rustls::TlsConnector::from(config), name))
+    } else {
+        None
+    };
     let fut = async {
-        let mut s = tokio::net::TcpStream::connect(hostport)
+        let s = tokio::net::TcpStream::connect(hostport)
             .await
             .map_err(|source| ClientError::Connect {
                 addr: hostport.to_string(),
@@ -64,14 +102,36 @@ pub async fn request(
             addr: hostport.to_string(),
             source,
         };
-        s.write_all(req.as_bytes()).await.map_err(io)?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await.map_err(io)?;
+        let raw = match tls {
+            None => exchange(s, req.as_bytes()).await.map_err(io)?,
+            Some((connector, name)) => {
+                let s = connector
+                    .connect(name, s)
+                    .await
+                    .map_err(|e| tls_error(e.to_string()))?;
+                exchange(s, req.as_bytes()).await.map_err(io)?
+            }
+        };
         parse(&raw)
     };
     tokio::time::timeout(Duration::from_secs(30), fut)
         .await
         .map_err(|_| ClientError::Timeout(hostport.to_string()))?
+}
+
+/// Writes the request and reads until the server closes the connection.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    req: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    s.write_all(req).await?;
+    let mut raw = Vec::new();
+    match s.read_to_end(&mut raw).await {
+        Ok(_) => Ok(raw),
+        // A TLS server that closes without close_notify, after a whole response.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => Ok(raw),
+        Err(e) => Err(e),
+    }
 }
 
 fn parse(raw: &[u8]) -> Result<HttpResponse, ClientError> {

@@ -91,3 +91,84 @@ async fn admin_over_https_sets_a_secure_cookie() {
     );
     proxy.shutdown().await;
 }
+
+/// Runs the real `pgwarden` binary with `args`; `ca_env` sets `PGWARDEN_ADMIN_CA`.
+async fn cli(args: &[&str], ca_env: Option<&std::path::Path>) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"));
+    cmd.args(args)
+        .env("PGWARDEN_TOKEN", TOKEN)
+        .env_remove("PGWARDEN_ADMIN")
+        .env_remove("PGWARDEN_ADMIN_CA");
+    if let Some(ca) = ca_env {
+        cmd.env("PGWARDEN_ADMIN_CA", ca);
+    }
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("pgwarden finished within 60 s")
+        .expect("run pgwarden")
+}
+
+/// `pgwarden holds` and `pgwarden plans` against the HTTPS admin listener: with
+/// the private CA (`--ca` or `PGWARDEN_ADMIN_CA`) they list and approve, and the
+/// approved statement runs on the server; without it the certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_and_plans_commands_over_https_with_a_private_ca() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "https_orders", 3, SCRAM_USER).await;
+    std::env::set_var("PGWARDEN_TEST_HTTPS_CLI_ALICE", TOKEN);
+    let b = prod_builder(&cluster).policy_toml(&small_policy("1m", "5m"));
+    let files = test_ca().server_leaf().write(b.dir(), "admin");
+    let ca = test_ca().write_ca(b.dir(), "admin-ca.pem");
+    let proxy = b
+        .extra_toml(&format!(
+            "\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             approvers = {{ alice = {{ token_env = \"PGWARDEN_TEST_HTTPS_CLI_ALICE\" }} }}\n\
+             tls = {{ cert = {:?}, key = {:?} }}\n",
+            files.cert.display().to_string(),
+            files.key.display().to_string()
+        ))
+        .start()
+        .await;
+    let url = format!("https://{}", proxy.admin_addr().expect("admin listener"));
+    let ca_arg = ca.display().to_string();
+
+    let h = hold(
+        &proxy.endpoint(),
+        SCRAM_USER,
+        SCRAM_PASSWORD,
+        "DROP TABLE https_orders",
+    )
+    .await;
+
+    // Not trusted without the CA: the handshake fails, nothing is decided.
+    let out = cli(&["holds", "--admin", &url, "list"], None).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        err.contains("TLS to the admin API") && err.contains("UnknownIssuer"),
+        "{err}"
+    );
+
+    let out = cli(&["holds", "--admin", &url, "--ca", &ca_arg, "list"], None).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains(&format!("#{}", h.id)) && text.contains("DROP TABLE https_orders"),
+        "{text}"
+    );
+    let out = cli(&["plans", "--admin", &url, "list"], Some(&ca)).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+
+    // Approved over HTTPS with the CA from the environment: the statement runs.
+    let id = h.id.to_string();
+    let out = cli(&["holds", "--admin", &url, "approve", &id], Some(&ca)).await;
+    assert!(out.status.success(), "{out:?}");
+    tokio::time::timeout(Duration::from_secs(30), h.task)
+        .await
+        .expect("approved statement finished")
+        .expect("task")
+        .expect("the approved DROP TABLE ran");
+    assert!(!server_table_exists(&cluster, "https_orders").await);
+    proxy.shutdown().await;
+}
