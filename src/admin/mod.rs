@@ -237,8 +237,14 @@ async fn approve_plan(
     let Some(approver) = st.approver(&headers) else {
         return unauthorized();
     };
+    approve_plan_as(&st, approver, &body, "api").await
+}
+
+/// Approves the plan in `body` (a `PlanApproval`) as `approver`, for the API and
+/// the approver page alike: nobody approves a plan for their own user or for any user.
+async fn approve_plan_as(st: &AdminState, approver: String, body: &[u8], via: &str) -> Response {
     let bad = |m: String| (StatusCode::BAD_REQUEST, Json(json!({"error": m}))).into_response();
-    let a: PlanApproval = match serde_json::from_slice(&body) {
+    let a: PlanApproval = match serde_json::from_slice(body) {
         Ok(a) => a,
         Err(e) => return bad(format!("invalid plan approval: {e}")),
     };
@@ -289,7 +295,7 @@ async fn approve_plan(
     };
     match st.shared.holds.approve_plan(plan.clone()).await {
         Ok(()) => {
-            info!(plan = %plan.id, %approver, target = %plan.target, user = ?plan.user, "plan approved");
+            info!(plan = %plan.id, %approver, target = %plan.target, user = ?plan.user, via, "plan approved");
             Json(json!({
                 "id": plan.id,
                 "status": "approved",

@@ -196,3 +196,147 @@ async fn deny_in_the_browser_on_a_phone_screen() {
     .await;
     proxy.shutdown().await;
 }
+
+/// A plan approved on the page: `pgwarden explain --plan` writes it (as in CI), the
+/// approver chooses the file on the page, is refused approving it for any user, then
+/// approves it for the plan's user and the deploy application; the plan's statements
+/// then run at once through a real session on the production target (checked on the
+/// server), and the page shows the runs used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_a_plan_in_the_browser_then_its_statements_run() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "plan_legacy", 3, SCRAM_USER).await;
+    victim_table(&cluster, "plan_staging", 3, SCRAM_USER).await;
+    let proxy = proxy_with_alice(&cluster, "UI_PLAN").await;
+    let base = format!("http://{}", proxy.admin_addr().expect("admin listener"));
+    let dir = proxy.dir().to_path_buf();
+
+    // CI: the migration's statements and their plan.
+    let config = dir.join("proxy.toml");
+    std::fs::write(&config, proxy.config_toml()).expect("write proxy.toml");
+    let sql = dir.join("migration.sql");
+    let statements = [
+        "DROP TABLE plan_legacy",
+        "TRUNCATE TABLE plan_staging",
+        "SELECT count(*) FROM plan_staging",
+    ];
+    std::fs::write(&sql, statements.join(";\n") + ";\n").expect("write migration");
+    let plan_file = dir.join("plan.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"))
+        .args(["explain", "--config"])
+        .arg(&config)
+        .args([
+            "--target",
+            PROD,
+            "--user",
+            SCRAM_USER,
+            "--application",
+            "deploy",
+        ])
+        .arg("--file")
+        .arg(&sql)
+        .arg("--plan")
+        .arg(&plan_file)
+        .output()
+        .expect("pgwarden explain");
+    assert_eq!(out.status.code(), Some(2), "explain finds holds: {out:?}");
+
+    let b = Browser::start(1100, 900).await;
+    sign_in(&b, &base).await;
+    b.wait_for(
+        "#plans-section",
+        "No approved plan",
+        Duration::from_secs(30),
+    )
+    .await;
+    let details = b
+        .wait_for(
+            "details#approve-plan",
+            "Approve a plan",
+            Duration::from_secs(10),
+        )
+        .await;
+    let summary = b.find_in(&details, "summary").await;
+    b.click(&summary).await;
+    let file = b.find_in(&details, "input#plan-file").await;
+    b.type_into(&file, &plan_file.display().to_string()).await;
+    let preview = b
+        .wait_for(
+            "#plan-preview",
+            "DROP TABLE plan_legacy",
+            Duration::from_secs(10),
+        )
+        .await;
+    let shown = b.text(&preview).await.to_lowercase();
+    assert!(
+        shown.contains("released") && shown.contains("truncate table plan_staging"),
+        "{shown}"
+    );
+
+    // For any user: refused, as in the API.
+    let user = b.find_in(&details, "input#plan-user").await;
+    b.type_into(&user, "*").await;
+    let approve = b.find_in(&details, "button[type=submit]").await;
+    b.click(&approve).await;
+    b.wait_for(
+        "#plan-msg.error",
+        "cannot approve a plan",
+        Duration::from_secs(10),
+    )
+    .await;
+    b.script("document.getElementById('plan-user').value = ''; return null")
+        .await;
+    let app = b.find_in(&details, "input#plan-application").await;
+    b.type_into(&app, "deploy").await;
+    let window = b.find_in(&details, "input#plan-window").await;
+    b.script("document.getElementById('plan-window').value = ''; return null")
+        .await;
+    b.type_into(&window, "15m").await;
+    b.click(&approve).await;
+    b.wait_for("#plan-msg", "Approved plan", Duration::from_secs(10))
+        .await;
+    let card = b
+        .wait_for("article.plan", "Approved by", Duration::from_secs(10))
+        .await;
+    let text = b.text(&card).await;
+    assert!(
+        text.contains(&format!("user {SCRAM_USER}")) && text.contains("application deploy"),
+        "{text}"
+    );
+    assert!(text.contains("used 0 of 1"), "{text}");
+    b.save_screenshot("approver-page-plans.png").await;
+
+    // Deploy: the plan's statements run without waiting.
+    let ep = proxy.endpoint();
+    let mut cfg = ep.config(SCRAM_USER, SCRAM_PASSWORD, APP_DB);
+    cfg.application_name("deploy");
+    let client = ep
+        .connect_config(&cfg)
+        .await
+        .expect("connect as the deploy");
+    for s in statements {
+        tokio::time::timeout(Duration::from_secs(10), client.batch_execute(s))
+            .await
+            .unwrap_or_else(|_| panic!("{s} waited: the plan did not release it"))
+            .unwrap_or_else(|e| panic!("{s}: {e:?}"));
+    }
+    assert!(!server_table_exists(&cluster, "plan_legacy").await);
+    assert_eq!(server_count(&cluster, "plan_staging").await, 0);
+    // Both released statements counted on the page (it polls every 2 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let card = b
+            .wait_for("article.plan", "Approved by", Duration::from_secs(10))
+            .await;
+        let text = b.text(&card).await;
+        if text.matches("used 1 of 1").count() == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runs not counted: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    proxy.shutdown().await;
+}

@@ -1,5 +1,6 @@
-// pgwarden approver page: polls the pending and recently decided holds, approves and
-// denies with the CSRF token of this sign-in. Text from the server only ever goes
+// pgwarden approver page: polls the pending and recently decided holds and the
+// approved plans, approves and denies holds and approves plans with the CSRF token
+// of this sign-in. Text from the server only ever goes
 // into textContent, never into HTML.
 'use strict';
 (function () {
@@ -224,6 +225,98 @@
     document.getElementById('no-recent').hidden = list.length > 0;
   }
 
+  function when(unix) {
+    var d = new Date(unix * 1000);
+    return d.toLocaleString();
+  }
+
+  function renderPlans(list, now) {
+    var box = document.getElementById('plans');
+    box.textContent = '';
+    list.forEach(function (p) {
+      var card = el('article', 'plan');
+      card.dataset.planId = p.id;
+      var head = el('div', 'hold-head');
+      head.appendChild(el('span', 'hold-id', 'plan ' + p.id));
+      head.appendChild(el('span', 'badge', 'target ' + p.target));
+      card.appendChild(head);
+      var dl = el('dl', 'facts');
+      fact(dl, 'For', 'user ' + (p.user || 'any') + ' · application ' + (p.application || 'any'));
+      fact(dl, 'Approved by', p.approver);
+      fact(dl, 'Window', when(p.not_before) + ' – ' + when(p.not_after) +
+        ' (' + (p.not_after > now ? duration(p.not_after - now) + ' left' : 'ended') + ')');
+      card.appendChild(dl);
+      var ol = el('ol', 'plan-statements');
+      Object.keys(p.statements).forEach(function (f) {
+        var c = p.statements[f];
+        ol.appendChild(el('li', null, f + ': used ' + c[1] + ' of ' + c[0]));
+      });
+      card.appendChild(ol);
+      box.appendChild(card);
+    });
+    document.getElementById('plan-count').textContent = String(list.length);
+    document.getElementById('no-plans').hidden = list.length > 0;
+  }
+
+  // The plan being approved: what it would release, read from the pasted JSON.
+  function previewPlan() {
+    var ol = document.getElementById('plan-preview');
+    ol.textContent = '';
+    var text = document.getElementById('plan-text').value.trim();
+    if (!text) return null;
+    var plan;
+    try { plan = JSON.parse(text); } catch (e) {
+      ol.appendChild(el('li', 'error', 'Not JSON: ' + e.message));
+      return null;
+    }
+    (plan.statements || []).forEach(function (s) {
+      var li = el('li');
+      li.appendChild(el('span', 'verdict ' + (s.verdict === 'hold' ? 'approve' : 'expire'),
+        s.verdict === 'hold' ? 'released' : s.verdict));
+      li.appendChild(el('span', null, ' ×' + s.count + ' '));
+      li.appendChild(el('code', null, s.sql));
+      ol.appendChild(li);
+    });
+    var user = document.getElementById('plan-user');
+    var app = document.getElementById('plan-application');
+    user.placeholder = plan.user ? plan.user + ' (the plan\'s)' : 'the plan\'s';
+    app.placeholder = plan.application ? plan.application + ' (the plan\'s; * for any)' : 'any';
+    return plan;
+  }
+
+  function setupPlanForm() {
+    var form = document.getElementById('plan-form');
+    var text = document.getElementById('plan-text');
+    var file = document.getElementById('plan-file');
+    var msg = document.getElementById('plan-msg');
+    text.addEventListener('input', previewPlan);
+    file.addEventListener('change', function () {
+      if (!file.files.length) return;
+      file.files[0].text().then(function (t) { text.value = t; previewPlan(); });
+    });
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var plan = previewPlan();
+      msg.className = 'msg';
+      if (!plan) { msg.className = 'msg error'; msg.textContent = 'Paste or choose a plan file first.'; return; }
+      var opt = function (id) { var v = document.getElementById(id).value.trim(); return v === '' ? null : v; };
+      var button = form.querySelector('button[type=submit]');
+      button.disabled = true;
+      msg.textContent = 'Approving…';
+      post('/ui/api/plans', {
+        plan: plan, window: opt('plan-window') || '2h', user: opt('plan-user'), application: opt('plan-application')
+      }).then(function (r) {
+        msg.textContent = 'Approved plan ' + r.id + ' (' + r.statements + ' statements).';
+        text.value = '';
+        previewPlan();
+        refresh();
+      }, function (e) {
+        msg.className = 'msg error';
+        msg.textContent = e.message;
+      }).then(function () { button.disabled = false; });
+    });
+  }
+
   function status(text, cls) {
     var s = document.getElementById('status');
     s.textContent = text;
@@ -241,6 +334,7 @@
     }).then(function (data) {
       renderPending(data.pending, Date.now());
       renderRecent(data.recent);
+      renderPlans(data.plans || [], data.now || Date.now() / 1000);
       status('live', 'live');
     }).catch(function (e) {
       status('connection lost, retrying', 'lost');
@@ -248,6 +342,7 @@
     }).then(function () { inFlight = false; });
   }
 
+  setupPlanForm();
   refresh();
   setInterval(refresh, POLL_MS);
   setInterval(tick, 1000);

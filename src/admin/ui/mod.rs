@@ -42,6 +42,7 @@ pub fn router() -> Router<AdminState> {
         .route("/ui/api/holds", get(holds))
         .route("/ui/api/holds/{id}/approve", post(approve))
         .route("/ui/api/holds/{id}/deny", post(deny))
+        .route("/ui/api/plans", post(approve_plan))
 }
 
 /// A request that carries a valid session cookie.
@@ -301,11 +302,17 @@ async fn holds(State(st): State<AdminState>, headers: HeaderMap) -> Response {
         Ok(r) => r,
         Err(e) => return hardened(super::hold_error(e)),
     };
+    let plans = match st.shared.holds.plans().await {
+        Ok(p) => p,
+        Err(e) => return hardened(super::hold_error(e)),
+    };
     hardened(
         Json(json!({
             "approver": s.approver,
             "pending": pending,
             "recent": recent,
+            "plans": plans,
+            "now": now(),
         }))
         .into_response(),
     )
@@ -383,6 +390,20 @@ async fn deny(
         }
         Err(e) => hardened(super::hold_error(e)),
     }
+}
+
+/// Approves a plan pasted or uploaded on the page: the API's rules (the same
+/// handler), behind the page's sign-in, same-origin and CSRF checks.
+async fn approve_plan(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let s = match authorised(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    hardened(super::approve_plan_as(&st, s.approver, &body, "ui").await)
 }
 
 #[cfg(test)]

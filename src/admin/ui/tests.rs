@@ -358,3 +358,75 @@ async fn over_https_the_cookie_is_secure() {
     let c = r.headers["set-cookie"].to_str().unwrap();
     assert!(c.ends_with("; HttpOnly; SameSite=Strict; Secure"), "{c}");
 }
+
+fn plan_body(user: Option<&str>) -> String {
+    let plan = crate::hold::Plan::from_statements(
+        "prod",
+        "production",
+        "deploy",
+        "alembic",
+        "sha",
+        [(
+            "f1".to_string(),
+            vec!["drop.table".to_string()],
+            "hold".to_string(),
+            "DROP TABLE legacy".to_string(),
+        )],
+    );
+    serde_json::json!({"plan": plan, "window": "1h", "user": user}).to_string()
+}
+
+#[tokio::test]
+async fn plans_are_approved_on_the_page_with_the_api_rules() {
+    let s = shared();
+    let (cookie, csrf) = sign_in(&s, ALICE).await;
+    // No CSRF token, or another site: refused, nothing approved.
+    let r = send(
+        &s,
+        action("/ui/api/plans", &cookie, None, &[], &plan_body(None)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = send(
+        &s,
+        action(
+            "/ui/api/plans",
+            &cookie,
+            Some(&csrf),
+            &[("origin", "https://evil.example")],
+            &plan_body(None),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // Not for one's own user, nor for any user.
+    for user in ["alice", "*"] {
+        let r = send(
+            &s,
+            action(
+                "/ui/api/plans",
+                &cookie,
+                Some(&csrf),
+                &[],
+                &plan_body(Some(user)),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{user}: {}", r.body);
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&send(&s, get("/ui/api/holds", Some(&cookie))).await.body).unwrap();
+    assert_eq!(v["plans"], serde_json::json!([]));
+
+    let r = send(
+        &s,
+        action("/ui/api/plans", &cookie, Some(&csrf), &[], &plan_body(None)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value =
+        serde_json::from_str(&send(&s, get("/ui/api/holds", Some(&cookie))).await.body).unwrap();
+    assert_eq!(v["plans"][0]["approver"], "alice");
+    assert_eq!(v["plans"][0]["user"], "deploy");
+    assert_eq!(v["plans"][0]["statements"]["f1"], serde_json::json!([1, 0]));
+}
