@@ -100,14 +100,18 @@ pub fn slack(ev: &HoldEvent, page_url: Option<&str>) -> Value {
         h.rule.as_deref().unwrap_or("-"),
         h.classes.join(", ")
     );
-    json!({
-        "text": text,
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": head}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": format!("```{sql}```")}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": esc(&context)}]},
-        ],
-    })
+    let mut blocks = vec![
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": head}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("```{sql}```")}}),
+        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": esc(&context)}]}),
+    ];
+    // What the statement was measured to change, when pgwarden measured it.
+    if let Some(impact) = &h.impact {
+        let impact: String = impact.chars().take(SLACK_SQL_CHARS).collect();
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
+            "text": format!("*Impact:* {}", esc(&impact))}}));
+    }
+    json!({ "text": text, "blocks": blocks })
 }
 
 /// `X-Pgwarden-Signature`: `sha256=` and the hex HMAC-SHA256 of `TIMESTAMP.BODY`
@@ -205,6 +209,27 @@ mod tests {
             "the SQL cannot end the block"
         );
         assert_eq!(v["blocks"][2]["type"], "context");
+        assert_eq!(
+            v["blocks"].as_array().map(Vec::len),
+            Some(3),
+            "no impact known"
+        );
+    }
+
+    #[test]
+    fn both_bodies_carry_the_measured_impact() {
+        let mut ev = event(HoldEventKind::Hold, "DELETE FROM t WHERE id > 10");
+        ev.hold.impact = Some("would delete 10 of 20 rows of public.t (50 %)".into());
+        let v = generic(&ev, None);
+        assert_eq!(
+            v["hold"]["impact"],
+            "would delete 10 of 20 rows of public.t (50 %)"
+        );
+        let s = slack(&ev, None);
+        assert_eq!(
+            s["blocks"][3]["text"]["text"],
+            "*Impact:* would delete 10 of 20 rows of public.t (50 %)"
+        );
     }
 
     #[test]

@@ -145,7 +145,7 @@ async fn deny_in_the_browser_on_a_phone_screen() {
     victim_table(&cluster, "ui_ledger", 5, SCRAM_USER).await;
     let proxy = proxy_with_alice(&cluster, "UI_DENY").await;
     let base = format!("http://{}", proxy.admin_addr().expect("admin listener"));
-    let b = Browser::start(390, 844).await;
+    let b = Browser::start(375, 812).await;
     sign_in(&b, &base).await;
 
     // A long statement: the page folds it.
@@ -338,5 +338,96 @@ async fn approve_a_plan_in_the_browser_then_its_statements_run() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    proxy.shutdown().await;
+}
+
+/// A hold made by the impact guard: the page shows what the statement was measured
+/// to change, and so do the webhook bodies (pgwarden's JSON and Slack's) at a local
+/// receiver; approved on the page, the statement runs (checked on the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_and_the_webhook_show_a_holds_measured_impact() {
+    use crate::notify_webhooks::{Mode, Receiver};
+    let receiver = Receiver::start(Mode::Ok).await;
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "impact_orders", 20, SCRAM_USER).await;
+    let env = "PGWARDEN_TEST_TOKEN_UI_IMPACT_ALICE";
+    std::env::set_var(env, ALICE_TOKEN);
+    let policy = r#"
+[defaults]
+production = { action = "allow", on_unparsed = "block" }
+
+[[rule]]
+name = "held-impact"
+environment = "production"
+classes = ["delete.*", "update.*"]
+objects = ["impact_orders"]
+action = "hold"
+timeout = "5m"
+impact = { rows = 5, on_unknown = "hold" }
+"#;
+    let notify = format!(
+        "\n[notify]\npage_url = \"http://127.0.0.1/ui\"\n\
+         \n[notify.webhooks.generic]\nurl = \"{}\"\n\
+         \n[notify.webhooks.chat]\nurl = \"{}\"\nformat = \"slack\"\n",
+        receiver.url("/generic"),
+        receiver.url("/slack")
+    );
+    let proxy = prod_builder(&cluster)
+        .policy_toml(policy)
+        .admin(&[("alice", env)])
+        .extra_toml(&notify)
+        .start()
+        .await;
+    let base = format!("http://{}", proxy.admin_addr().expect("admin listener"));
+    let b = Browser::start(1100, 760).await;
+    sign_in(&b, &base).await;
+
+    let h = hold(
+        &proxy.endpoint(),
+        SCRAM_USER,
+        SCRAM_PASSWORD,
+        "DELETE FROM impact_orders WHERE id > 10",
+    )
+    .await;
+    let measured = "would delete 10 of 20 rows of public.impact_orders (50 %)";
+    let card = b
+        .wait_for(
+            "article.hold",
+            "DELETE FROM impact_orders",
+            Duration::from_secs(30),
+        )
+        .await;
+    let text = b.text(&card).await;
+    assert!(
+        text.contains("Impact") && text.contains(measured),
+        "the card shows the measured impact:\n{text}"
+    );
+    assert!(text.contains("held-impact"), "{text}");
+    b.save_screenshot("approver-page-impact.png").await;
+
+    let g = receiver.wait_event("/generic", "hold", h.id).await;
+    let impact = g.json()["hold"]["impact"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(impact.starts_with(measured), "{}", g.json());
+    let s = receiver.wait_event("/slack", "hold", h.id).await;
+    let blocks = s.json()["blocks"].to_string();
+    assert!(
+        blocks.contains(&format!("*Impact:* {measured}")),
+        "{blocks}"
+    );
+    assert_eq!(server_count(&cluster, "impact_orders").await, 20, "held");
+
+    let approve = b.find_in(&card, "button.approve").await;
+    b.click(&approve).await;
+    tokio::time::timeout(Duration::from_secs(30), h.task)
+        .await
+        .expect("the approved DELETE finished")
+        .expect("task")
+        .expect("the approved DELETE ran");
+    assert_eq!(server_count(&cluster, "impact_orders").await, 10);
+    let g = receiver.wait_event("/generic", "approve", h.id).await;
+    assert_eq!(g.json()["hold"]["impact"], impact.as_str());
     proxy.shutdown().await;
 }

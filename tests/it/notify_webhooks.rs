@@ -25,7 +25,7 @@ const ALICE_TOKEN: &str = "alice-notify-test-token";
 const SECRET: &str = "webhook-signing-secret";
 
 #[derive(Clone, Copy, PartialEq)]
-enum Mode {
+pub(crate) enum Mode {
     Ok,
     Fail,
     Hang,
@@ -33,32 +33,33 @@ enum Mode {
 
 /// One request a receiver got.
 #[derive(Clone, Debug)]
-struct Got {
+pub(crate) struct Got {
     path: String,
     headers: Vec<(String, String)>,
     body: String,
 }
 
 impl Got {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
-/// A local HTTP receiver on 127.0.0.1 that records every request.
-struct Receiver {
+/// A local HTTP receiver on 127.0.0.1 that records every request (also used by
+/// the approver page's tests).
+pub(crate) struct Receiver {
     addr: SocketAddr,
     got: Arc<Mutex<Vec<Got>>>,
 }
 
 impl Receiver {
-    async fn start(mode: Mode) -> Receiver {
+    pub(crate) async fn start(mode: Mode) -> Receiver {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -87,7 +88,7 @@ impl Receiver {
         Receiver { addr, got }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
@@ -96,7 +97,7 @@ impl Receiver {
     }
 
     /// Waits (10 s) for a request to `path` whose JSON has `event` for hold `id`.
-    async fn wait_event(&self, path: &str, event: &str, id: u64) -> Got {
+    pub(crate) async fn wait_event(&self, path: &str, event: &str, id: u64) -> Got {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let found = self.all().into_iter().find(|g| {
