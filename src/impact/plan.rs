@@ -19,6 +19,11 @@
 //! or close savepoints). The prefix and a per-session counter keep the names apart
 //! for readers of the server log.
 //!
+//! The trash uses the same scope for its own statements: the proxy with
+//! [`ProbePlan::open_timed`] (the timeouts, no counts) and `keep`, the `pgwarden
+//! trash` commands with [`ProbePlan::begin`] and [`ProbePlan::release`] (no
+//! settings changed).
+//!
 //! A probe is not started in a failed transaction (status `E`): the statement would
 //! fail there anyway, so it is forwarded as the server would see it.
 
@@ -83,6 +88,11 @@ pub struct ProbePlan {
     settings: ProbeSettings,
 }
 
+/// The client's values of the settings the probe changes (and `track_counts`).
+const SETTINGS: &str = "SELECT pg_catalog.current_setting('statement_timeout'), \
+     pg_catalog.current_setting('lock_timeout'), \
+     pg_catalog.current_setting('track_counts')";
+
 /// Per-table counts of this transaction so far (before and after the statement).
 const COUNTS: &str = "SELECT s.relid::int8, s.n_tup_ins, s.n_tup_upd, s.n_tup_del \
      FROM pg_catalog.pg_stat_xact_user_tables s \
@@ -118,23 +128,37 @@ impl ProbePlan {
         self.in_transaction
     }
 
+    /// `SAVEPOINT` (inside a transaction) or `BEGIN`: the scope of pgwarden's steps,
+    /// with no settings changed. Reply: the command.
+    pub fn begin(&self) -> String {
+        if self.in_transaction {
+            format!("SAVEPOINT {}", self.savepoint)
+        } else {
+            "BEGIN".to_string()
+        }
+    }
+
     /// Before the statement. Replies: the savepoint/BEGIN command, a one-row result
     /// (statement_timeout, lock_timeout, track_counts), the counts before
     /// ([`Snapshot::from_rows`]), then two SETs.
     pub fn open(&self) -> String {
-        let start = if self.in_transaction {
-            format!("SAVEPOINT {}", self.savepoint)
-        } else {
-            "BEGIN".to_string()
-        };
         format!(
-            "{start}; \
-             SELECT pg_catalog.current_setting('statement_timeout'), \
-             pg_catalog.current_setting('lock_timeout'), \
-             pg_catalog.current_setting('track_counts'); \
-             {COUNTS}; \
-             SET LOCAL statement_timeout = {}; \
-             SET LOCAL lock_timeout = {}",
+            "{}; {SETTINGS}; {COUNTS}; {}",
+            self.begin(),
+            self.timeouts()
+        )
+    }
+
+    /// [`ProbePlan::open`] without the counts, for pgwarden's own statements (the
+    /// trash). Replies: the savepoint/BEGIN command, the one-row settings result,
+    /// then two SETs.
+    pub fn open_timed(&self) -> String {
+        format!("{}; {SETTINGS}; {}", self.begin(), self.timeouts())
+    }
+
+    fn timeouts(&self) -> String {
+        format!(
+            "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
             millis(self.settings.statement_timeout),
             millis(self.settings.lock_timeout),
         )
@@ -156,18 +180,30 @@ impl ProbePlan {
             .to_string()
     }
 
+    /// Ends the scope and lets its effect stand, changing no setting: `RELEASE`
+    /// inside a transaction (a `SET LOCAL` made inside it stays), `COMMIT` outside.
+    pub fn release(&self) -> String {
+        if self.in_transaction {
+            format!("RELEASE SAVEPOINT {}", self.savepoint)
+        } else {
+            "COMMIT".to_string()
+        }
+    }
+
     /// Let the statement's effect stand. Inside a transaction this restores the
     /// client's timeouts (`saved`, from `open`); outside it commits.
     pub fn keep(&self, saved: &SavedSettings) -> String {
         if self.in_transaction {
             format!(
-                "RELEASE SAVEPOINT {}; \
+                "{}; \
                  SELECT pg_catalog.set_config('statement_timeout', '{}', true), \
                  pg_catalog.set_config('lock_timeout', '{}', true)",
-                self.savepoint, saved.statement_timeout, saved.lock_timeout
+                self.release(),
+                saved.statement_timeout,
+                saved.lock_timeout
             )
         } else {
-            "COMMIT".to_string()
+            self.release()
         }
     }
 
@@ -220,6 +256,22 @@ mod tests {
         assert!(keep.starts_with("RELEASE SAVEPOINT pgwarden_probe_7; SELECT"));
         assert!(keep.contains("set_config('statement_timeout', '0', true)"));
         assert!(keep.contains("set_config('lock_timeout', '1min', true)"));
+    }
+
+    #[test]
+    fn the_bare_scope_changes_no_setting() {
+        let p = plan(true);
+        assert_eq!(p.begin(), "SAVEPOINT pgwarden_probe_7");
+        assert_eq!(p.release(), "RELEASE SAVEPOINT pgwarden_probe_7");
+        let timed = p.open_timed();
+        assert!(timed.starts_with("SAVEPOINT pgwarden_probe_7; SELECT"));
+        assert!(!timed.contains("pg_stat_xact_user_tables"));
+        assert!(timed.ends_with("SET LOCAL lock_timeout = 500"));
+        let p = plan(false);
+        assert_eq!(
+            (p.begin().as_str(), p.release().as_str()),
+            ("BEGIN", "COMMIT")
+        );
     }
 
     #[test]

@@ -26,8 +26,21 @@ pub mod statement;
 pub const REGISTRY_SCHEMA: &str = "pgwarden_trash";
 /// Every trashed item's schema is this prefix and the item's id.
 pub const ITEM_SCHEMA_PREFIX: &str = "pgwarden_trash_";
-/// The savepoint pgwarden runs a statement in to learn whether the server accepts it.
-pub const PROBE_SAVEPOINT: &str = "pgwarden_trash_probe";
+/// The savepoint pgwarden runs a DROP in, as written, to learn whether the server
+/// accepts it (always rolled back).
+pub const AS_WRITTEN_SAVEPOINT: &str = "pgwarden_trash_asis";
+
+/// Opens the savepoint the DROP is tried in as written.
+pub fn as_written_open() -> String {
+    format!("SAVEPOINT {AS_WRITTEN_SAVEPOINT}")
+}
+
+/// Undoes the DROP tried as written (after the server accepted it).
+pub fn as_written_undo() -> String {
+    format!(
+        "ROLLBACK TO SAVEPOINT {AS_WRITTEN_SAVEPOINT}; RELEASE SAVEPOINT {AS_WRITTEN_SAVEPOINT}"
+    )
+}
 
 /// The schema of trashed item `id`.
 pub fn item_schema(id: i64) -> String {

@@ -6,7 +6,8 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::plan::{plan, Context, Plan, TrashPlan};
 use super::registry::{self, Item};
-use super::{facts, statement, PROBE_SAVEPOINT};
+use super::{as_written_open, as_written_undo, facts, statement};
+use crate::impact::{ProbePlan, ProbeSettings};
 
 /// Why a trash operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -79,38 +80,34 @@ async fn one(c: &Client, sql: &str) -> Result<Option<String>, TrashError> {
 }
 
 /// Where pgwarden's steps run: a savepoint inside the caller's transaction, or a
-/// transaction of their own.
+/// transaction of their own. The SQL is the impact probe's scope
+/// ([`ProbePlan::begin`], [`ProbePlan::release`], [`ProbePlan::undo`]) without its
+/// timeouts: the commands run with the settings of the caller's connection.
 struct Scope<'a> {
     c: &'a Client,
-    in_transaction: bool,
+    plan: ProbePlan,
 }
 
 impl Scope<'_> {
     async fn open(&self) -> Result<(), TrashError> {
-        let sql = if self.in_transaction {
-            format!("SAVEPOINT {PROBE_SAVEPOINT}")
-        } else {
-            "BEGIN".to_string()
-        };
-        self.c.batch_execute(&sql).await.map_err(failed)
+        self.c
+            .batch_execute(&self.plan.begin())
+            .await
+            .map_err(failed)
     }
 
     async fn keep(&self) -> Result<(), TrashError> {
-        let sql = if self.in_transaction {
-            format!("RELEASE SAVEPOINT {PROBE_SAVEPOINT}")
-        } else {
-            "COMMIT".to_string()
-        };
-        self.c.batch_execute(&sql).await.map_err(failed)
+        self.c
+            .batch_execute(&self.plan.release())
+            .await
+            .map_err(failed)
     }
 
     async fn undo(&self) -> Result<(), TrashError> {
-        let sql = if self.in_transaction {
-            format!("ROLLBACK TO SAVEPOINT {PROBE_SAVEPOINT}; RELEASE SAVEPOINT {PROBE_SAVEPOINT}")
-        } else {
-            "ROLLBACK".to_string()
-        };
-        self.c.batch_execute(&sql).await.map_err(failed)
+        self.c
+            .batch_execute(&self.plan.undo())
+            .await
+            .map_err(failed)
     }
 }
 
@@ -126,7 +123,10 @@ pub async fn drop_into_trash(
     cx: &Context<'_>,
 ) -> Result<Outcome, TrashError> {
     let request = statement::read(sql).map_err(|u| TrashError::Unsupported(u.0))?;
-    let scope = Scope { c, in_transaction };
+    let scope = Scope {
+        c,
+        plan: ProbePlan::new(0, in_transaction, ProbeSettings::default()),
+    };
     scope.open().await?;
     let result = trash_steps(c, sql, &request, cx).await;
     match result {
@@ -147,16 +147,11 @@ async fn trash_steps(
     request: &statement::TrashRequest,
     cx: &Context<'_>,
 ) -> Result<Outcome, TrashError> {
-    let probe = "pgwarden_trash_asis";
-    c.batch_execute(&format!("SAVEPOINT {probe}"))
-        .await
-        .map_err(failed)?;
+    c.batch_execute(&as_written_open()).await.map_err(failed)?;
     let as_written = c.batch_execute(sql).await;
-    c.batch_execute(&format!(
-        "ROLLBACK TO SAVEPOINT {probe}; RELEASE SAVEPOINT {probe}"
-    ))
-    .await
-    .map_err(failed)?;
+    if as_written.is_ok() {
+        c.batch_execute(&as_written_undo()).await.map_err(failed)?;
+    }
     as_written.map_err(TrashError::Refused)?;
 
     let facts_rows = rows(c, &facts::sql(&request.relation_text()))
