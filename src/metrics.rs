@@ -23,6 +23,8 @@ pub enum DecisionLabel {
     planned,
     bad_token,
     shadowed,
+    /// Carried out by a trash rule.
+    trash,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

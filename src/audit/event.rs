@@ -25,6 +25,8 @@ pub enum Event {
     Withdraw(Withdraw),
     PlanApprove(Box<PlanApprove>),
     PolicyReload(PolicyReload),
+    /// A dropped table was moved to the trash instead of being destroyed.
+    Trash(TrashEvent),
     /// Written by the writer itself, first thing after it recovers from a failure:
     /// what was lost while the log could not be written.
     AuditGap(AuditGap),
@@ -45,6 +47,7 @@ impl Event {
             Event::Withdraw(_) => "withdraw",
             Event::PlanApprove(_) => "plan_approve",
             Event::PolicyReload(_) => "policy_reload",
+            Event::Trash(_) => "trash",
             Event::AuditGap(_) => "audit_gap",
         }
     }
@@ -106,6 +109,10 @@ pub enum Decision {
     Expired,
     /// Never run: the client went away or the proxy shut down while it was held.
     Withdrawn,
+    /// Carried out by a trash rule: the table was moved to the trash (or the
+    /// statement ran as written when there was nothing to keep, or the server
+    /// refused it: the outcome says which).
+    Trash,
 }
 
 impl Decision {
@@ -130,6 +137,7 @@ impl Decision {
             Decision::Denied => "denied",
             Decision::Expired => "expired",
             Decision::Withdrawn => "withdrawn",
+            Decision::Trash => "trash",
         }
     }
 }
@@ -245,6 +253,23 @@ pub struct Withdraw {
     pub session: u64,
     pub statement_id: u64,
     pub reason: String,
+}
+
+/// A DROP carried out by a trash rule: the table is trash item `item` on `target`,
+/// in schema `trash_schema`, until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrashEvent {
+    pub session: u64,
+    pub statement_id: u64,
+    pub target: String,
+    pub user: String,
+    pub item: i64,
+    /// `schema.name` of the dropped table.
+    pub original: String,
+    pub trash_schema: String,
+    pub size_bytes: i64,
+    /// The retention, in seconds.
+    pub retention_s: u64,
 }
 
 /// An approver approved a plan: its statements that would be held run without

@@ -45,7 +45,7 @@ pub(crate) struct Rule {
     /// action, which is what applies while the session does not measure.
     pub impact: Option<ImpactRule>,
     /// `action = "trash"`: `outcome` then carries the fallback, which is what
-    /// applies while the session does not carry the trash out.
+    /// applies whenever the session does not carry the trash out.
     pub trash: Option<super::trash::TrashRule>,
     pub outcome: RuleEffect,
 }
@@ -403,14 +403,15 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
                 "impact limits cannot be combined with action = \"trash\"".into(),
             ));
         }
-        cx.warn(
-            &r.action.span(),
-            format!(
-                "rule '{name}': action = \"trash\" is checked but not carried out yet: the \
-                 session does not run the trash, so every statement this rule matches gets \
-                 the fallback (\"{fallback}\")"
-            ),
-        );
+        if classes & !super::matchers::class_bit(crate::classify::Class::DropTable) != 0 {
+            cx.warn(
+                &r.action.span(),
+                format!(
+                    "rule '{name}': action = \"trash\" is carried out for DROP TABLE only: \
+                     every other statement this rule matches gets the fallback (\"{fallback}\")"
+                ),
+            );
+        }
         Some(super::trash::TrashRule {
             retention,
             fallback,

@@ -147,13 +147,18 @@ fallback = "block"
             })
         );
         assert!(
-            p.warnings().iter().any(|w| {
-                w.starts_with(
-                "p.toml:8: rule 'drops-to-trash': action = \"trash\" is checked but not carried out"
-            )
-            }),
+            !p.warnings().iter().any(|w| w.contains("trash")),
             "{:?}",
             p.warnings()
+        );
+        let wide = FILE.replace("[\"drop.table\"]", "[\"drop.*\"]");
+        let w = super::super::Policy::parse(&wide, "p.toml").expect("parses");
+        assert!(
+            w.warnings().iter().any(|w| w.starts_with(
+                "p.toml:8: rule 'drops-to-trash': action = \"trash\" is carried out for DROP TABLE only"
+            )),
+            "{:?}",
+            w.warnings()
         );
         let stmt =
             crate::classify::classify("DROP TABLE t", &crate::classify::SessionFacts::default())

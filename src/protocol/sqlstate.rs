@@ -5,6 +5,7 @@
 pub struct SqlState(pub &'static str);
 
 impl SqlState {
+    pub const SUCCESSFUL_COMPLETION: SqlState = SqlState("00000");
     pub const PROTOCOL_VIOLATION: SqlState = SqlState("08P01");
     pub const CONNECTION_FAILURE: SqlState = SqlState("08006");
     pub const CONNECTION_REJECTED: SqlState = SqlState("08004");

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 mod probe;
+mod trash;
 pub use probe::{ProbeOrder, ProbeResult};
+pub use trash::{TrashOrder, TrashResult};
 
 use super::state::SessionState;
 use super::Shared;
@@ -75,6 +77,9 @@ pub enum Decision {
     /// Run the statement inside pgwarden's savepoint, measure what it changed, and
     /// ask [`Guard::after_probe`] (the impact probe; no permit until then).
     Probe(Box<ProbeOrder>),
+    /// Carry out a DROP by moving its table into the trash, and ask
+    /// [`Guard::after_trash`] (no permit until then).
+    Trash(Box<TrashOrder>),
 }
 
 /// What was decided, for logs, audit and metrics.
@@ -91,6 +96,9 @@ pub enum Outcome {
     Planned,
     /// Shadow mode: forwarded although the verdict was not allow.
     Shadowed,
+    /// A trash rule carried the statement out (moved to the trash, or run as
+    /// written when there was nothing to keep, or refused by the server).
+    Trashed,
 }
 
 /// Everything one session's decisions depend on.
@@ -492,6 +500,12 @@ impl Guard {
         let mut verdict = policy.evaluate_all(stmts, &self.context());
         let shadow = self.target.mode == TargetMode::Shadow;
         if !extended && !shadow {
+            match self.trash_order(text, stmts, &verdict, &policy) {
+                // Decided after the trash ran (`after_trash` concludes then).
+                Ok(order) => return (Decision::Trash(order), verdict, Outcome::Allow, true),
+                Err(Some(why)) => verdict = trash::with_reason(verdict, &why),
+                Err(None) => {}
+            }
             match self.probe_order(text, stmts, &verdict, self.tx_status) {
                 // Decided after the probe (`after_probe` concludes then).
                 Ok(Some(order)) => {
@@ -501,25 +515,36 @@ impl Guard {
                 Err(v) => verdict = v,
             }
         }
-        let outcome_and_decision = match verdict.action {
+        let (outcome, decision) = self.carry_verdict(text, stmts, &verdict, extended, shadow);
+        self.conclude(text, stmts, &verdict, outcome, &decision);
+        (decision, verdict, outcome, policy.uses_clock())
+    }
+
+    /// The decision a verdict calls for (no probe, no trash).
+    fn carry_verdict(
+        &mut self,
+        text: &str,
+        stmts: &[Statement],
+        verdict: &Verdict,
+        extended: bool,
+        shadow: bool,
+    ) -> (Outcome, Decision) {
+        match verdict.action {
             Action::Allow => (Outcome::Allow, Decision::Forward(Permit(()))),
             Action::Audit => (Outcome::Audit, Decision::Forward(Permit(()))),
             _ if shadow => (Outcome::Shadowed, Decision::Forward(Permit(()))),
-            Action::Block => (Outcome::Block, self.block(stmts, &verdict, extended)),
+            Action::Block => (Outcome::Block, self.block(stmts, verdict, extended)),
             Action::Hold => match self.plan_release(stmts, extended) {
                 Some(released) => released,
                 None => match verdict.confirm {
-                    Confirm::SelfConfirm => self.self_confirm(text, stmts, &verdict, extended),
+                    Confirm::SelfConfirm => self.self_confirm(text, stmts, verdict, extended),
                     Confirm::Approver => (
                         Outcome::HoldApprover,
-                        self.hold_for_approver(text, stmts, &verdict, extended),
+                        self.hold_for_approver(text, stmts, verdict, extended),
                     ),
                 },
             },
-        };
-        let (outcome, decision) = outcome_and_decision;
-        self.conclude(text, stmts, &verdict, outcome, &decision);
-        (decision, verdict, outcome, policy.uses_clock())
+        }
     }
 
     /// What every decision records: the outcome, the statement counter and the audit
@@ -586,6 +611,7 @@ impl Guard {
             Outcome::Confirmed => D::confirmed,
             Outcome::BadToken => D::bad_token,
             Outcome::Shadowed => D::shadowed,
+            Outcome::Trashed => D::trash,
         };
         // Cached per session: the shared family is looked up (and its label strings
         // built) once per decision kind, not once per statement.
@@ -728,6 +754,7 @@ impl Guard {
             Outcome::Confirmed => (audit::Decision::Confirmed, false),
             Outcome::Planned => (audit::Decision::Approved, false),
             Outcome::Shadowed => (audit::Decision::from_action(verdict.action), true),
+            Outcome::Trashed => (audit::Decision::Trash, false),
         };
         let holding = matches!(decision, Decision::Hold { .. });
         if !self.shared.audit.is_enabled() && !holding {

@@ -17,6 +17,7 @@ use tokio_util::io::poll_read_buf;
 use std::sync::Arc;
 
 mod probe;
+mod trash;
 
 use super::cancel::CancelSignal;
 use super::guard::{self, Decision, Guard, Permit, Refusal, Ticket};
@@ -272,6 +273,7 @@ impl Relay {
         self.cbuf = front;
         match decision {
             Decision::Probe(order) => self.probe(order, total).await?,
+            Decision::Trash(order) => self.trash(order, total).await?,
             decision => self.carry_out(decision, tag, total)?,
         }
         self.process_client().await
@@ -372,9 +374,9 @@ impl Relay {
                 self.hold_started = Some(std::time::Instant::now());
                 self.holding = true;
             }
-            Decision::Probe(_) => {
-                // `process_client` and `end_hold` run probes; one here is a bug:
-                // fail closed.
+            Decision::Probe(_) | Decision::Trash(_) => {
+                // `process_client` and `end_hold` run probes and the trash; one
+                // here is a bug: fail closed.
                 bytes::Buf::advance(&mut self.cbuf, total);
                 self.inject_refusal(Refusal {
                     error: originate::report(&originate::Report::new(
@@ -593,10 +595,17 @@ impl Relay {
                 self.audited = None;
                 decision
             };
-            if let Decision::Probe(order) = decision {
-                self.probe(order, total).await?;
-                continue;
-            }
+            let decision = match decision {
+                Decision::Probe(order) => {
+                    self.probe(order, total).await?;
+                    continue;
+                }
+                Decision::Trash(order) => {
+                    self.trash(order, total).await?;
+                    continue;
+                }
+                d => d,
+            };
             self.carry_out(decision, tag, total)?;
         }
         Ok(())

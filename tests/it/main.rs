@@ -56,4 +56,5 @@ mod startup_guard;
 mod startup_limit;
 mod tools_migrations;
 mod tools_production;
+mod trash_proxy;
 mod trash_table;

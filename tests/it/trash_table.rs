@@ -12,7 +12,7 @@ use pgwarden::trash::run::{self, Outcome, TrashError};
 use support::*;
 use tokio_postgres::Client;
 
-const SCHEMA: &str = "
+pub(crate) const SCHEMA: &str = "
 CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE orders (id serial PRIMARY KEY,
   customer_id int NOT NULL REFERENCES customers ON DELETE CASCADE,
@@ -57,7 +57,7 @@ async fn fixture() -> (PgCluster, Client) {
     (cluster, c)
 }
 
-async fn lines(c: &Client, sql: &str) -> Vec<String> {
+pub(crate) async fn lines(c: &Client, sql: &str) -> Vec<String> {
     run::rows(c, sql)
         .await
         .unwrap_or_else(|e| panic!("{e:?}\n{sql}"))
@@ -72,7 +72,7 @@ async fn lines(c: &Client, sql: &str) -> Vec<String> {
 }
 
 /// Everything a restore must bring back for `table` (in public), and the views.
-async fn snapshot(c: &Client, table: &str) -> Vec<String> {
+pub(crate) async fn snapshot(c: &Client, table: &str) -> Vec<String> {
     let rel = format!("'public.{table}'::regclass");
     let sql = format!(
         "SELECT 'col ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
@@ -99,7 +99,7 @@ async fn snapshot(c: &Client, table: &str) -> Vec<String> {
     lines(c, &sql).await
 }
 
-async fn md5(c: &Client, table: &str) -> String {
+pub(crate) async fn md5(c: &Client, table: &str) -> String {
     lines(
         c,
         &format!("SELECT count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {table} t"),

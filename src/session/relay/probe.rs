@@ -30,22 +30,22 @@ const HELD_REPLIES_MAX: usize = 16 * 1024 * 1024;
 const OWN_REPLIES_MAX: usize = 4 * 1024 * 1024;
 /// How long past the probe's own statement_timeout pgwarden waits for the server
 /// before it gives up on it (a server that stops answering).
-const SERVER_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+pub(super) const SERVER_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The replies to one Query message, read up to its ReadyForQuery.
 #[derive(Default)]
-struct Replies {
+pub(super) struct Replies {
     /// Rows of each result, one entry per CommandComplete.
-    results: Vec<Vec<Vec<Option<String>>>>,
+    pub(super) results: Vec<Vec<Vec<Option<String>>>>,
     rows: Vec<Vec<Option<String>>>,
     /// The last CommandComplete's tag.
-    tag: Option<String>,
+    pub(super) tag: Option<String>,
     /// SQLSTATE of an ErrorResponse.
-    error: Option<String>,
-    status: u8,
+    pub(super) error: Option<String>,
+    pub(super) status: u8,
     /// The messages as they came (when kept), and whether they outgrew the limit.
-    raw: BytesMut,
-    overflow: bool,
+    pub(super) raw: BytesMut,
+    pub(super) overflow: bool,
 }
 
 /// No hooks: the replies passed on after a probe carry no BackendKeyData.
@@ -55,7 +55,7 @@ impl Hooks for NoHooks {
     fn backend_key(&mut self, _: &SessionState, _: &std::sync::Arc<CancelSignal>) {}
 }
 
-fn query_message(sql: &str) -> Vec<u8> {
+pub(super) fn query_message(sql: &str) -> Vec<u8> {
     let mut m = Vec::with_capacity(sql.len() + 6);
     m.push(frontend::QUERY);
     m.extend_from_slice(&((sql.len() + 5) as i32).to_be_bytes());
@@ -89,7 +89,7 @@ fn tag_rows(tag: &str) -> Option<u64> {
     tag.rsplit(' ').next()?.parse().ok()
 }
 
-fn as_refs(rows: &[Vec<Option<String>>]) -> Vec<Vec<Option<&str>>> {
+pub(super) fn as_refs(rows: &[Vec<Option<String>>]) -> Vec<Vec<Option<&str>>> {
     rows.iter()
         .map(|r| r.iter().map(|v| v.as_deref()).collect())
         .collect()
@@ -267,7 +267,7 @@ impl Relay {
     /// Relays the replies to requests already in flight (clients send their next
     /// Query as soon as they have read an error, before its ReadyForQuery) until the
     /// server owes nothing; `false` if that takes longer than pgwarden waits.
-    async fn wait_idle(&mut self) -> Result<bool, End> {
+    pub(super) async fn wait_idle(&mut self) -> Result<bool, End> {
         let work = async {
             while !self.server_idle() {
                 let wake = std::future::poll_fn(|cx| {
@@ -308,14 +308,18 @@ impl Relay {
 
     /// The statement did not run (or was rolled back): carry out the decision as
     /// for any statement, `Forward` sending it to the server as it is.
-    async fn decided_unrun(&mut self, decision: Decision, total: usize) -> Result<(), End> {
+    pub(super) async fn decided_unrun(
+        &mut self,
+        decision: Decision,
+        total: usize,
+    ) -> Result<(), End> {
         let decision = self.audited(decision, false).await;
         self.carry_out(decision, frontend::QUERY, total)
     }
 
     /// Rolls back to pgwarden's savepoint (or its transaction). If that fails the
     /// client's transaction is in a state pgwarden cannot vouch for: the session ends.
-    async fn undo(
+    pub(super) async fn undo(
         &mut self,
         plan: &ProbePlan,
         pbuf: &mut BytesMut,
@@ -342,7 +346,12 @@ impl Relay {
 
     /// Hands the held replies of the statement to the normal server path, as if
     /// the server had just sent them in answer to the client's Query.
-    fn deliver(&mut self, raw: BytesMut, pbuf: BytesMut, total: usize) -> Result<(), End> {
+    pub(super) fn deliver(
+        &mut self,
+        raw: BytesMut,
+        pbuf: BytesMut,
+        total: usize,
+    ) -> Result<(), End> {
         bytes::Buf::advance(&mut self.cbuf, total);
         self.state.observe_client(frontend::QUERY);
         let ids = self.audited.take().into_iter().collect();
@@ -356,7 +365,7 @@ impl Relay {
 
     /// Whatever the server sent after pgwarden's last reply (asynchronous notices)
     /// goes the normal way.
-    fn leftover(&mut self, pbuf: BytesMut) {
+    pub(super) fn leftover(&mut self, pbuf: BytesMut) {
         if !pbuf.is_empty() {
             let mut front = pbuf;
             front.extend_from_slice(&self.sbuf);
@@ -366,7 +375,7 @@ impl Relay {
 
     /// Sends one Query message of pgwarden's and reads its replies up to
     /// ReadyForQuery; with `keep`, the messages are kept as they came.
-    async fn roundtrip(
+    pub(super) async fn roundtrip(
         &mut self,
         msg: &[u8],
         pbuf: &mut BytesMut,
@@ -455,7 +464,7 @@ impl Relay {
 }
 
 /// Sets the status byte of the ReadyForQuery that ends `raw`.
-fn set_status(raw: &mut BytesMut, status: u8) {
+pub(super) fn set_status(raw: &mut BytesMut, status: u8) {
     if raw.len() >= 6 && raw[raw.len() - 6] == backend::READY_FOR_QUERY {
         let last = raw.len() - 1;
         raw[last] = status;
