@@ -19,6 +19,7 @@
 mod bounded;
 mod cache;
 pub(crate) mod deep;
+mod fold;
 mod functions;
 #[cfg(test)]
 mod node_names;

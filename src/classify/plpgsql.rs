@@ -19,6 +19,9 @@ pub struct Expr {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Body {
     pub exprs: Vec<Expr>,
+    /// The names of its variables, parameters and records (lower-case): unqualified in
+    /// its SQL, they are values, not columns.
+    pub vars: Vec<String>,
 }
 
 const DYNAMIC_STMTS: &[&str] = &[
@@ -83,6 +86,11 @@ fn collect(v: &Value, dynamic: bool, out: &mut Body) {
         Value::Array(a) => a.iter().for_each(|x| collect(x, dynamic, out)),
         Value::Object(m) => {
             for (key, val) in m {
+                if matches!(key.as_str(), "PLpgSQL_var" | "PLpgSQL_rec") {
+                    if let Some(n) = val.get("refname").and_then(Value::as_str) {
+                        out.vars.push(n.to_ascii_lowercase());
+                    }
+                }
                 if key == "PLpgSQL_expr" {
                     if let Some(q) = val.get("query").and_then(Value::as_str) {
                         let mode = val

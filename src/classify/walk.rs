@@ -40,6 +40,9 @@ pub struct Walker<'a> {
     /// Inside `SELECT … FROM pg_settings WHERE name = 'x'`: the setting `x`, which a
     /// `set_config(name, …)` there changes (pg_dump's restrict_nonsystem_relation_kind).
     settings_row: Option<String>,
+    /// PL/pgSQL variables and function parameters in scope (lower-case): unqualified,
+    /// they are values in a WHERE clause, not columns.
+    vars: Vec<String>,
 }
 
 fn k<T: Into<i32>>(v: T) -> i64 {
@@ -58,6 +61,7 @@ impl<'a> Walker<'a> {
             found: Found::default(),
             ctes: Vec::new(),
             settings_row: None,
+            vars: Vec::new(),
         }
     }
 
@@ -103,6 +107,23 @@ impl<'a> Walker<'a> {
     }
 
     fn visit_obj(&mut self, o: &Obj) {
+        let outer_vars = (o.name == "CreateFunctionStmt").then(|| {
+            let params = o.list("parameters").iter().filter_map(|p| {
+                p.is("FunctionParameter")
+                    .map(|p| p.text("name").to_ascii_lowercase())
+                    .filter(|n| !n.is_empty())
+            });
+            let mut vars = self.vars.clone();
+            vars.extend(params);
+            std::mem::replace(&mut self.vars, vars)
+        });
+        self.visit_fields(o);
+        if let Some(v) = outer_vars {
+            self.vars = v;
+        }
+    }
+
+    fn visit_fields(&mut self, o: &Obj) {
         if self.on(o) {
             let row = if o.name == "SelectStmt" {
                 Some(std::mem::replace(
@@ -153,15 +174,24 @@ impl<'a> Walker<'a> {
             self.add(Class::CodeOpaque);
             return;
         };
+        let mut vars = self.vars.clone();
+        vars.extend(body.vars.iter().cloned());
+        let outer_vars = std::mem::replace(&mut self.vars, vars);
         for e in &body.exprs {
             self.sql_text(&e.query, e.mode);
             if e.dynamic {
                 match constant_string(&e.query, e.mode | self.parse_flags) {
-                    Some(s) => self.sql_text(&s, 0),
+                    Some(s) => {
+                        // Run later as plain SQL: no variable is in scope there.
+                        let vars = std::mem::take(&mut self.vars);
+                        self.sql_text(&s, 0);
+                        self.vars = vars;
+                    }
                     None => self.add(Class::CodeOpaque),
                 }
             }
         }
+        self.vars = outer_vars;
     }
 
     /// Handles one node; returns whether to descend into its fields.
@@ -574,6 +604,7 @@ impl<'a> Walker<'a> {
                 .and_then(|r| r.child("alias"))
                 .map(|a| a.text("aliasname"))
                 .filter(|a| !a.is_empty()),
+            vars: &self.vars,
         };
         let w = match o.get("where_clause") {
             G::Null => None,
@@ -843,7 +874,7 @@ impl<'a> Walker<'a> {
             match o.list("args").first().and_then(bounded::fold) {
                 Some(Val::Str(s)) => Some(s),
                 Some(Val::Int(i)) => Some(i.to_string()),
-                Some(Val::Num(f)) => Some(f.to_string()),
+                Some(Val::Num(f)) => Some(f),
                 Some(Val::Bool(b)) => Some(b.to_string()),
                 _ => Some("\u{1}unknown".to_string()),
             }
