@@ -262,8 +262,22 @@ impl<'a> Walker<'a> {
                 return false;
             }
             "TruncateStmt" => {
-                self.add(Class::Truncate);
-                for r in o.list("relations") {
+                let rels = o.list("relations");
+                // The session's own temporary tables (written `pg_temp.x`) only: a write.
+                // A permanent table cannot reference or inherit from them, so even
+                // CASCADE stays among them.
+                let temporary = !rels.is_empty()
+                    && rels.iter().all(|r| {
+                        r.is("RangeVar").is_some_and(|r| {
+                            r.text("schemaname") == "pg_temp" && r.text("catalogname").is_empty()
+                        })
+                    });
+                self.add(if temporary {
+                    Class::Write
+                } else {
+                    Class::Truncate
+                });
+                for r in rels {
                     if let Some(r) = r.is("RangeVar") {
                         self.add_if(is_catalog(r), Class::SystemCatalog);
                     }

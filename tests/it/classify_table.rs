@@ -115,6 +115,12 @@ cases! {
     benign_plpgsql_variable: "CREATE FUNCTION purge(p_id int) RETURNS void LANGUAGE plpgsql AS $$ DECLARE v_id int := p_id; BEGIN DELETE FROM t WHERE id = v_id; UPDATE t SET a = 1 WHERE id = p_id; END $$" => "create.code delete.bounded update.bounded", "delete.maybe_unbounded update.maybe_unbounded";
     benign_sql_function_parameter: "CREATE FUNCTION purge(p_id int) RETURNS void LANGUAGE sql AS 'DELETE FROM t WHERE id = p_id'" => "create.code delete.bounded", "delete.maybe_unbounded";
     blind_dynamic_sql_has_no_variables: "CREATE FUNCTION purge(v_id int) RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'DELETE FROM t WHERE id = v_id'; END $$" => "delete.maybe_unbounded";
+    benign_truncate_temporary: "TRUNCATE pg_temp.scratch, pg_temp.scratch2 CASCADE" => "= write";
+    blind_truncate_temp_and_real: "TRUNCATE pg_temp.scratch, users" => "= truncate";
+    blind_truncate_unqualified: "TRUNCATE scratch" => "= truncate";
+    blind_truncate_other_temp_schema: "TRUNCATE pg_temp_3.scratch" => "= truncate";
+    benign_reset_role: "RESET ROLE" => "= session";
+    benign_set_role_none: "SET ROLE NONE" => "= session";
     blind_two_columns: "DELETE FROM t WHERE a = b" => "= delete.maybe_unbounded";
     blind_not_equal: "DELETE FROM t WHERE status <> 'active'" => "= delete.maybe_unbounded";
     blind_float_sum: "DELETE FROM t WHERE 0.1 + 0.2 = 0.3" => "= delete.maybe_unbounded";
