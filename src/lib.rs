@@ -24,6 +24,7 @@
 //! session/           one client connection
 //!   mod              startup, routing, authentication relay (capped messages)
 //!   relay            the async driver after authentication: moves bytes, bounded
+//!   core/            the pure core: one Phase, reply queue, facts; messages in, steps out
 //!   guard            the decision on each client message; the only Permit maker
 //!   replies          the queue of expected server replies; out-of-sync detection
 //!   state            facts the server reported (application_name, encoding, key)

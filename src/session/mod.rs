@@ -2,7 +2,8 @@
 //! authentication relayed to the target, then the relay with its per-message guard.
 
 mod cancel;
-mod guard;
+pub mod core;
+pub(crate) mod guard;
 mod io;
 mod recent;
 mod relay;

@@ -3,7 +3,6 @@
 //! cancel-safe (partial input lives in buffers owned here) and writes are
 //! non-blocking with high-water marks, so neither side can deadlock the other.
 
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -20,9 +19,10 @@ mod probe;
 mod trash;
 
 use super::cancel::CancelSignal;
-use super::guard::{self, Decision, Guard, Permit, Refusal, Ticket};
-use super::replies::{self, Replies, Request, Route};
-use super::state::{ServerEvent, SessionState};
+use super::core::{self, Core, Step};
+use super::guard::{self, Decision, Guard, Permit, Ticket};
+use super::replies::{self, Route};
+use super::state::SessionState;
 use super::stream::Stream;
 use crate::config::Durability;
 use crate::protocol::{backend, frame, frontend, originate, sqlstate::SqlState};
@@ -88,11 +88,9 @@ async fn drain_started(mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Waits for the held statement's resolution (None: the queue dropped it).
-async fn held_resolution(
-    held: &mut Option<(Ticket, u8, BytesMut)>,
-) -> Option<crate::hold::Resolution> {
+async fn held_resolution(held: &mut Option<(Ticket, BytesMut)>) -> Option<crate::hold::Resolution> {
     match held {
-        Some((ticket, _, _)) => (&mut ticket.rx).await.ok(),
+        Some((ticket, _)) => (&mut ticket.rx).await.ok(),
         None => std::future::pending().await,
     }
 }
@@ -102,7 +100,8 @@ pub struct Relay {
     pub server: Stream,
     pub cbuf: BytesMut,
     pub sbuf: BytesMut,
-    pub state: SessionState,
+    /// The session's phase, reply queue and server facts (pure; see `core`).
+    pub core: Core,
     pub max_message: usize,
     to_client: BytesMut,
     to_server: BytesMut,
@@ -117,37 +116,14 @@ pub struct Relay {
     /// Bytes of a large server message still to drop (its replacement was sent).
     server_discard: usize,
     pub guard: Guard,
-    replies: Replies,
-    /// After a refusal in the extended protocol: drop client messages until Sync,
-    /// as the server does after an error.
-    skip_until_sync: bool,
-    /// A statement waiting for an approver, with its original bytes; the run loop
-    /// takes it out to wait on it, leaving `holding` set.
-    held: Option<(Ticket, u8, BytesMut)>,
-    holding: bool,
+    /// The held statement's ticket and original bytes (the core's phase says a
+    /// statement is held); the run loop takes it out to wait on it.
+    held: Option<(Ticket, BytesMut)>,
     /// Signalled when a CancelRequest for this session arrives.
     pub cancel: Arc<CancelSignal>,
-    /// Audited statements first executed in the current extended-protocol
-    /// segment, reported with the Sync that ends it.
-    segment_audit: Vec<u64>,
-    /// Prepared statements (by name) whose audit record still waits for an
-    /// outcome: the outcome of a Parse is its statement's first execution.
-    unexecuted: HashMap<Vec<u8>, u64>,
-    /// Portals bound from such statements (by name).
-    portals: HashMap<Vec<u8>, u64>,
-    /// The server is in an extended-protocol COPY IN: it ignores Syncs until the
-    /// client's CopyDone/CopyFail, so they expect no reply.
-    copy_in_extended: bool,
-    /// The audited statement id of the message being carried out, if recorded.
-    audited: Option<u64>,
     bytes_in: prometheus_client::metrics::counter::Counter,
     bytes_out: prometheus_client::metrics::counter::Counter,
-    hold_started: Option<std::time::Instant>,
 }
-
-/// A request pgwarden sends in a refused statement's place: a syntax error, so it
-/// can run nothing, yet the server aborts the transaction as for any error.
-const REFUSED_SQL: &[u8] = b"/* pgwarden refused a statement */ pgwarden_refused";
 
 impl Relay {
     pub fn new(
@@ -161,12 +137,11 @@ impl Relay {
         Relay {
             bytes_in,
             bytes_out,
-            hold_started: None,
             client,
             server,
             cbuf,
             sbuf: BytesMut::with_capacity(READ_CHUNK),
-            state: SessionState::default(),
+            core: Core::new(),
             max_message,
             to_client: BytesMut::new(),
             to_server: BytesMut::new(),
@@ -177,16 +152,8 @@ impl Relay {
             server_skip: 0,
             server_discard: 0,
             guard,
-            replies: Replies::default(),
-            skip_until_sync: false,
             held: None,
-            holding: false,
             cancel: Arc::new(CancelSignal::default()),
-            segment_audit: Vec::new(),
-            unexecuted: HashMap::new(),
-            portals: HashMap::new(),
-            copy_in_extended: false,
-            audited: None,
         }
     }
 
@@ -194,7 +161,7 @@ impl Relay {
     /// is about to be forwarded must be on disk first; if it cannot be written, the
     /// statement is refused instead.
     async fn audited(&mut self, decision: Decision, extended: bool) -> Decision {
-        self.audited = None;
+        self.core.audited(None);
         let Some((event, durability)) = self.guard.take_audit() else {
             return decision;
         };
@@ -204,7 +171,7 @@ impl Relay {
             Decision::Forward(permit) if durability == Durability::BeforeExecute => {
                 match log.record_durable(event).await {
                     Ok(_) => {
-                        self.audited = Some(id);
+                        self.core.audited(Some(id));
                         Decision::Forward(permit)
                     }
                     Err(e) => {
@@ -215,43 +182,12 @@ impl Relay {
             }
             d => {
                 if matches!(d, Decision::Forward(_)) {
-                    self.audited = Some(id);
+                    self.core.audited(Some(id));
                 }
                 log.record(event);
                 d
             }
         }
-    }
-
-    /// Sends the server a request that must fail, and arranges for the client to see
-    /// `refusal.error` in place of the server's error.
-    fn inject_refusal(&mut self, refusal: Refusal) {
-        let mut msg = BytesMut::new();
-        let (tag, request) = if refusal.extended {
-            (frontend::PARSE, Request::Parse)
-        } else {
-            (frontend::QUERY, Request::Simple)
-        };
-        let body_len = if refusal.extended {
-            1 + REFUSED_SQL.len() + 1 + 2
-        } else {
-            REFUSED_SQL.len() + 1
-        };
-        msg.extend_from_slice(&[tag]);
-        msg.extend_from_slice(&((body_len + 4) as i32).to_be_bytes());
-        if refusal.extended {
-            msg.extend_from_slice(b"\0");
-        }
-        msg.extend_from_slice(REFUSED_SQL);
-        msg.extend_from_slice(b"\0");
-        if refusal.extended {
-            msg.extend_from_slice(&[0, 0]);
-            self.skip_until_sync = true;
-        } else {
-            self.state.observe_client(frontend::QUERY);
-        }
-        self.replies.push_substitute(request, refusal.error);
-        self.forward(guard::internal(), msg);
     }
 
     /// Carries out the decision on a statement that was held, then goes on with the
@@ -260,10 +196,8 @@ impl Relay {
         &mut self,
         decision: Decision,
         extended: bool,
-        tag: u8,
         msg: BytesMut,
     ) -> Result<(), End> {
-        self.holding = false;
         self.cancel.hold_ended();
         let decision = self.audited(decision, extended).await;
         // Back in front of the messages that arrived while it was held.
@@ -272,122 +206,54 @@ impl Relay {
         front.extend_from_slice(&self.cbuf);
         self.cbuf = front;
         match decision {
-            Decision::Probe(order) => self.probe(order, total).await?,
-            Decision::Trash(order) => self.trash(order, total).await?,
-            decision => self.carry_out(decision, tag, total)?,
+            Decision::Probe(order) => self.run_probe(order, total).await?,
+            Decision::Trash(order) => self.run_trash(order, total).await?,
+            decision => self.carry_out(decision, total)?,
         }
         self.process_client().await
     }
 
+    /// Runs the impact probe on the message in the first `total` bytes of `cbuf`.
+    async fn run_probe(&mut self, order: Box<guard::ProbeOrder>, total: usize) -> Result<(), End> {
+        self.core.begin_probe();
+        let r = self.probe(order, total).await;
+        self.core.end_probe();
+        r
+    }
+
+    /// Carries out a trash rule on the message in the first `total` bytes of `cbuf`.
+    async fn run_trash(&mut self, order: Box<guard::TrashOrder>, total: usize) -> Result<(), End> {
+        self.core.begin_probe();
+        let r = self.trash(order, total).await;
+        self.core.end_probe();
+        r
+    }
+
     /// Carries out a decision on the whole message that makes up the first `total`
-    /// bytes of `cbuf`, consuming them.
-    fn carry_out(&mut self, decision: Decision, tag: u8, total: usize) -> Result<(), End> {
-        match decision {
-            Decision::Forward(permit) => {
-                if tag == frontend::SYNC && (self.copy_in_extended || self.state.copy_in) {
-                    // Ignored by the server during COPY IN: no ReadyForQuery comes.
-                    self.forward_front(permit, total);
-                    return Ok(());
-                }
-                if matches!(tag, frontend::COPY_DONE | frontend::COPY_FAIL) {
-                    if self.copy_in_extended {
-                        self.copy_in_extended = false;
-                    } else if self.replies.has_execute() {
-                        self.replies.push_copy_end();
-                    }
-                }
-                self.state.observe_client(tag);
-                match Request::of(tag) {
-                    Some(Request::Simple) => {
-                        let ids = self.audited.take().into_iter().collect();
-                        self.replies.push_audited(Request::Simple, ids);
-                    }
-                    Some(Request::Sync) => {
-                        let ids = std::mem::take(&mut self.segment_audit);
-                        self.replies.push_audited(Request::Sync, ids);
-                    }
-                    Some(Request::Parse) => {
-                        let name = front_body(&self.cbuf)
-                            .and_then(frontend::parse)
-                            .map(|p| p.name);
-                        match (self.audited.take(), name) {
-                            (Some(id), Some(name)) => {
-                                self.unexecuted.insert(name.to_vec(), id);
-                                self.replies.push_audited(Request::Parse, vec![id]);
-                            }
-                            (_, name) => {
-                                if let Some(name) = name {
-                                    if !self.unexecuted.is_empty() {
-                                        self.unexecuted.remove(name);
-                                    }
-                                }
-                                self.replies.push(Request::Parse);
-                            }
-                        }
-                    }
-                    Some(Request::Bind) => {
-                        if !self.unexecuted.is_empty() || !self.portals.is_empty() {
-                            if let Some((portal, stmt)) =
-                                front_body(&self.cbuf).and_then(frontend::bind_names)
-                            {
-                                match self.unexecuted.get(stmt) {
-                                    Some(&id) => {
-                                        self.portals.insert(portal.to_vec(), id);
-                                    }
-                                    None => {
-                                        self.portals.remove(portal);
-                                    }
-                                }
-                            }
-                        }
-                        self.replies.push(Request::Bind);
-                    }
-                    Some(Request::Execute) => {
-                        if !self.portals.is_empty() {
-                            let id = front_body(&self.cbuf)
-                                .and_then(frontend::execute)
-                                .and_then(|(portal, _)| self.portals.remove(portal));
-                            if let Some(id) = id {
-                                forget_audited(&mut self.unexecuted, &mut self.portals, &[id]);
-                                self.segment_audit.push(id);
-                            }
-                        }
-                        self.replies.push(Request::Execute);
-                    }
-                    Some(r) => self.replies.push(r),
-                    None => {}
-                }
+    /// bytes of `cbuf`, consuming them: the core says what to do, this does it.
+    fn carry_out(&mut self, decision: Decision, total: usize) -> Result<(), End> {
+        let (tag, body) = match frame::next(&self.cbuf[..total], usize::MAX) {
+            Ok(Some(f)) => (f.tag(), f.body()),
+            _ => (0, &[][..]),
+        };
+        let now = std::time::Instant::now();
+        match self.core.carry_out(decision, tag, body, now) {
+            Step::Forward(permit) => self.forward_front(permit, total),
+            Step::ForwardAndEnd(permit) => {
                 self.forward_front(permit, total);
-                if tag == frontend::TERMINATE {
-                    return Err(End::ClientTerminated);
-                }
+                return Err(End::ClientTerminated);
             }
-            Decision::Refuse(refusal) => {
+            Step::Inject { permit, request } => {
                 bytes::Buf::advance(&mut self.cbuf, total);
-                self.inject_refusal(refusal);
+                self.forward(permit, request);
             }
-            Decision::Hold { notice, ticket } => {
+            Step::Hold { notice, ticket } => {
                 // Only a cancel that arrives while this statement is held withdraws it.
                 self.cancel.hold_started();
                 self.to_client.extend_from_slice(&notice);
-                self.held = Some((ticket, tag, self.cbuf.split_to(total)));
-                self.hold_started = Some(std::time::Instant::now());
-                self.holding = true;
+                self.held = Some((ticket, self.cbuf.split_to(total)));
             }
-            Decision::Probe(_) | Decision::Trash(_) => {
-                // `process_client` and `end_hold` run probes and the trash; one
-                // here is a bug: fail closed.
-                bytes::Buf::advance(&mut self.cbuf, total);
-                self.inject_refusal(Refusal {
-                    error: originate::report(&originate::Report::new(
-                        originate::Severity::Error,
-                        SqlState::INTERNAL_ERROR,
-                        "pgwarden could not measure this statement and refused it",
-                    )),
-                    extended: false,
-                });
-            }
-            Decision::Reject(reply) => {
+            Step::Reject { reply } => {
                 bytes::Buf::advance(&mut self.cbuf, total);
                 self.to_client.extend_from_slice(&reply);
                 self.terminate_server();
@@ -426,7 +292,7 @@ impl Relay {
         let mut drain_registered = false;
         let drain = drain_started(shutdown);
         tokio::pin!(drain);
-        let mut hold: Option<(Ticket, u8, BytesMut)> = None;
+        let mut hold: Option<(Ticket, BytesMut)> = None;
         // Authentication may have left whole messages buffered on either side.
         let first = match self.process_server(hooks) {
             Ok(()) => self.process_client().await,
@@ -439,7 +305,7 @@ impl Relay {
         loop {
             // A held statement is not idle: it first gets its resolution (PW005 once
             // the drain closes the hold queue), then the session closes.
-            if draining && !self.holding && self.state.is_idle() && self.cbuf.is_empty() {
+            if draining && self.core.idle() && self.cbuf.is_empty() {
                 self.to_client.extend_from_slice(&originate::fatal(
                     SqlState::ADMIN_SHUTDOWN,
                     "terminating connection because pgwarden is shutting down",
@@ -488,14 +354,14 @@ impl Relay {
                         continue;
                     }
                     r = held_resolution(&mut hold) => {
-                        if let Some((ticket, tag, msg)) = hold.take() {
+                        if let Some((ticket, msg)) = hold.take() {
                             // A dropped queue fails closed, as at shutdown.
                             let res = r.unwrap_or(crate::hold::Resolution::Shutdown);
-                            if let Some(t) = self.hold_started.take() {
-                                self.guard.observe_hold(t.elapsed(), &res);
+                            if let Some((_, waited)) = self.core.hold_ended(std::time::Instant::now()) {
+                                self.guard.observe_hold(waited, &res);
                             }
                             let decision = self.guard.resolved(&res, ticket.extended);
-                            if let Err(end) = self.end_hold(decision, ticket.extended, tag, msg).await {
+                            if let Err(end) = self.end_hold(decision, ticket.extended, msg).await {
                                 self.flush_all().await;
                                 return end;
                             }
@@ -505,7 +371,7 @@ impl Relay {
                     // pgwarden stopped reading the client (HELD_INPUT_MAX): notice a
                     // client that went away all the same, so its statement never runs.
                     () = tokio::time::sleep(CLOSED_CHECK),
-                        if self.holding && self.cbuf.len() >= HELD_INPUT_MAX =>
+                        if self.core.holding() && self.cbuf.len() >= HELD_INPUT_MAX =>
                     {
                         if self.client.peer_closed() {
                             Ok(Wake::ClientEof)
@@ -514,10 +380,11 @@ impl Relay {
                         }
                     }
                     _ = cancel.notified() => {
-                        if let Some((ticket, tag, msg)) = hold.take() {
+                        if let Some((ticket, msg)) = hold.take() {
+                            self.core.hold_ended(std::time::Instant::now());
                             self.guard.withdraw(ticket.id);
                             let decision = self.guard.cancelled(ticket.extended);
-                            if let Err(end) = self.end_hold(decision, ticket.extended, tag, msg).await {
+                            if let Err(end) = self.end_hold(decision, ticket.extended, msg).await {
                                 self.flush_all().await;
                                 return end;
                             }
@@ -545,7 +412,8 @@ impl Relay {
             // However the session ends (the client closed or reset the connection, an
             // I/O or protocol error), its held statement never runs and leaves the
             // queue, so an approver cannot approve a statement nobody waits for.
-            if let Some((ticket, _, _)) = hold.take().or_else(|| self.held.take()) {
+            self.core.close();
+            if let Some((ticket, _)) = hold.take().or_else(|| self.held.take()) {
                 self.guard.withdraw(ticket.id);
             }
             self.flush_all().await;
@@ -561,7 +429,7 @@ impl Relay {
 
     /// Frames whole client messages and carries out the guard's decision on each.
     async fn process_client(&mut self) -> Result<(), End> {
-        while !self.holding {
+        while self.core.frames() {
             let f = match frame::next(&self.cbuf, self.max_message) {
                 Ok(Some(f)) => f,
                 Ok(None) => return Ok(()),
@@ -575,38 +443,36 @@ impl Relay {
                 }
             };
             let (tag, total) = (f.tag(), f.total());
-            if self.skip_until_sync && !matches!(tag, frontend::SYNC | frontend::TERMINATE) {
+            if !self.core.on_client(tag) {
+                // Skipped to Sync after a refusal, as the server does after an error.
                 bytes::Buf::advance(&mut self.cbuf, total);
                 continue;
             }
-            if tag == frontend::SYNC {
-                self.skip_until_sync = false;
-            }
-            if let Some(work) = self.guard.classify_ahead(tag, f.body(), &self.state) {
+            if let Some(work) = self.guard.classify_ahead(tag, f.body(), &self.core.state) {
                 // A failed task only means `decide` parses the statement itself.
                 let _ = tokio::task::spawn_blocking(work).await;
             }
-            let decision = self.guard.decide(tag, f.body(), &self.state);
+            let decision = self.guard.decide(tag, f.body(), &self.core.state);
             let decision = if self.guard.has_audit() {
                 self.audited(decision, tag == frontend::PARSE).await
             } else {
                 // Most messages (Bind, Execute, Sync, unaudited statements): no
                 // audit step to await.
-                self.audited = None;
+                self.core.audited(None);
                 decision
             };
             let decision = match decision {
                 Decision::Probe(order) => {
-                    self.probe(order, total).await?;
+                    self.run_probe(order, total).await?;
                     continue;
                 }
                 Decision::Trash(order) => {
-                    self.trash(order, total).await?;
+                    self.run_trash(order, total).await?;
                     continue;
                 }
                 d => d,
             };
-            self.carry_out(decision, tag, total)?;
+            self.carry_out(decision, total)?;
         }
         Ok(())
     }
@@ -616,6 +482,7 @@ impl Relay {
     /// for a request it injected).
     fn process_server(&mut self, hooks: &mut (dyn Hooks + Send)) -> Result<(), End> {
         let mut consumed = 0;
+        let now = std::time::Instant::now();
         loop {
             if self.server_discard > 0 {
                 // Only ever set with nothing consumed before it in this buffer.
@@ -641,25 +508,14 @@ impl Relay {
             let whole = frame::next(rest, SERVER_WHOLE_MAX).unwrap_or_default();
             if let Some(f) = whole {
                 let (tag, total) = (f.tag(), f.total());
-                if self.state.observe_server(tag, f.body()) == ServerEvent::BackendKey {
-                    hooks.backend_key(&self.state, &self.cancel);
+                let step = self.core.on_server(tag, f.body(), now);
+                if step.backend_key {
+                    hooks.backend_key(&self.core.state, &self.cancel);
                 }
-                if tag == backend::COPY_IN_RESPONSE {
-                    if let Some((ignored, mut ids, ended)) = self.replies.copy_in_started() {
-                        self.state.pending_ready = self.state.pending_ready.saturating_sub(ignored);
-                        ids.append(&mut self.segment_audit);
-                        self.segment_audit = ids;
-                        self.copy_in_extended = !ended;
-                    }
+                if let Some(done) = step.outcome {
+                    self.guard.record_outcome(done);
                 }
-                if matches!(tag, b'C' | b'E' | b'Z') {
-                    if let Some(done) = self.replies.outcome(tag, f.body()) {
-                        // A failed Parse's statement gets its outcome here.
-                        forget_audited(&mut self.unexecuted, &mut self.portals, &done.statements);
-                        self.guard.record_outcome(done);
-                    }
-                }
-                match self.replies.on_server(tag) {
+                match step.route {
                     Route::Forward => consumed += total,
                     Route::Replace(error) => {
                         move_front(
@@ -692,18 +548,15 @@ impl Relay {
                 // Large rows and copy data pass through in pieces, and so does a
                 // large error or notice once its first bytes (the SQLSTATE comes
                 // first) are read: memory stays bounded.
-                if reads_prefix {
-                    if 5 + part.len() < SERVER_WHOLE_MAX {
-                        break;
-                    }
-                    if h.tag == backend::ERROR_RESPONSE {
-                        if let Some(done) = self.replies.outcome(h.tag, part) {
-                            self.guard.record_outcome(done);
-                        }
-                    }
+                if reads_prefix && 5 + part.len() < SERVER_WHOLE_MAX {
+                    break;
+                }
+                let step = self.core.on_server_prefix(h.tag, part, now);
+                if let Some(done) = step.outcome {
+                    self.guard.record_outcome(done);
                 }
                 let taken = rest.len().min(h.total);
-                match self.replies.on_server(h.tag) {
+                match step.route {
                     Route::Forward => {
                         consumed += taken;
                         self.server_skip = h.total - taken;
@@ -762,10 +615,8 @@ impl Relay {
             consumed,
         );
         tracing::error!(error = %e, "server and client out of sync: closing the session");
-        self.to_client.extend_from_slice(&originate::fatal(
-            SqlState::PROTOCOL_VIOLATION,
-            "pgwarden lost track of the server's replies and closed the session",
-        ));
+        self.to_client
+            .extend_from_slice(&core::out_of_sync_error(&e));
         self.terminate_server();
         End::ServerProtocol(format!("out of sync: {e}"))
     }
@@ -796,7 +647,7 @@ impl Relay {
         // replies, else the client. A Ready read returns at once, so this saves the
         // other side's readiness check on most wake-ups; when both are Pending, both
         // have registered the waker.
-        let sides = if self.state.pending_ready > 0 || !self.replies.is_empty() {
+        let sides = if self.core.expects_server() {
             [Side::Server, Side::Client]
         } else {
             [Side::Client, Side::Server]
@@ -829,7 +680,7 @@ impl Relay {
         if queued.len() >= HIGH_WATER {
             return Poll::Pending;
         }
-        if matches!(side, Side::Client) && self.holding && buf.len() >= HELD_INPUT_MAX {
+        if matches!(side, Side::Client) && self.core.holding() && buf.len() >= HELD_INPUT_MAX {
             // The hold's end (or the closed-client check) wakes the task.
             return Poll::Pending;
         }
@@ -866,29 +717,6 @@ impl Relay {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), flush).await;
         self.to_client.clear();
         self.to_server.clear();
-    }
-}
-
-/// The body of the whole client message at the front of `cbuf` (the one being
-/// carried out).
-fn front_body(cbuf: &[u8]) -> Option<&[u8]> {
-    frame::next(cbuf, usize::MAX)
-        .ok()
-        .flatten()
-        .map(|f| f.body())
-}
-
-/// These audited statements have their outcome: later executions are not theirs.
-fn forget_audited(
-    unexecuted: &mut HashMap<Vec<u8>, u64>,
-    portals: &mut HashMap<Vec<u8>, u64>,
-    ids: &[u64],
-) {
-    if !unexecuted.is_empty() {
-        unexecuted.retain(|_, id| !ids.contains(id));
-    }
-    if !portals.is_empty() {
-        portals.retain(|_, id| !ids.contains(id));
     }
 }
 

@@ -7,6 +7,7 @@
 //! as it would for a real error, so client and server never disagree.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use crate::protocol::frontend;
 
@@ -109,6 +110,9 @@ fn expected_text(r: &Option<Request>) -> String {
 #[derive(Debug, Clone)]
 pub struct Replies {
     queue: VecDeque<Entry>,
+    /// The time of the message being attributed (set by the session core with
+    /// [`Replies::at`]; the queue reads no clock). Audited requests are timed from it.
+    now: Option<Instant>,
 }
 
 impl Default for Replies {
@@ -116,6 +120,7 @@ impl Default for Replies {
     fn default() -> Self {
         Replies {
             queue: VecDeque::from([Entry::new(Request::Startup)]),
+            now: None,
         }
     }
 }
@@ -125,7 +130,14 @@ impl Replies {
     pub fn idle() -> Self {
         Replies {
             queue: VecDeque::new(),
+            now: None,
         }
+    }
+
+    /// Sets the time of the messages attributed next (what audited statements'
+    /// durations are measured with).
+    pub fn at(&mut self, now: Instant) {
+        self.now = Some(now);
     }
 
     pub fn push(&mut self, request: Request) {
@@ -136,7 +148,7 @@ impl Replies {
     pub fn push_audited(&mut self, request: Request, statements: Vec<u64>) {
         let mut e = Entry::new(request);
         if !statements.is_empty() {
-            e.started = Some(std::time::Instant::now());
+            e.started = self.now;
         }
         e.audit = statements;
         self.queue.push_back(e);
@@ -157,6 +169,7 @@ impl Replies {
             .queue
             .iter_mut()
             .find(|e| matches!(e.request, Request::Simple | Request::Sync))?;
+        let now = self.now;
         if tag == b'E' {
             // Noted even before the segment has audited statements: a failed Parse's
             // statement is moved here by `on_server` after this error is seen.
@@ -176,7 +189,10 @@ impl Replies {
                 statements: std::mem::take(&mut e.audit),
                 tag: e.tag.take(),
                 sqlstate: e.sqlstate.take(),
-                duration: e.started.map(|s| s.elapsed()).unwrap_or_default(),
+                duration: match (e.started, now) {
+                    (Some(s), Some(now)) => now.saturating_duration_since(s),
+                    _ => std::time::Duration::ZERO,
+                },
             }),
             _ => None,
         }
@@ -225,7 +241,9 @@ impl Replies {
                 .skip(i)
                 .find(|e| e.request == Request::Sync)
             {
-                sync.started.get_or_insert_with(std::time::Instant::now);
+                if sync.started.is_none() {
+                    sync.started = self.now;
+                }
                 sync.audit.append(&mut ids);
             }
         }
@@ -291,7 +309,9 @@ impl Replies {
                 while let Some(e) = self.queue.front_mut() {
                     if e.request == R::Sync {
                         if !failed.is_empty() {
-                            e.started.get_or_insert_with(std::time::Instant::now);
+                            if e.started.is_none() {
+                                e.started = self.now;
+                            }
                             e.audit.append(&mut failed);
                         }
                         break;

@@ -1,6 +1,6 @@
-//! The pure core of a session after authentication: what the server has told us
-//! (transaction status, parameters, key) and what replies are still expected.
-//! The async driver feeds it whole messages and carries out what it returns.
+//! What the server has told a session (transaction status, parameters, key, owed
+//! ReadyForQuery messages, COPY IN): part of the session core (`core/`), which
+//! feeds it every whole server message and every forwarded client message.
 
 use crate::classify::SessionFacts;
 use crate::protocol::{backend, frontend};

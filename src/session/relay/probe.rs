@@ -20,7 +20,6 @@ use crate::impact::{Measured, ProbePlan, SavedSettings, Snapshot, Unknown};
 use crate::protocol::{backend, frontend, originate, sqlstate::SqlState};
 use crate::session::cancel::CancelSignal;
 use crate::session::guard::{Decision, ProbeOrder, ProbeResult};
-use crate::session::replies::Request;
 use crate::session::state::SessionState;
 
 /// The most of a probed statement's replies pgwarden holds back; a statement whose
@@ -250,16 +249,15 @@ impl Relay {
         }
         self.undo(&plan, &mut pbuf, timeout).await?;
         self.leftover(pbuf);
-        self.carry_out(decision, frontend::QUERY, total)
+        self.carry_out(decision, total)
     }
 
     /// Whether the server owes this session nothing, so pgwarden's own messages
     /// cannot interleave with replies to the client's.
     fn server_idle(&self) -> bool {
-        self.replies.is_empty()
+        self.core.server_owes_nothing()
             && self.to_server.is_empty()
             && self.sbuf.is_empty()
-            && self.state.is_idle()
             && self.server_skip == 0
             && self.server_discard == 0
     }
@@ -314,7 +312,7 @@ impl Relay {
         total: usize,
     ) -> Result<(), End> {
         let decision = self.audited(decision, false).await;
-        self.carry_out(decision, frontend::QUERY, total)
+        self.carry_out(decision, total)
     }
 
     /// Rolls back to pgwarden's savepoint (or its transaction). If that fails the
@@ -353,9 +351,7 @@ impl Relay {
         total: usize,
     ) -> Result<(), End> {
         bytes::Buf::advance(&mut self.cbuf, total);
-        self.state.observe_client(frontend::QUERY);
-        let ids = self.audited.take().into_iter().collect();
-        self.replies.push_audited(Request::Simple, ids);
+        self.core.probed_delivered(std::time::Instant::now());
         let mut front = raw;
         front.extend_from_slice(&pbuf);
         front.extend_from_slice(&self.sbuf);

@@ -16,7 +16,7 @@ use bytes::BytesMut;
 use super::probe::{as_refs, query_message, set_status, SERVER_GRACE};
 use super::{End, Relay};
 use crate::impact::{ProbePlan, SavedSettings};
-use crate::protocol::{backend, frontend, originate, sqlstate::SqlState};
+use crate::protocol::{backend, originate, sqlstate::SqlState};
 use crate::session::guard::{Decision, TrashOrder, TrashResult};
 use crate::trash::plan::{plan, Plan};
 use crate::trash::{as_written_open, as_written_undo, facts, registry};
@@ -81,7 +81,7 @@ impl Relay {
         }
         // The status the statement really meets (the client may have pipelined a
         // BEGIN or ROLLBACK ahead of it).
-        let in_transaction = match self.state.tx_status {
+        let in_transaction = match self.core.state.tx_status {
             b'I' => false,
             b'T' => true,
             _ => {
@@ -200,7 +200,7 @@ impl Relay {
             // The audit log could not take the record: nothing stands.
             self.undo(&scope, &mut pbuf, timeout).await?;
             self.leftover(pbuf);
-            return self.carry_out(decision, frontend::QUERY, total);
+            return self.carry_out(decision, total);
         }
         let kept = self
             .roundtrip(
