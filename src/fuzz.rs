@@ -167,6 +167,242 @@ pub fn replies(data: &[u8]) {
     }
 }
 
+/// The proxy's configuration for the session target: one production target under
+/// the built-in policy plus a measured rule, so blocks, holds, tokens and probes all
+/// occur.
+fn session_shared() -> std::sync::Arc<crate::shared::Shared> {
+    use std::sync::{Arc, OnceLock};
+    static CONFIG: OnceLock<Arc<crate::config::Config>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let toml = r#"
+[server]
+listen = "127.0.0.1:0"
+
+[targets.db]
+host = "127.0.0.1"
+port = 1
+environment = "production"
+"#;
+        Arc::new(crate::config::Config::from_toml_str(toml, "fuzz.toml").expect("fuzz config"))
+    });
+    // Built per input: holds and tokens of one input never pile up across inputs.
+    Arc::new(crate::shared::build(Arc::clone(config)).expect("fuzz shared state"))
+}
+
+/// Statements the session target sends most of the time (arbitrary bytes otherwise),
+/// so that every kind of decision is reached.
+const SESSION_SQL: &[&str] = &[
+    "SELECT 1",
+    "BEGIN",
+    "COMMIT",
+    "DELETE FROM t",
+    "DELETE FROM t WHERE id = $1",
+    "DROP TABLE t",
+    "COPY t FROM STDIN",
+    "COPY t TO PROGRAM 'x'",
+    "PREPARE p AS DELETE FROM t",
+    "EXECUTE p",
+    "SET ROLE x",
+    "SELECT (",
+    "/* pgwarden:confirm=abc */ SELECT (",
+];
+
+/// The session core with the real guard, fed an arbitrary sequence of client
+/// messages, server messages and hold resolutions: it never panics, keeps its
+/// queues bounded by what it was sent, frames nothing while a statement is held or
+/// after the session ended, and forwards a client message only on a `Forward`
+/// decision of the guard, with exactly the client's bytes (asserted here).
+pub fn session(data: &[u8]) {
+    use crate::hold::Resolution;
+    use crate::session::core::{Core, Phase, Step, REFUSED_SQL};
+    use crate::session::guard::{Decision, Guard, ProbeResult};
+
+    let shared = session_shared();
+    let Some(target) = shared.config.target("db").cloned() else {
+        return;
+    };
+    let mut guard = Guard::new(
+        std::sync::Arc::clone(&shared),
+        target,
+        "fuzz".into(),
+        "app".into(),
+        "psql".into(),
+        None,
+        1,
+    );
+    let mut core = Core::new();
+    let start = std::time::Instant::now();
+    let mut held: Option<(crate::session::guard::Ticket, Vec<u8>)> = None;
+    let mut pending: Vec<u8> = Vec::new();
+    let (mut requests, mut names) = (1usize, 0usize);
+    let mut i = 0usize;
+    let mut clock = 0u64;
+
+    // Carries out one decision on the whole client message `m`.
+    let carry = |core: &mut Core,
+                 guard: &mut Guard,
+                 held: &mut Option<(crate::session::guard::Ticket, Vec<u8>)>,
+                 decision: Decision,
+                 m: Vec<u8>,
+                 now: std::time::Instant|
+     -> usize {
+        let decision = match decision {
+            Decision::Probe(order) => guard.after_probe(order, ProbeResult::NotRun("fuzz".into())),
+            d => d,
+        };
+        let _ = guard.take_audit();
+        let allowed = matches!(decision, Decision::Forward(_));
+        let refused = matches!(
+            decision,
+            Decision::Refuse(_) | Decision::Probe(_) | Decision::Trash(_)
+        );
+        let tag = m[0];
+        match core.carry_out(decision, tag, &m[5..], now) {
+            Step::Forward(_) | Step::ForwardAndEnd(_) => {
+                assert!(allowed, "forwarded without an allow decision");
+                // A CopyDone/CopyFail may mark the end of an extended COPY IN.
+                usize::from(
+                    crate::session::replies::Request::of(tag).is_some()
+                        || matches!(tag, frontend::COPY_DONE | frontend::COPY_FAIL),
+                )
+            }
+            Step::Inject { request, .. } => {
+                assert!(refused, "a request injected without a refusal");
+                assert!(request.windows(REFUSED_SQL.len()).any(|w| w == REFUSED_SQL));
+                1
+            }
+            Step::Hold { ticket, .. } => {
+                assert!(matches!(core.phase(), Phase::Holding(_)));
+                *held = Some((ticket, m));
+                0
+            }
+            Step::Reject { reply } => {
+                assert_eq!(reply.first(), Some(&backend::ERROR_RESPONSE));
+                assert_eq!(core.phase(), Phase::Closed);
+                0
+            }
+        }
+    };
+
+    while i + 1 < data.len() && core.phase() != Phase::Closed {
+        let (op, arg) = (data[i], data[i + 1]);
+        i += 2;
+        let len = usize::from(arg % 48).min(data.len() - i);
+        let raw = &data[i..i + len];
+        i += len;
+        clock += u64::from(arg);
+        let now = start + std::time::Duration::from_millis(clock);
+        match op % 8 {
+            0..=3 => {
+                // A client message, framed as the driver frames it.
+                let tag = CLIENT_TAGS[usize::from(op >> 3) % CLIENT_TAGS.len()];
+                let body: Vec<u8> = match tag {
+                    frontend::QUERY if arg & 1 == 0 => {
+                        let mut b = SESSION_SQL[usize::from(arg >> 1) % SESSION_SQL.len()]
+                            .as_bytes()
+                            .to_vec();
+                        b.push(0);
+                        b
+                    }
+                    frontend::PARSE if arg & 1 == 0 => {
+                        let mut b = vec![b's', 0];
+                        b.extend_from_slice(
+                            SESSION_SQL[usize::from(arg >> 1) % SESSION_SQL.len()].as_bytes(),
+                        );
+                        b.extend_from_slice(&[0, 0, 0]);
+                        b
+                    }
+                    _ => raw.to_vec(),
+                };
+                pending.push(tag);
+                pending.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+                pending.extend_from_slice(&body);
+                if matches!(tag, frontend::PARSE | frontend::BIND) {
+                    names += 1;
+                }
+            }
+            4 | 5 => {
+                let tag = SERVER_TAGS[usize::from(op >> 3) % SERVER_TAGS.len()];
+                let body: &[u8] = match (tag, arg & 1) {
+                    (b'Z', 0) => b"I",
+                    (b'Z', _) => b"T",
+                    (b'E', 0) => b"SERROR\0C42P01\0\0",
+                    (b'C', 0) => b"DELETE 1\0",
+                    (b'K', 0) => b"\0\0\0\x01abcd",
+                    _ => raw,
+                };
+                let step = core.on_server(tag, body, now);
+                if let Some(done) = step.outcome {
+                    guard.record_outcome(done);
+                }
+                if let crate::session::replies::Route::OutOfSync(_) = step.route {
+                    assert_eq!(core.phase(), Phase::Closed);
+                }
+            }
+            6 => {
+                // The held statement's wait ends.
+                if let Some((ticket, m)) = held.take() {
+                    assert!(core.hold_ended(now).is_some());
+                    let decision = match arg % 5 {
+                        0 => {
+                            guard.withdraw(ticket.id);
+                            guard.cancelled(ticket.extended)
+                        }
+                        1 => guard.resolved(
+                            &Resolution::Approved {
+                                approver: "a".into(),
+                            },
+                            ticket.extended,
+                        ),
+                        2 => guard.resolved(
+                            &Resolution::Denied {
+                                approver: "a".into(),
+                                reason: None,
+                            },
+                            ticket.extended,
+                        ),
+                        3 => guard.resolved(&Resolution::Expired, ticket.extended),
+                        _ => guard.resolved(
+                            &Resolution::Withdrawn { reason: "x".into() },
+                            ticket.extended,
+                        ),
+                    };
+                    requests += carry(&mut core, &mut guard, &mut held, decision, m, now);
+                }
+            }
+            _ => {}
+        }
+        // Frame and carry out what the core frames now.
+        while core.frames() {
+            let (tag, total) = match frame::next(&pending, MAX) {
+                Ok(Some(f)) => (f.tag(), f.total()),
+                _ => break,
+            };
+            let m: Vec<u8> = pending.drain(..total).collect();
+            if !core.on_client(tag) {
+                continue;
+            }
+            let decision = guard.decide(tag, &m[5..], &core.state);
+            requests += carry(&mut core, &mut guard, &mut held, decision, m, now);
+        }
+        if core.holding() {
+            assert!(held.is_some(), "held without a ticket");
+        }
+        assert!(
+            core.replies.len() <= requests,
+            "the reply queue outgrew the requests"
+        );
+        assert!(
+            core.audit.tracked() <= names,
+            "tracked names outgrew those sent"
+        );
+        assert!(core.audit.segment.len() <= requests);
+    }
+    if let Some((ticket, _)) = held {
+        guard.withdraw(ticket.id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +470,13 @@ mod tests {
     fn replies_on_random_interleavings() {
         for input in inputs(5, 3000, 200) {
             replies(&input);
+        }
+    }
+
+    #[test]
+    fn session_on_random_interleavings() {
+        for input in inputs(6, 100, 300) {
+            session(&input);
         }
     }
 }
