@@ -156,6 +156,9 @@ enum PlansCommand {
     },
     /// Approved plans whose window has not ended.
     List,
+    /// End approved plan ID's window now: its statements are decided by the policy
+    /// as usual again.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -275,8 +278,9 @@ fn plans(
 ) -> anyhow::Result<ExitCode> {
     use pgwarden::admin::client::request_with_ca;
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-    let (method, body) = match &command {
-        PlansCommand::List => ("GET", None),
+    let (method, path, body) = match &command {
+        PlansCommand::List => ("GET", "/plans".to_string(), None),
+        PlansCommand::Revoke { id } => ("POST", format!("/plans/{id}/revoke"), None),
         PlansCommand::Approve {
             file,
             window,
@@ -293,14 +297,14 @@ fn plans(
                 "user": user,
                 "application": application,
             });
-            ("POST", Some(body.to_string()))
+            ("POST", "/plans".to_string(), Some(body.to_string()))
         }
     };
     let resp = rt.block_on(request_with_ca(
         admin,
         ca,
         method,
-        "/plans",
+        &path,
         token,
         body.as_deref(),
     ))?;
@@ -313,6 +317,7 @@ fn plans(
     }
     match command {
         PlansCommand::List => println!("{}", resp.body),
+        PlansCommand::Revoke { id } => println!("revoked plan {id}"),
         PlansCommand::Approve { .. } => {
             let v: serde_json::Value = serde_json::from_str(&resp.body).unwrap_or_default();
             println!(

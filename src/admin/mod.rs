@@ -92,6 +92,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/holds/recent", get(recent_holds))
         .route("/holds/{id}", get(show_hold))
         .route("/plans", get(list_plans).post(approve_plan))
+        .route("/plans/{id}/revoke", post(revoke_plan))
         .route("/holds/{id}/approve", post(approve))
         .route("/holds/{id}/deny", post(deny))
         .route("/reload", post(reload))
@@ -305,6 +306,34 @@ async fn approve_plan_as(st: &AdminState, approver: String, body: &[u8], via: &s
             }))
             .into_response()
         }
+        Err(e) => hold_error(e),
+    }
+}
+
+/// Ends an approved plan's window now.
+async fn revoke_plan(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(approver) = st.approver(&headers) else {
+        return unauthorized();
+    };
+    revoke_plan_as(&st, &id, &approver, "api").await
+}
+
+/// Revokes plan `id` as `approver` (the API and the approver page).
+async fn revoke_plan_as(st: &AdminState, id: &str, approver: &str, via: &str) -> Response {
+    match st.shared.holds.revoke_plan(id, approver).await {
+        Ok(true) => {
+            info!(plan = %id, %approver, via, "plan revoked");
+            Json(json!({"id": id, "status": "revoked", "approver": approver})).into_response()
+        }
+        Ok(false) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no approved plan {id} is in force")})),
+        )
+            .into_response(),
         Err(e) => hold_error(e),
     }
 }

@@ -24,6 +24,7 @@ pub enum Event {
     Expire(Expire),
     Withdraw(Withdraw),
     PlanApprove(Box<PlanApprove>),
+    PlanRevoke(PlanRevoke),
     PolicyReload(PolicyReload),
     /// A dropped table was moved to the trash instead of being destroyed.
     Trash(TrashEvent),
@@ -46,6 +47,7 @@ impl Event {
             Event::Expire(_) => "expire",
             Event::Withdraw(_) => "withdraw",
             Event::PlanApprove(_) => "plan_approve",
+            Event::PlanRevoke(_) => "plan_revoke",
             Event::PolicyReload(_) => "policy_reload",
             Event::Trash(_) => "trash",
             Event::AuditGap(_) => "audit_gap",
@@ -287,6 +289,14 @@ pub struct PlanApprove {
     /// Distinct statements it releases, and how many runs in all.
     pub statements: u64,
     pub runs: u64,
+}
+
+/// An approver revoked an approved plan before its window ended: from now on its
+/// statements are decided by the policy as usual.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanRevoke {
+    pub plan: String,
+    pub approver: String,
 }
 
 /// A policy (re)load was attempted.

@@ -467,6 +467,28 @@ impl HoldStore for ControlStore {
         })
     }
 
+    fn revoke_plan(&self, id: &str) -> StoreFuture<'_, Result<bool, HoldError>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            let client = self.client()?;
+            // The window ends now (the check keeps it after its start); claims
+            // check the window in the database, and every replica's mirror reloads
+            // on the notification.
+            let n = client
+                .execute(
+                    "UPDATE pgwarden.plans \
+                     SET not_after = greatest(now(), not_before + interval '1 millisecond') \
+                     WHERE id = $1 AND not_after > now()",
+                    &[&id],
+                )
+                .await
+                .map_err(|e| HoldError::Unavailable(e.to_string()))?;
+            let fresh = load_plans(&client).await.map_err(HoldError::Unavailable)?;
+            self.set_plans(fresh);
+            Ok(n > 0)
+        })
+    }
+
     fn plans(&self) -> StoreFuture<'_, Result<Vec<ApprovedPlan>, HoldError>> {
         Box::pin(async move {
             let client = self.client()?;

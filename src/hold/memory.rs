@@ -170,6 +170,11 @@ impl HoldStore for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
+    fn revoke_plan(&self, id: &str) -> StoreFuture<'_, Result<bool, HoldError>> {
+        let found = self.plans.revoke(id);
+        Box::pin(async move { Ok(found) })
+    }
+
     fn plans(&self) -> StoreFuture<'_, Result<Vec<ApprovedPlan>, HoldError>> {
         let v = self.plans.list();
         Box::pin(async move { Ok(v) })

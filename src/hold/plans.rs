@@ -172,6 +172,14 @@ impl PlanBook {
         self.lock().clone()
     }
 
+    /// Removes plan `id`; whether it was there.
+    pub fn revoke(&self, id: &str) -> bool {
+        let mut plans = self.lock();
+        let before = plans.len();
+        plans.retain(|p| p.id != id);
+        plans.len() < before
+    }
+
     /// Uses one occurrence of the statement from the first plan covering it, and
     /// returns that plan (its id and approver).
     pub fn claim(&self, r: &PlanRequest<'_>) -> Option<ApprovedPlan> {

@@ -384,6 +384,19 @@ impl HoldQueue {
         Ok(())
     }
 
+    /// Revokes approved plan `id` and records `plan_revoke`; false if no plan `id`
+    /// is in force.
+    pub async fn revoke_plan(&self, id: &str, approver: &str) -> Result<bool, HoldError> {
+        let found = self.store.revoke_plan(id).await?;
+        if let (true, Some(a)) = (found, &self.audit) {
+            a.record(audit::Event::PlanRevoke(audit::PlanRevoke {
+                plan: id.to_string(),
+                approver: approver.to_string(),
+            }));
+        }
+        Ok(found)
+    }
+
     /// Approved plans whose window has not ended.
     pub async fn plans(&self) -> Result<Vec<ApprovedPlan>, HoldError> {
         self.store.plans().await

@@ -143,6 +143,12 @@ pub trait HoldStore: Send + Sync {
         Box::pin(async { Err(HoldError::Unavailable("this store keeps no plans".into())) })
     }
 
+    /// Ends approved plan `id`'s window now; false if no plan `id` is in force.
+    fn revoke_plan(&self, id: &str) -> StoreFuture<'_, Result<bool, HoldError>> {
+        let _ = id;
+        Box::pin(async { Err(HoldError::Unavailable("this store keeps no plans".into())) })
+    }
+
     /// Approved plans whose window has not ended.
     fn plans(&self) -> StoreFuture<'_, Result<Vec<ApprovedPlan>, HoldError>> {
         Box::pin(async { Ok(Vec::new()) })

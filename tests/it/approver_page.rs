@@ -338,6 +338,22 @@ async fn approve_a_plan_in_the_browser_then_its_statements_run() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // Revoked on the page: gone from the page and from the API.
+    let card = b
+        .wait_for("article.plan", "Approved by", Duration::from_secs(10))
+        .await;
+    let revoke = b.find_in(&card, "button.revoke").await;
+    b.click(&revoke).await;
+    b.wait_for(
+        "#plans-section",
+        "No approved plan",
+        Duration::from_secs(10),
+    )
+    .await;
+    let admin = proxy.admin_addr().expect("admin listener");
+    let listed = crate::support::http::get(admin, "/plans", Some(ALICE_TOKEN)).await;
+    assert_eq!(listed.json(), serde_json::json!([]), "{listed:?}");
     proxy.shutdown().await;
 }
 

@@ -544,6 +544,88 @@ async fn recently_decided_holds_are_shared_by_replicas() {
     }
     assert_eq!(recent(b.admin).await, on_a, "every replica lists the same");
 
+    // A plan approved on A and revoked on B (the command line): gone on A too, and
+    // the statement it covered is held again there.
+    victim_table(&target, "planned", 3, SCRAM_USER).await;
+    let dir = a.proc.as_ref().expect("a").dir().to_path_buf();
+    std::fs::write(dir.join("plan.sql"), "DROP TABLE planned;\n").expect("write sql");
+    let cli = |args: Vec<String>| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"))
+            .args(&args)
+            .env("PGWARDEN_TOKEN", TOKEN)
+            .output()
+            .expect("run pgwarden");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let s = |p: std::path::PathBuf| p.display().to_string();
+    let (_, text) = cli(vec![
+        "explain".into(),
+        "--config".into(),
+        s(dir.join("proxy.toml")),
+        "--target".into(),
+        PROD.into(),
+        "--user".into(),
+        SCRAM_USER.into(),
+        "--file".into(),
+        s(dir.join("plan.sql")),
+        "--plan".into(),
+        s(dir.join("plan.json")),
+    ]);
+    assert!(dir.join("plan.json").exists(), "{text}");
+    let (ok, text) = cli(vec![
+        "plans".into(),
+        "--admin".into(),
+        format!("http://{}", a.admin),
+        "approve".into(),
+        s(dir.join("plan.json")),
+        "--window".into(),
+        "10m".into(),
+    ]);
+    assert!(ok, "{text}");
+    let plans = |admin| async move { http::get(admin, "/plans", Some(TOKEN)).await.json() };
+    let id = plans(a.admin).await[0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!id.is_empty());
+    eventually("the plan listed on B", Duration::from_secs(10), || async {
+        plans(b.admin).await[0]["id"] == id.as_str()
+    })
+    .await;
+    let (ok, text) = cli(vec![
+        "plans".into(),
+        "--admin".into(),
+        format!("http://{}", b.admin),
+        "revoke".into(),
+        id.clone(),
+    ]);
+    assert!(ok && text.contains(&format!("revoked plan {id}")), "{text}");
+    eventually(
+        "the revoked plan gone on A",
+        Duration::from_secs(10),
+        || async { plans(a.admin).await == serde_json::json!([]) },
+    )
+    .await;
+    let h = hold(&a.ep(), SCRAM_USER, SCRAM_PASSWORD, "DROP TABLE planned").await;
+    assert_eq!(
+        done(h).await,
+        Err("PW005".into()),
+        "held again, and expired"
+    );
+    assert!(server_table_exists(&target, "planned").await);
+    let (ok, text) = cli(vec![
+        "plans".into(),
+        "--admin".into(),
+        format!("http://{}", a.admin),
+        "revoke".into(),
+        id.clone(),
+    ]);
+    assert!(!ok && text.contains("404"), "a second revocation: {text}");
+
     // The command line, against A.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"))
         .args(["holds", "--admin", &format!("http://{}", a.admin), "recent"])

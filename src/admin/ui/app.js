@@ -230,29 +230,66 @@
     return d.toLocaleString();
   }
 
+  var planCards = new Map(); // plan id -> { card, window, runs }
+
+  function buildPlan(p) {
+    var card = el('article', 'plan');
+    card.dataset.planId = p.id;
+    var head = el('div', 'hold-head');
+    head.appendChild(el('span', 'hold-id', 'plan ' + p.id));
+    head.appendChild(el('span', 'badge', 'target ' + p.target));
+    card.appendChild(head);
+    var dl = el('dl', 'facts');
+    fact(dl, 'For', 'user ' + (p.user || 'any') + ' · application ' + (p.application || 'any'));
+    fact(dl, 'Approved by', p.approver);
+    var windowDd = fact(dl, 'Window', '');
+    card.appendChild(dl);
+    var runs = el('ol', 'plan-statements');
+    card.appendChild(runs);
+    var actions = el('div', 'actions');
+    var revoke = el('button', 'deny revoke', 'Revoke');
+    revoke.type = 'button';
+    var msg = el('p', 'msg');
+    revoke.addEventListener('click', function () {
+      revoke.disabled = true;
+      msg.className = 'msg';
+      msg.textContent = 'Revoking…';
+      post('/ui/api/plans/' + encodeURIComponent(p.id) + '/revoke').then(function () {
+        msg.textContent = 'Revoked.';
+        refresh();
+      }, function (e) {
+        msg.className = 'msg error';
+        msg.textContent = e.message;
+        revoke.disabled = false;
+      });
+    });
+    actions.appendChild(revoke);
+    card.appendChild(actions);
+    card.appendChild(msg);
+    return { card: card, window: windowDd, runs: runs };
+  }
+
   function renderPlans(list, now) {
     var box = document.getElementById('plans');
-    box.textContent = '';
+    var seen = new Set();
     list.forEach(function (p) {
-      var card = el('article', 'plan');
-      card.dataset.planId = p.id;
-      var head = el('div', 'hold-head');
-      head.appendChild(el('span', 'hold-id', 'plan ' + p.id));
-      head.appendChild(el('span', 'badge', 'target ' + p.target));
-      card.appendChild(head);
-      var dl = el('dl', 'facts');
-      fact(dl, 'For', 'user ' + (p.user || 'any') + ' · application ' + (p.application || 'any'));
-      fact(dl, 'Approved by', p.approver);
-      fact(dl, 'Window', when(p.not_before) + ' – ' + when(p.not_after) +
-        ' (' + (p.not_after > now ? duration(p.not_after - now) + ' left' : 'ended') + ')');
-      card.appendChild(dl);
-      var ol = el('ol', 'plan-statements');
+      seen.add(p.id);
+      var e = planCards.get(p.id);
+      if (!e) {
+        e = buildPlan(p);
+        planCards.set(p.id, e);
+        box.appendChild(e.card);
+      }
+      e.window.textContent = when(p.not_before) + ' – ' + when(p.not_after) +
+        ' (' + (p.not_after > now ? duration(p.not_after - now) + ' left' : 'ended') + ')';
+      e.runs.textContent = '';
       Object.keys(p.statements).forEach(function (f) {
         var c = p.statements[f];
-        ol.appendChild(el('li', null, f + ': used ' + c[1] + ' of ' + c[0]));
+        e.runs.appendChild(el('li', null, f + ': used ' + c[1] + ' of ' + c[0]));
       });
-      card.appendChild(ol);
-      box.appendChild(card);
+    });
+    planCards.forEach(function (e, id) {
+      if (!seen.has(id)) { e.card.remove(); planCards.delete(id); }
     });
     document.getElementById('plan-count').textContent = String(list.length);
     document.getElementById('no-plans').hidden = list.length > 0;

@@ -43,6 +43,7 @@ pub fn router() -> Router<AdminState> {
         .route("/ui/api/holds/{id}/approve", post(approve))
         .route("/ui/api/holds/{id}/deny", post(deny))
         .route("/ui/api/plans", post(approve_plan))
+        .route("/ui/api/plans/{id}/revoke", post(revoke_plan))
 }
 
 /// A request that carries a valid session cookie.
@@ -404,6 +405,19 @@ async fn approve_plan(
         Err(r) => return *r,
     };
     hardened(super::approve_plan_as(&st, s.approver, &body, "ui").await)
+}
+
+/// Revokes a plan from the page (sign-in, same origin, CSRF).
+async fn revoke_plan(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let s = match authorised(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    hardened(super::revoke_plan_as(&st, &id, &s.approver, "ui").await)
 }
 
 #[cfg(test)]

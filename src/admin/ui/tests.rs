@@ -429,4 +429,17 @@ async fn plans_are_approved_on_the_page_with_the_api_rules() {
     assert_eq!(v["plans"][0]["approver"], "alice");
     assert_eq!(v["plans"][0]["user"], "deploy");
     assert_eq!(v["plans"][0]["statements"]["f1"], serde_json::json!([1, 0]));
+
+    // Revoked: only with the CSRF token; once.
+    let id = v["plans"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/ui/api/plans/{id}/revoke");
+    let r = send(&s, action(&path, &cookie, None, &[], "")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = send(&s, action(&path, &cookie, Some(&csrf), &[], "")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(&s, action(&path, &cookie, Some(&csrf), &[], "")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let v: serde_json::Value =
+        serde_json::from_str(&send(&s, get("/ui/api/holds", Some(&cookie))).await.body).unwrap();
+    assert_eq!(v["plans"], serde_json::json!([]));
 }
