@@ -125,6 +125,13 @@ pub async fn start(config: Config) -> Result<RunningProxy, StartError> {
     tokio::spawn(shared.holds.clone().run_expiry(|h| {
         info!(hold = h.id, user = %h.user, target = %h.target, "held statement expired");
     }));
+    if let Some(t) = shared.config.trash.clone() {
+        tokio::spawn(crate::trash::retention::run(
+            Arc::clone(&shared),
+            t,
+            rx.clone(),
+        ));
+    }
     shared::record_reload(&shared, "startup", Ok(shared.policy().sha256().to_string()));
     let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), rx));
     info!(%addr, "pgwarden listening");

@@ -238,8 +238,8 @@ fn trash(conn: TrashConnection, command: TrashCommand) -> anyhow::Result<ExitCod
                 println!("purged trash item {id} ({})", item.original());
             }
             TrashCommand::Purge { id: None, .. } => {
-                let ids = run::purge_expired(&c).await?;
-                println!("purged {} expired trash item(s)", ids.len());
+                let items = run::purge_expired(&c).await?;
+                println!("purged {} expired trash item(s)", items.len());
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -102,6 +102,8 @@ pub struct Metrics {
     /// 1 while holds can be recorded (always, without a control database).
     pub control_up: Gauge,
     pub notifications: Family<NotifyLabels, Counter>,
+    /// Bytes kept in a target's trash, as the last purge run read it (`[trash]`).
+    pub trash_bytes: Family<TargetLabels, Gauge>,
     seen_hits: AtomicU64,
     seen_misses: AtomicU64,
     seen_audit_errors: AtomicU64,
@@ -135,6 +137,7 @@ impl Metrics {
             audit_healthy: Gauge::default(),
             control_up: Gauge::default(),
             notifications: Family::default(),
+            trash_bytes: Family::default(),
             seen_hits: AtomicU64::new(0),
             seen_misses: AtomicU64::new(0),
             seen_audit_errors: AtomicU64::new(0),
@@ -159,6 +162,11 @@ impl Metrics {
             "statements",
             "Statement-bearing messages by target, decision and class family",
             m.statements.clone(),
+        );
+        registry.register(
+            "trash_bytes",
+            "Bytes kept in the target's trash, read by the proxy's purge run ([trash])",
+            m.trash_bytes.clone(),
         );
         registry.register(
             "control_up",

@@ -28,6 +28,8 @@ pub enum Event {
     PolicyReload(PolicyReload),
     /// A dropped table was moved to the trash instead of being destroyed.
     Trash(TrashEvent),
+    /// pgwarden purged a trash item whose retention had passed.
+    Purge(PurgeEvent),
     /// Written by the writer itself, first thing after it recovers from a failure:
     /// what was lost while the log could not be written.
     AuditGap(AuditGap),
@@ -50,6 +52,7 @@ impl Event {
             Event::PlanRevoke(_) => "plan_revoke",
             Event::PolicyReload(_) => "policy_reload",
             Event::Trash(_) => "trash",
+            Event::Purge(_) => "purge",
             Event::AuditGap(_) => "audit_gap",
         }
     }
@@ -272,6 +275,18 @@ pub struct TrashEvent {
     pub size_bytes: i64,
     /// The retention, in seconds.
     pub retention_s: u64,
+}
+
+/// A trash item really dropped by pgwarden's retention purge (`[trash]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PurgeEvent {
+    pub target: String,
+    pub item: i64,
+    /// `schema.name` of the table as it was dropped.
+    pub original: String,
+    pub size_bytes: i64,
+    /// `expired`: its retention had passed.
+    pub reason: String,
 }
 
 /// An approver approved a plan: its statements that would be held run without

@@ -33,6 +33,22 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// The shared control database; None = holds and tokens live in this process.
     pub control: Option<ControlConfig>,
+    /// `[trash]`: pgwarden purges a target's expired trash items itself.
+    pub trash: Option<TrashConfig>,
+}
+
+/// `[trash]`: pgwarden's own connection to one target, with which it purges expired
+/// trash items every `purge_interval` and reports the trash's size.
+#[derive(Debug, Clone)]
+pub struct TrashConfig {
+    /// The target (a name in `[targets]`) the credential is for.
+    pub target: String,
+    /// The connection string as written; it never carries the password.
+    pub url: String,
+    pub password: Option<PasswordSource>,
+    pub tls_mode: UpstreamTlsMode,
+    pub tls_ca: Option<PathBuf>,
+    pub purge_interval: Duration,
 }
 
 /// `[control]`: the PostgreSQL database that several replicas share holds in.

@@ -19,6 +19,7 @@ pub struct RawConfig {
     pub targets: BTreeMap<String, RawTarget>,
     pub control: Option<RawControl>,
     pub notify: Option<super::notify::RawNotify>,
+    pub trash: Option<RawTrash>,
 }
 
 /// A size written as bytes (integer) or a string like "64MB", "1GiB".
@@ -122,6 +123,18 @@ pub struct RawTargetTls {
     pub mode: String,
     pub ca: Option<String>,
     pub server_name: Option<String>,
+}
+
+/// `[trash]`: pgwarden's own credential for one target's trash.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrash {
+    pub target: String,
+    pub url: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<String>,
+    pub tls: Option<RawTargetTls>,
+    pub purge_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

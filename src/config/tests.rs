@@ -88,6 +88,24 @@ bad_config! {
     control_server_name: &format!("{T}[control]\nurl = \"host=h user=u\"\ntls = {{ mode = \"require\", server_name = \"x\" }}\n") => Some(6), "control.tls.server_name";
     control_timeout_too_short: &format!("{T}[control]\nurl = \"host=h user=u\"\npoll_interval = \"1s\"\nreplica_timeout = \"2s\"\n") => Some(7), "three poll intervals";
     control_unknown_key: &format!("{T}[control]\nurl = \"host=h user=u\"\npasword_env = \"X\"\n") => Some(6), "unknown field `pasword_env`";
+    trash_unknown_target: &format!("{T}[trash]\ntarget = \"zz\"\nurl = \"host=h user=u\"\n") => Some(5), "trash.target: no target named \"zz\"";
+    trash_password_in_url: &format!("{T}[trash]\ntarget = \"a\"\nurl = \"host=h user=u password=x\"\n") => Some(6), "trash.url: must not contain a password: use trash.password_env";
+    trash_zero_interval: &format!("{T}[trash]\ntarget = \"a\"\nurl = \"host=h user=u\"\npurge_interval = \"0s\"\n") => Some(7), "trash.purge_interval";
+}
+
+#[test]
+fn a_trash_section_names_a_target_and_defaults_to_hourly_purges() {
+    let text = format!(
+        "{T}[trash]\ntarget = \"a\"\nurl = \"host=h user=pgwarden_trash dbname=app\"\n\
+         password_env = \"TRASH_PW\"\n"
+    );
+    let t = Config::from_toml_str(&text, "p.toml")
+        .unwrap()
+        .trash
+        .expect("trash section");
+    assert_eq!(t.target, "a");
+    assert_eq!(t.password, Some(PasswordSource::Env("TRASH_PW".into())));
+    assert_eq!(t.purge_interval, std::time::Duration::from_secs(3600));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawControl, RawCount, RawSize, RawTarget, RawTargetTls};
+use super::raw::{RawConfig, RawControl, RawCount, RawSize, RawTarget, RawTargetTls, RawTrash};
 use super::*;
 
 type R<T> = Result<T, ConfigError>;
@@ -273,10 +273,15 @@ pub fn validate(raw: RawConfig, origin: &str, base: &Path) -> Result<Config, Con
         Some(c) => Some(control(&cx, c)?),
     };
     let notify = super::notify::validate(&cx, raw.notify, admin.as_ref())?;
+    let trash = match raw.trash {
+        None => None,
+        Some(t) => Some(trash(&cx, t, &targets)?),
+    };
 
     Ok(Config {
         origin: origin.to_string(),
         control,
+        trash,
         server,
         admin,
         notify,
@@ -365,47 +370,95 @@ fn upstream_tls(
     Ok((mode, tls.ca.as_deref().map(|p| cx.path(p)), tls.server_name))
 }
 
-fn control(cx: &Ctx, c: RawControl) -> R<ControlConfig> {
-    let parsed: tokio_postgres::Config = c.url.parse().map_err(|_| {
+/// A connection of pgwarden's own (`section.url`, `password_env` or
+/// `password_file`, `tls`): the url names a host and a user and carries no password.
+fn credential(
+    cx: &Ctx,
+    section: &str,
+    url: &str,
+    password_env: Option<String>,
+    password_file: Option<String>,
+    tls: Option<RawTargetTls>,
+) -> R<(Option<PasswordSource>, UpstreamTlsMode, Option<PathBuf>)> {
+    let key = |k: &str| format!("{section}.{k}");
+    let parsed: tokio_postgres::Config = url.parse().map_err(|_| {
         // The parser's message may quote the string; it is not echoed.
         cx.err(
-            "control.url",
+            key("url"),
             "invalid connection string (expected \"host=H port=P user=U dbname=D\" or postgresql://U@H:P/D)",
         )
     })?;
     if parsed.get_password().is_some() {
         return Err(cx.err(
-            "control.url",
-            "must not contain a password: use control.password_env or control.password_file",
+            key("url"),
+            format!("must not contain a password: use {section}.password_env or {section}.password_file"),
         ));
     }
     if parsed.get_hosts().is_empty() {
-        return Err(cx.err("control.url", "must name a host"));
+        return Err(cx.err(key("url"), "must name a host"));
     }
     if parsed.get_user().is_none() {
-        return Err(cx.err("control.url", "must name a user"));
+        return Err(cx.err(key("url"), "must name a user"));
     }
-    let password = match (c.password_env, c.password_file) {
+    let password = match (password_env, password_file) {
         (Some(_), Some(_)) => {
             return Err(cx.err(
-                "control.password_env",
+                key("password_env"),
                 "set either password_env or password_file, not both",
             ))
         }
         (Some(v), None) if v.is_empty() => {
-            return Err(cx.err("control.password_env", "must name an environment variable"))
+            return Err(cx.err(key("password_env"), "must name an environment variable"))
         }
         (Some(v), None) => Some(PasswordSource::Env(v)),
         (None, Some(f)) => Some(PasswordSource::File(cx.path(&f))),
         (None, None) => None,
     };
-    let (tls_mode, tls_ca, tls_server_name) = upstream_tls(cx, "control.tls", c.tls)?;
+    let (tls_mode, tls_ca, tls_server_name) = upstream_tls(cx, &key("tls"), tls)?;
     if tls_server_name.is_some() {
         return Err(cx.err(
-            "control.tls.server_name",
-            "not supported for the control database: the certificate is checked against the host in control.url",
+            key("tls.server_name"),
+            format!(
+                "not supported here: the certificate is checked against the host in {section}.url"
+            ),
         ));
     }
+    Ok((password, tls_mode, tls_ca))
+}
+
+fn trash(cx: &Ctx, t: RawTrash, targets: &[Target]) -> R<TrashConfig> {
+    if !targets.iter().any(|x| x.name == t.target) {
+        return Err(cx.err("trash.target", format!("no target named {:?}", t.target)));
+    }
+    let (password, tls_mode, tls_ca) =
+        credential(cx, "trash", &t.url, t.password_env, t.password_file, t.tls)?;
+    let purge_interval = cx.duration(
+        "trash.purge_interval",
+        t.purge_interval.as_ref(),
+        Duration::from_secs(3600),
+    )?;
+    if purge_interval.is_zero() {
+        return Err(cx.err("trash.purge_interval", "must be more than zero"));
+    }
+    Ok(TrashConfig {
+        target: t.target,
+        url: t.url,
+        password,
+        tls_mode,
+        tls_ca,
+        purge_interval,
+    })
+}
+
+fn control(cx: &Ctx, c: RawControl) -> R<ControlConfig> {
+    let (password, tls_mode, tls_ca) = credential(
+        cx,
+        "control",
+        &c.url,
+        c.password_env,
+        c.password_file,
+        c.tls,
+    )?;
     if let Some(r) = &c.replica {
         if r.is_empty() || r.len() > 63 || r.chars().any(|ch| ch.is_control()) {
             return Err(cx.err("control.replica", "must be 1 to 63 printable characters"));

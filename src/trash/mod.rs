@@ -7,8 +7,9 @@
 //! catalog query about the dropped table and the reading of its one row, [`plan`]
 //! turns facts into the SQL that keeps the data (or says why that would not be
 //! faithful), [`registry`] owns the registry table and the restore and purge plans.
-//! [`run`] carries the plans out on a tokio-postgres connection (the CLI and the
-//! tests use it).
+//! [`run`] carries the plans out on a tokio-postgres connection (the CLI, the
+//! proxy's retention purge in [`retention`] and the tests use it); the proxy's
+//! sessions run the trash themselves (`session/relay/trash.rs`).
 //!
 //! Layout on the target: the registry is `pgwarden_trash.registry`; each trashed
 //! item lives alone in `pgwarden_trash_<id>`, so objects keep their own names (two
@@ -19,6 +20,7 @@ pub mod connect;
 pub mod facts;
 pub mod plan;
 pub mod registry;
+pub mod retention;
 pub mod run;
 pub mod statement;
 

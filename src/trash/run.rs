@@ -272,8 +272,8 @@ pub async fn purge(c: &Client, id: i64) -> Result<Item, TrashError> {
     in_transaction(c, id, Item::purge_plan).await
 }
 
-/// Purges every item whose retention has passed; returns their ids.
-pub async fn purge_expired(c: &Client) -> Result<Vec<i64>, TrashError> {
+/// Purges every item whose retention has passed; returns them.
+pub async fn purge_expired(c: &Client) -> Result<Vec<Item>, TrashError> {
     if one(c, registry::EXISTS_SQL).await?.as_deref() != Some("true") {
         return Ok(Vec::new());
     }
@@ -283,8 +283,9 @@ pub async fn purge_expired(c: &Client) -> Result<Vec<i64>, TrashError> {
         .into_iter()
         .filter_map(|r| r.into_iter().next().flatten()?.parse().ok())
         .collect();
-    for id in &ids {
-        purge(c, *id).await?;
+    let mut purged = Vec::with_capacity(ids.len());
+    for id in ids {
+        purged.push(purge(c, id).await?);
     }
-    Ok(ids)
+    Ok(purged)
 }

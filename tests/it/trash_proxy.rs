@@ -13,6 +13,7 @@ use crate::trash_table::{lines, md5, snapshot, SCHEMA};
 use std::time::Duration;
 
 use pgwarden::trash::run;
+use support::audit_file::{audit_toml, verify, wait_for};
 use support::guarded::*;
 use support::*;
 use tokio_postgres::{AsyncMessage, Client};
@@ -438,4 +439,107 @@ async fn trash_proxy_uncovered_drops_get_the_fallback() {
         .await
         .expect("nothing to drop");
     assert_eq!(registry_count(&su).await, 0);
+}
+
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// With a `[trash]` credential the proxy purges expired items on its interval (an
+/// audit `purge` event each, after the `trash` event of the drop) and reports the
+/// trash's size per target; unexpired items stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trash_proxy_purges_expired_items_and_reports_the_size() {
+    let cluster = PgCluster::start();
+    let su = cluster.superuser_client().await;
+    su.batch_execute(
+        "CREATE TABLE kept (id int PRIMARY KEY, v text); \
+         INSERT INTO kept SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g; \
+         CREATE TABLE expiring (id int)",
+    )
+    .await
+    .expect("tables");
+    let dir = tempfile::tempdir().expect("dir");
+    let audit = dir.path().join("audit.jsonl");
+    let pw_var = "PGWARDEN_TEST_TRASH_PURGE_PW";
+    std::env::set_var(pw_var, SUPERUSER_PASSWORD);
+    let token_var = "PGWARDEN_TEST_TOKEN_TRASH_PURGE";
+    std::env::set_var(token_var, "tok-trash");
+    let proxy = prod_builder(&cluster)
+        .policy_toml(POLICY)
+        .admin(&[("carol", token_var)])
+        .extra_toml(&format!(
+            "{}\n[trash]\ntarget = \"{PROD}\"\nurl = \"host=127.0.0.1 port={} user={SUPERUSER} dbname={APP_DB}\"\n\
+             password_env = \"{pw_var}\"\ntls = {{ mode = \"disable\" }}\npurge_interval = \"1s\"\n",
+            audit_toml(&audit, "guarded"),
+            cluster.port()
+        ))
+        .start()
+        .await;
+    let (c, _rx) = through(&proxy).await;
+    c.simple_query("DROP TABLE kept").await.expect("trashed");
+    c.simple_query("DROP TABLE expiring")
+        .await
+        .expect("trashed");
+    let items = run::list(&su).await.expect("list");
+    assert_eq!(items.len(), 2);
+    let expiring = items
+        .iter()
+        .find(|i| i.original_name == "expiring")
+        .expect("item")
+        .id;
+    su.batch_execute(&format!(
+        "UPDATE pgwarden_trash.registry SET expires_at = now() - interval '1 second' WHERE id = {expiring}"
+    ))
+    .await
+    .expect("expire it");
+    let mut left = 2;
+    for _ in 0..100 {
+        left = registry_count(&su).await;
+        if left == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 1, "the expired item is purged within the interval");
+    assert!(!exists(&su, &format!("pgwarden_trash_{expiring}.expiring")).await);
+    let kept = run::list(&su).await.expect("list");
+    assert_eq!(kept[0].original_name, "kept");
+    let count = format!("SELECT count(*) FROM pgwarden_trash_{}.kept", kept[0].id);
+    assert_eq!(lines(&su, &count).await, ["2000"]);
+
+    let recs = wait_for(&audit, "a purge event", |r| {
+        r.iter().any(|e| e["event"] == "purge")
+    })
+    .await;
+    let purge = recs.iter().find(|e| e["event"] == "purge").expect("purge");
+    assert_eq!(purge["item"], expiring);
+    assert_eq!(purge["target"], PROD);
+    assert_eq!(purge["reason"], "expired");
+    let trashed: Vec<_> = recs.iter().filter(|e| e["event"] == "trash").collect();
+    assert_eq!(trashed.len(), 2, "{recs:?}");
+    assert!(recs.iter().any(|e| e["event"] == "statement"
+        && e["decision"] == "trash"
+        && e["sql"] == "DROP TABLE kept"));
+    let (ok, out) = verify(&[&audit]);
+    assert!(ok, "{out}");
+
+    // The size of what is left (the kept table: well over 100 kB).
+    let admin = proxy.admin_addr().expect("admin");
+    let mut bytes = 0.0;
+    for _ in 0..50 {
+        let m = support::http::request(admin, "GET", "/metrics", None, None).await;
+        bytes = metric(
+            &m.body,
+            &format!("pgwarden_trash_bytes{{target=\"{PROD}\"}}"),
+        );
+        if bytes > 100_000.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(bytes > 100_000.0, "pgwarden_trash_bytes = {bytes}");
 }
