@@ -1,8 +1,9 @@
-//! The admin HTTP API: health, readiness, held statements (list, approve, deny) and
-//! policy reload. Mutating endpoints are POST and need an approver's bearer token.
+//! The admin HTTP API: health, readiness, held statements (list, approve, deny),
+//! policy reload and the trash (`trash.rs`). Mutating endpoints are POST and need an approver's bearer token.
 
 pub mod client;
 pub mod https;
+mod trash;
 mod ui;
 
 use std::collections::HashMap;
@@ -96,6 +97,9 @@ pub fn router(state: AdminState) -> Router {
         .route("/holds/{id}/approve", post(approve))
         .route("/holds/{id}/deny", post(deny))
         .route("/reload", post(reload))
+        .route("/trash", get(trash::list))
+        .route("/trash/{id}/restore", post(trash::restore))
+        .route("/trash/{id}/purge", post(trash::purge))
         .merge(ui::router())
         .with_state(state)
 }

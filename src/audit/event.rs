@@ -30,6 +30,8 @@ pub enum Event {
     Trash(TrashEvent),
     /// pgwarden purged a trash item whose retention had passed.
     Purge(PurgeEvent),
+    /// An approver restored a trash item through the admin API.
+    Restore(RestoreEvent),
     /// Written by the writer itself, first thing after it recovers from a failure:
     /// what was lost while the log could not be written.
     AuditGap(AuditGap),
@@ -53,6 +55,7 @@ impl Event {
             Event::PolicyReload(_) => "policy_reload",
             Event::Trash(_) => "trash",
             Event::Purge(_) => "purge",
+            Event::Restore(_) => "restore",
             Event::AuditGap(_) => "audit_gap",
         }
     }
@@ -277,7 +280,8 @@ pub struct TrashEvent {
     pub retention_s: u64,
 }
 
-/// A trash item really dropped by pgwarden's retention purge (`[trash]`).
+/// A trash item really dropped by pgwarden (`[trash]`): its retention purge, or an
+/// approver through the admin API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PurgeEvent {
     pub target: String,
@@ -285,8 +289,23 @@ pub struct PurgeEvent {
     /// `schema.name` of the table as it was dropped.
     pub original: String,
     pub size_bytes: i64,
-    /// `expired`: its retention had passed.
+    /// `expired`: its retention had passed (the proxy's purge run); `requested`:
+    /// an approver purged it through the admin API.
     pub reason: String,
+    /// Who purged it (`null` for the retention purge).
+    pub approver: Option<String>,
+}
+
+/// A trash item put back through the admin API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreEvent {
+    pub target: String,
+    pub item: i64,
+    /// `schema.name` of the table as it was dropped.
+    pub original: String,
+    /// `schema.name` it is back under.
+    pub restored_as: String,
+    pub approver: String,
 }
 
 /// An approver approved a plan: its statements that would be held run without

@@ -17,8 +17,8 @@ mod tests;
 pub use chain::{ChainState, GENESIS};
 pub use event::{
     class_names, Approve, AuditGap, Decision, Deny, Event, Expire, HoldEvent, OutcomeEvent,
-    PlanApprove, PlanRevoke, PolicyReload, PurgeEvent, Record, SessionEnd, SessionStart,
-    StatementEvent, TrashEvent, Withdraw,
+    PlanApprove, PlanRevoke, PolicyReload, PurgeEvent, Record, RestoreEvent, SessionEnd,
+    SessionStart, StatementEvent, TrashEvent, Withdraw,
 };
 pub use redact::{redact, sql_for_log};
 pub use scope::{is_guarded, is_write, should_record};

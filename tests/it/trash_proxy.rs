@@ -542,4 +542,67 @@ async fn trash_proxy_purges_expired_items_and_reports_the_size() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(bytes > 100_000.0, "pgwarden_trash_bytes = {bytes}");
+
+    // The admin API with an approver's token: list, restore (refused while the
+    // name is taken), purge; restore and purge are audited with the approver.
+    use support::http::request;
+    assert_eq!(
+        request(admin, "GET", "/trash", None, None).await.status,
+        401
+    );
+    let l = request(admin, "GET", "/trash", Some("tok-trash"), None).await;
+    assert_eq!(l.status, 200, "{}", l.body);
+    let v: serde_json::Value = serde_json::from_str(&l.body).expect("json");
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(1), "{v}");
+    let id = kept[0].id;
+    su.batch_execute("CREATE TABLE kept (other int)")
+        .await
+        .expect("take the name");
+    let path = format!("/trash/{id}/restore");
+    let r = request(admin, "POST", &path, Some("tok-trash"), None).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = request(
+        admin,
+        "POST",
+        &path,
+        Some("tok-trash"),
+        Some(r#"{"as": "kept_back"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(lines(&su, "SELECT count(*) FROM kept_back").await, ["2000"]);
+    let recs = wait_for(&audit, "a restore event", |r| {
+        r.iter().any(|e| e["event"] == "restore")
+    })
+    .await;
+    let restore = recs
+        .iter()
+        .find(|e| e["event"] == "restore")
+        .expect("restore");
+    assert_eq!(restore["approver"], "carol");
+    assert_eq!(restore["restored_as"], "public.kept_back");
+    // Another drop through the proxy, purged by hand.
+    c.simple_query("DROP TABLE kept").await.expect("trashed");
+    let again = run::list(&su).await.expect("list");
+    let other = again[0].id;
+    let r = request(
+        admin,
+        "POST",
+        &format!("/trash/{other}/purge"),
+        Some("tok-trash"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(registry_count(&su).await, 0);
+    let r = request(admin, "POST", "/trash/999/purge", Some("tok-trash"), None).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    wait_for(&audit, "a requested purge", |r| {
+        r.iter().any(|e| {
+            e["event"] == "purge" && e["reason"] == "requested" && e["approver"] == "carol"
+        })
+    })
+    .await;
+    let (ok, out) = verify(&[&audit]);
+    assert!(ok, "{out}");
 }
