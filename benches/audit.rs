@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pgwarden::audit::{AuditLog, Decision, Event, StatementEvent};
+use pgwarden::audit::{AuditLog, Disposition, Event, StatementEvent};
 use pgwarden::config::{AuditConfig, AuditScope, Durability};
 
 fn stmt() -> Event {
@@ -23,7 +23,7 @@ fn stmt() -> Event {
         fingerprint: "a0b1c2d3e4f5a6b7".into(),
         classes: vec!["update.bounded".into()],
         objects: vec!["orders".into()],
-        decision: Decision::Audit,
+        decision: Disposition::Audit,
         rule: Some("audit-writes".into()),
         hold_id: None,
         approver: None,

@@ -18,7 +18,7 @@ pub enum Event {
     SessionEnd(SessionEnd),
     Statement(Box<StatementEvent>),
     Outcome(OutcomeEvent),
-    Hold(HoldEvent),
+    Hold(Held),
     Approve(Approve),
     Deny(Deny),
     Expire(Expire),
@@ -98,7 +98,7 @@ pub struct SessionEnd {
 /// What was decided about a statement. `decision` in a statement event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Decision {
+pub enum Disposition {
     /// Forwarded by a plain allow.
     Allow,
     /// Forwarded, and always recorded (`action = "audit"`).
@@ -123,29 +123,29 @@ pub enum Decision {
     Trash,
 }
 
-impl Decision {
+impl Disposition {
     /// The policy action as a statement decision.
-    pub fn from_action(a: Action) -> Decision {
+    pub fn from_action(a: Action) -> Disposition {
         match a {
-            Action::Allow => Decision::Allow,
-            Action::Audit => Decision::Audit,
-            Action::Block => Decision::Block,
-            Action::Hold => Decision::Hold,
+            Action::Allow => Disposition::Allow,
+            Action::Audit => Disposition::Audit,
+            Action::Block => Disposition::Block,
+            Action::Hold => Disposition::Hold,
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Decision::Allow => "allow",
-            Decision::Audit => "audit",
-            Decision::Block => "block",
-            Decision::Hold => "hold",
-            Decision::Confirmed => "confirmed",
-            Decision::Approved => "approved",
-            Decision::Denied => "denied",
-            Decision::Expired => "expired",
-            Decision::Withdrawn => "withdrawn",
-            Decision::Trash => "trash",
+            Disposition::Allow => "allow",
+            Disposition::Audit => "audit",
+            Disposition::Block => "block",
+            Disposition::Hold => "hold",
+            Disposition::Confirmed => "confirmed",
+            Disposition::Approved => "approved",
+            Disposition::Denied => "denied",
+            Disposition::Expired => "expired",
+            Disposition::Withdrawn => "withdrawn",
+            Disposition::Trash => "trash",
         }
     }
 }
@@ -172,7 +172,7 @@ pub struct StatementEvent {
     pub classes: Vec<String>,
     pub objects: Vec<String>,
     /// In shadow mode: the would-be decision (the statement was forwarded anyway).
-    pub decision: Decision,
+    pub decision: Disposition,
     /// The deciding rule; `null` = the environment's default.
     pub rule: Option<String>,
     pub hold_id: Option<u64>,
@@ -213,7 +213,7 @@ pub struct OutcomeEvent {
 
 /// A statement was held for an approver (`confirm = "approver"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HoldEvent {
+pub struct Held {
     pub hold_id: u64,
     pub session: u64,
     pub statement_id: u64,

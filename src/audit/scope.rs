@@ -11,7 +11,7 @@
 //! confirmed, approved, …; in shadow mode the would-be decision counts).
 //! With `buffered`, nothing is synced before execution.
 
-use super::event::Decision;
+use super::event::Disposition;
 use crate::classify::Class;
 use crate::config::{AuditScope, Durability};
 
@@ -26,8 +26,8 @@ const READ_ONLY: &[Class] = &[
 ];
 
 /// True when the decision is anything but a plain allow.
-pub fn is_guarded(decision: Decision) -> bool {
-    decision != Decision::Allow
+pub fn is_guarded(decision: Disposition) -> bool {
+    decision != Disposition::Allow
 }
 
 /// True when some class changes something (not in the read-only set).
@@ -40,7 +40,7 @@ pub fn is_write(classes: &[Class]) -> bool {
 pub fn should_record(
     scope: AuditScope,
     durability: Durability,
-    decision: Decision,
+    decision: Disposition,
     classes: &[Class],
 ) -> Option<Durability> {
     let guarded = is_guarded(decision);
@@ -64,14 +64,14 @@ pub fn should_record(
 mod tests {
     use super::*;
     use AuditScope::*;
-    use Decision as D;
+    use Disposition as D;
     use Durability::*;
 
     type Row = (
         &'static str,
         AuditScope,
         Durability,
-        Decision,
+        Disposition,
         &'static [Class],
         Option<Durability>,
     );

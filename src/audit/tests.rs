@@ -25,7 +25,7 @@ fn stmt(i: u64) -> Event {
         fingerprint: "0123456789abcdef".into(),
         classes: vec!["delete.bounded".into()],
         objects: vec!["orders".into()],
-        decision: Decision::Audit,
+        decision: Disposition::Audit,
         rule: Some("audit-deletes".into()),
         hold_id: None,
         approver: None,

@@ -160,7 +160,7 @@ impl HoldQueue {
     ) {
         let base = (info.id, info.session, info.statement_id);
         let audit_event = match kind {
-            HoldEventKind::Hold => audit::Event::Hold(audit::HoldEvent {
+            HoldEventKind::Hold => audit::Event::Hold(audit::Held {
                 hold_id: base.0,
                 session: base.1,
                 statement_id: base.2,

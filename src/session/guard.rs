@@ -699,7 +699,7 @@ impl Guard {
         text: &str,
         stmts: &[Statement],
         verdict: &Verdict,
-        decision: audit::Decision,
+        decision: audit::Disposition,
         shadow: bool,
     ) -> audit::StatementEvent {
         let mut classes: Vec<Class> = stmts
@@ -747,14 +747,14 @@ impl Guard {
     ) {
         self.statements += 1;
         let (dec, shadow) = match outcome {
-            Outcome::Allow => (audit::Decision::Allow, false),
-            Outcome::Audit => (audit::Decision::Audit, false),
-            Outcome::Block | Outcome::BadToken => (audit::Decision::Block, false),
-            Outcome::HoldSelf | Outcome::HoldApprover => (audit::Decision::Hold, false),
-            Outcome::Confirmed => (audit::Decision::Confirmed, false),
-            Outcome::Planned => (audit::Decision::Approved, false),
-            Outcome::Shadowed => (audit::Decision::from_action(verdict.action), true),
-            Outcome::Trashed => (audit::Decision::Trash, false),
+            Outcome::Allow => (audit::Disposition::Allow, false),
+            Outcome::Audit => (audit::Disposition::Audit, false),
+            Outcome::Block | Outcome::BadToken => (audit::Disposition::Block, false),
+            Outcome::HoldSelf | Outcome::HoldApprover => (audit::Disposition::Hold, false),
+            Outcome::Confirmed => (audit::Disposition::Confirmed, false),
+            Outcome::Planned => (audit::Disposition::Approved, false),
+            Outcome::Shadowed => (audit::Disposition::from_action(verdict.action), true),
+            Outcome::Trashed => (audit::Disposition::Trash, false),
         };
         let holding = matches!(decision, Decision::Hold { .. });
         if !self.shared.audit.is_enabled() && !holding {
@@ -801,19 +801,19 @@ impl Guard {
         };
         let (dec, approver) = match r {
             Resolution::Approved { approver } => {
-                (audit::Decision::Approved, Some(approver.clone()))
+                (audit::Disposition::Approved, Some(approver.clone()))
             }
             Resolution::Denied { approver, .. } => {
-                (audit::Decision::Denied, Some(approver.clone()))
+                (audit::Disposition::Denied, Some(approver.clone()))
             }
-            Resolution::Expired => (audit::Decision::Expired, None),
+            Resolution::Expired => (audit::Disposition::Expired, None),
             Resolution::Shutdown | Resolution::Withdrawn { .. } => {
-                (audit::Decision::Withdrawn, None)
+                (audit::Disposition::Withdrawn, None)
             }
         };
         ev.decision = dec;
         ev.approver = approver;
-        let durability = if dec == audit::Decision::Approved {
+        let durability = if dec == audit::Disposition::Approved {
             self.shared.config.audit.durability
         } else {
             Durability::Buffered
@@ -1145,7 +1145,7 @@ impl Guard {
         let accepted = matches!(r, Resolution::Approved { .. });
         if let Some((mut ev, durability)) = self.token_audit.take() {
             if !accepted && matches!(wait, TokenWait::Redeem) {
-                ev.decision = audit::Decision::Block;
+                ev.decision = audit::Disposition::Block;
             }
             self.pending_audit = Some((audit::Event::Statement(Box::new(ev)), durability));
         }
@@ -1202,7 +1202,7 @@ impl Guard {
         self.uncounted = None;
         self.shared.holds.withdraw(id);
         if let Some(mut ev) = self.held_event.take() {
-            ev.decision = audit::Decision::Withdrawn;
+            ev.decision = audit::Disposition::Withdrawn;
             self.shared
                 .audit
                 .record(audit::Event::Statement(Box::new(ev)));
