@@ -35,6 +35,9 @@ pub enum Event {
     /// Written by the writer itself, first thing after it recovers from a failure:
     /// what was lost while the log could not be written.
     AuditGap(AuditGap),
+    /// The server sent a reply no forwarded request accounts for: the session was
+    /// closed (FATAL 08P01 to the client) rather than guess whose reply it was.
+    OutOfSync(OutOfSync),
 }
 
 impl Event {
@@ -57,6 +60,7 @@ impl Event {
             Event::Purge(_) => "purge",
             Event::Restore(_) => "restore",
             Event::AuditGap(_) => "audit_gap",
+            Event::OutOfSync(_) => "out_of_sync",
         }
     }
 }
@@ -65,6 +69,16 @@ impl From<StatementEvent> for Event {
     fn from(s: StatementEvent) -> Event {
         Event::Statement(Box::new(s))
     }
+}
+
+/// A session closed because the server's replies no longer matched its requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutOfSync {
+    pub session: u64,
+    /// The server message's type (one character, e.g. `C`).
+    pub message_type: String,
+    /// The request whose reply was due (`Parse`, `Sync`, …), `null` when none was.
+    pub expected: Option<String>,
 }
 
 /// A client connection was accepted and routed (after authentication).

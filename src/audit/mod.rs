@@ -16,7 +16,9 @@ mod tests;
 
 pub use chain::{ChainState, GENESIS};
 pub use event::{
-    class_names, Approve, AuditGap, Deny, Disposition, Event, Expire, Held, OutcomeEvent, PlanApprove, PlanRevoke, PolicyReload, PurgeEvent, Record, RestoreEvent, SessionEnd, SessionStart, StatementEvent, TrashEvent, Withdraw,
+    class_names, Approve, AuditGap, Deny, Disposition, Event, Expire, Held, OutOfSync,
+    OutcomeEvent, PlanApprove, PlanRevoke, PolicyReload, PurgeEvent, Record, RestoreEvent,
+    SessionEnd, SessionStart, StatementEvent, TrashEvent, Withdraw,
 };
 pub use redact::{redact, sql_for_log};
 pub use scope::{is_guarded, is_write, should_record};

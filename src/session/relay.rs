@@ -615,6 +615,13 @@ impl Relay {
             consumed,
         );
         tracing::error!(error = %e, "server and client out of sync: closing the session");
+        self.guard
+            .audit_log()
+            .record(crate::audit::Event::OutOfSync(crate::audit::OutOfSync {
+                session: self.guard.session_id,
+                message_type: char::from(e.tag).to_string(),
+                expected: e.expected.map(|r| format!("{r:?}")),
+            }));
         self.to_client
             .extend_from_slice(&core::out_of_sync_error(&e));
         self.terminate_server();

@@ -399,3 +399,54 @@ async fn oversized_authentication_requests_are_refused() {
     assert_bounded(&proxy, baseline, "200 MiB authentication requests");
     other_session_works(&ep).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_nothing_asked_for_closes_the_session_with_an_audit_record() {
+    let cluster = PgCluster::start();
+    // Answers the first Query with one CommandComplete too many after its
+    // ReadyForQuery: a reply no forwarded request accounts for.
+    let fake = FakeServer::start(|mut conn: FakeConn| async move {
+        if conn.accept_login().await.is_err() {
+            return;
+        }
+        while let Some((tag, _)) = conn.read_message().await {
+            if tag != b'Q' {
+                continue;
+            }
+            let mut out = fake_server::complete("SELECT 0");
+            out.extend(fake_server::ready());
+            out.extend(fake_server::complete("DELETE 5"));
+            if conn.send(&out).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let proxy = TestProxy::builder()
+        .target(TargetSpec::for_cluster("main", &cluster))
+        .target(TargetSpec::for_port("fake", fake.port).databases(&["fake"]))
+        .extra_toml(&support::audit_file::audit_toml(&audit, "all"))
+        .spawn_binary()
+        .await;
+    let ep = proxy.endpoint();
+    let mut c = fake_session(&ep).await;
+    c.send(&query("SELECT 1")).await.unwrap();
+    let closed = c.read_to_close(Duration::from_secs(10)).await;
+    assert!(closed.closed, "the session is closed");
+    assert_eq!(
+        closed
+            .error_response()
+            .and_then(|e| e.sqlstate())
+            .as_deref(),
+        Some("08P01")
+    );
+    support::audit_file::wait_for(&audit, "an out_of_sync record", |records| {
+        records.iter().any(|r| {
+            r["event"] == "out_of_sync" && r["message_type"] == "C" && r["expected"].is_null()
+        })
+    })
+    .await;
+    other_session_works(&ep).await;
+}
