@@ -1,7 +1,8 @@
-//! Classification cost: short, typical OLTP and 100 KB statements; cache hit vs miss.
+//! Classification cost: short, typical OLTP and 100 KB statements; cache hit vs miss;
+//! a miss read on the calling thread vs handed to the big-stack pool.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use pgwarden::classify::{classify, Classifier, ClassifierOptions, SessionFacts};
+use pgwarden::classify::{classify, deep, Classifier, ClassifierOptions, SessionFacts};
 use std::hint::black_box;
 
 const SHORT: &str = "SELECT 1";
@@ -56,6 +57,23 @@ fn bench(c: &mut Criterion) {
         });
     }
     miss.finish();
+
+    // A short text's miss is read on the calling thread; the same work handed to the
+    // big-stack pool (as every miss was before) adds the two threads' wake-ups.
+    let mut place = c.benchmark_group("classify_miss_where");
+    for (name, sql) in [("short", SHORT), ("oltp_update", UPDATE), ("join3", JOIN3)] {
+        assert!(deep::inline(sql));
+        place.bench_with_input(BenchmarkId::new("inline", name), sql, |b, sql| {
+            b.iter(|| classify(black_box(sql), &facts))
+        });
+        place.bench_with_input(BenchmarkId::new("pool", name), sql, |b, sql| {
+            b.iter(|| {
+                let (text, facts) = (sql.to_string(), facts.clone());
+                deep::run(move || classify(black_box(&text), &facts))
+            })
+        });
+    }
+    place.finish();
 
     let mut hit = c.benchmark_group("classify_hit");
     let classifier = Classifier::new(ClassifierOptions::default());

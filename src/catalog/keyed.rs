@@ -55,11 +55,11 @@ fn k<T: Into<i32>>(v: T) -> i64 {
     i64::from(v.into())
 }
 
-/// The key shape of `sql`, if it is one statement of that narrow form. Parsed on the
-/// classifier's big-stack threads: the tree may nest as deep as the parser allows.
+/// The key shape of `sql`, if it is one statement of that narrow form. A long text
+/// is parsed on the classifier's big-stack threads: its tree may nest as deep as the
+/// parser allows.
 pub fn key_shape(sql: &str) -> Option<KeyShape> {
-    let text = sql.to_string();
-    crate::classify::deep::run(move || shape_of(&text)).flatten()
+    crate::classify::deep::read(sql, shape_of).flatten()
 }
 
 fn shape_of(sql: &str) -> Option<KeyShape> {

@@ -18,7 +18,7 @@
 
 mod bounded;
 mod cache;
-pub(crate) mod deep;
+pub mod deep;
 mod fold;
 mod functions;
 #[cfg(test)]
@@ -152,12 +152,18 @@ pub fn classify(sql: &str, facts: &SessionFacts) -> Vec<Statement> {
     classify_with(sql, facts, dangerous)
 }
 
-/// Classifies on a big-stack pool thread (`deep`); a panic anywhere below (in the
-/// parser bindings or here) is caught and the text is `unparsed`, never forwarded
-/// unclassified and never a crashed session.
+/// Classifies on the calling thread when the text is short, on a big-stack pool
+/// thread otherwise (`deep`); a panic anywhere below (in the parser bindings or here)
+/// is caught and the text is `unparsed`, never forwarded unclassified and never a
+/// crashed session.
 fn classify_with(sql: &str, facts: &SessionFacts, dangerous: &[String]) -> Vec<Statement> {
-    let (text, session, list) = (sql.to_string(), facts.clone(), dangerous.to_vec());
-    deep::run(move || classify_inner(&text, &session, &list)).unwrap_or_else(|| {
+    let read = if deep::inline(sql) {
+        deep::here(|| classify_inner(sql, facts, dangerous))
+    } else {
+        let (text, session, list) = (sql.to_string(), facts.clone(), dangerous.to_vec());
+        deep::run(move || classify_inner(&text, &session, &list))
+    };
+    read.unwrap_or_else(|| {
         let mut s = unparsed(sql);
         if session::unreadable(facts) {
             s.classes.push(Class::Unreadable);
