@@ -54,7 +54,7 @@ for mode in $MODES; do
             dir=$RAW/counts-$mode-c$c-$t
             mkdir -p "$dir"
             j=$((c < 2 ? c : 2))
-            (cd "$dir" && exec pgbench -n -S -M "$mode" -c "$c" -j "$j" -T $((DURATION + 3)) -l \
+            (cd "$dir" && exec pgbench -n "${SCRIPT_ARGS[@]}" -M "$mode" -c "$c" -j "$j" -T $((DURATION + 3)) -l \
                 --log-prefix=tx -h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres \
                 >"$dir/pgbench.log" 2>&1) &
             bench_pid=$!
@@ -88,7 +88,7 @@ done
 
 TABLE=$RAW/counts.md
 {
-    echo "per transaction, pgbench -S, ${DURATION} s window per cell; CPU = perf task-clock (inflated on a busy machine, compare within a run); sends = sendto+sendmsg+write+writev, receives = recvfrom+recvmsg+read+readv, waits = epoll_wait+epoll_pwait+poll+ppoll+pselect6"
+    echo "per transaction, pgbench ${SCRIPT_ARGS[*]}, ${DURATION} s window per cell; CPU = perf task-clock (inflated on a busy machine, compare within a run); sends = sendto+sendmsg+write+writev, receives = recvfrom+recvmsg+read+readv, waits = epoll_wait+epoll_pwait+poll+ppoll+pselect6"
     echo "machine: $(nproc) cores; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     echo "| mode | clients | target | process | syscalls | context switches | sends | receives | waits | futex | CPU (µs) | all processes: syscalls / context switches |"

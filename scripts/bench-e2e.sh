@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end baseline: pgbench select-only against one throwaway cluster, directly, through
-# PgBouncer (session mode) and through pgwarden twice (an allow-all development target, and
-# a production target under policy.example.toml), in one run.
+# End-to-end baseline: pgbench (select-only by default) against one throwaway cluster,
+# directly, through PgBouncer (session mode) and through pgwarden twice (an allow-all
+# development target, and a production target under policy.example.toml), in one run.
 #
 # Usage: scripts/bench-e2e.sh
 #
@@ -11,6 +11,9 @@
 #   CLIENTS="1 8"        client counts (-j = min(clients, 2))
 #   MODES="simple prepared"   pgbench query modes (-M)
 #   SCALE=10             pgbench -i scale
+#   SCRIPT=select-only   what pgbench runs: a built-in script (select-only, tpcb-like,
+#                        simple-update) or a script file (e.g.
+#                        benches/pgbench/impact-range.sql, given -D scale=SCALE)
 #   POOL=16              PgBouncer default_pool_size (>= the largest client count)
 #   PGWARDEN_BIN=PATH    pgwarden binary (default target/dist/pgwarden, the optimised build
 #                        the container image ships, brought up to date with 'cargo build
@@ -25,7 +28,9 @@
 #                        w2:PGWARDEN__SERVER__WORKER_THREADS=2"); PGWARDEN_BIN=PATH in a
 #                        variant runs that binary (e.g. to compare two builds),
 #                        PGWARDEN_ENVIRONMENT=ENV sets the target's environment and
-#                        PGWARDEN_POLICY=PATH its policy file; rows are named
+#                        PGWARDEN_POLICY=PATH its policy file (PGWARDEN_POLICY=measured:
+#                        the example policy with its commented-out impact rule in force,
+#                        so DELETE/UPDATE not bounded by a key are probed); rows are named
 #                        pgwarden-NAME. Default: "allow-all:" (development target, no
 #                        policy) and "production:" (production target, the example policy).
 #   COUNTS=1             instead of the TPS table, count per transaction what each process
@@ -56,12 +61,20 @@ ROUNDS=${ROUNDS:-1}
 CLIENTS=${CLIENTS:-1 8}
 MODES=${MODES:-simple prepared}
 SCALE=${SCALE:-10}
+SCRIPT=${SCRIPT:-select-only}
 POOL=${POOL:-16}
 OUT_DIR=${OUT_DIR:-$REPO_ROOT/target/bench-e2e}
 PGWARDEN_PROFILE=${PGWARDEN_PROFILE:-dist}
 
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || die "DURATION must be a positive integer (seconds)"
 [[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 ]] || die "ROUNDS must be a positive integer"
+case $SCRIPT in
+    select-only | tpcb-like | simple-update) SCRIPT_ARGS=(-b "$SCRIPT") ;;
+    *)
+        [[ -f $SCRIPT ]] || die "SCRIPT: '$SCRIPT' is neither a built-in pgbench script nor a file"
+        SCRIPT_ARGS=(-f "$(realpath "$SCRIPT")" -D "scale=$SCALE")
+        ;;
+esac
 HINT="apt-get install postgresql-client" need_cmd psql pgbench
 need_cmd timeout awk sort
 [[ ${COUNTS:-0} != 1 ]] || HINT="apt-get install linux-perf" need_cmd perf pgrep
@@ -71,6 +84,16 @@ for c in $CLIENTS; do
     [[ $c =~ ^[0-9]+$ ]] || die "CLIENTS must be numbers (got '$c')"
     ((c <= POOL)) || die "POOL ($POOL) must be at least the largest client count ($c) so PgBouncer does not queue"
 done
+
+# measured_policy FILE: FILE (the example policy) with its commented-out impact rule
+# (the `# [[rule]]` block after "# Measured writes") in force.
+measured_policy() {
+    awk '/^# Measured writes/ { seen = 1 }
+        seen && /^# \[\[rule\]\]$/ { on = 1 }
+        on && /^$/ { on = 0; seen = 0 }
+        on { sub(/^# /, "") }
+        { print }' "$1"
+}
 
 WORK=
 trap cleanup_all EXIT
@@ -104,6 +127,13 @@ else
         for v in "${vars[@]}"; do
             [[ $v =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "PGWARDEN_VARIANTS: '$v' in '$spec' is not VAR=VALUE"
         done
+        # PGWARDEN_POLICY=measured: the example policy with its impact rule uncommented
+        for i in "${!vars[@]}"; do
+            if [[ ${vars[$i]} == PGWARDEN_POLICY=measured ]]; then
+                measured_policy "$REPO_ROOT/policy.example.toml" >"$WORK/measured-policy.toml"
+                vars[i]=PGWARDEN_POLICY=$WORK/measured-policy.toml
+            fi
+        done
         if start_pgwarden "$t" "${vars[@]}"; then
             TARGETS+=("$t")
             PORT[$t]=$PGWARDEN_PORT
@@ -128,7 +158,7 @@ psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'VACUUM ANALYZE
 run_pgbench() {
     local target=$1 mode=$2 c=$3 secs=$4 logf=$5 j
     j=$((c < 2 ? c : 2))
-    if ! timeout $((secs + 60)) pgbench -n -S -M "$mode" -c "$c" -j "$j" -T "$secs" \
+    if ! timeout $((secs + 60)) pgbench -n "${SCRIPT_ARGS[@]}" -M "$mode" -c "$c" -j "$j" -T "$secs" \
         -h 127.0.0.1 -p "${PORT[$target]}" -U postgres postgres >"$logf" 2>&1; then
         tail -n 15 "$logf" >&2
         die "pgbench against $target (-M $mode -c $c) failed (log: $logf)"
@@ -191,7 +221,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (N
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 TABLE=$RAW/table.md
 {
-    echo "pgbench -S (select-only), scale $SCALE, ${DURATION} s per run, $ROUNDS round(s)$( ((ROUNDS > 1)) && echo ', median')"
+    echo "pgbench ${SCRIPT_ARGS[*]}, scale $SCALE, ${DURATION} s per run, $ROUNDS round(s)$( ((ROUNDS > 1)) && echo ', median')"
     echo "machine: $(nproc) cores ($CPU_MODEL); load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "PostgreSQL $("$PG_BINDIR/pg_config" --version 2>/dev/null | awk '{print $2}' || "$PG_BINDIR/postgres" --version), $(pgbouncer --version 2>/dev/null | head -n 1), pgbench -j min(clients, 2), all on 127.0.0.1 TCP"
     if [[ -n $PGWARDEN_NOTE ]]; then
