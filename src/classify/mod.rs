@@ -18,6 +18,7 @@
 
 mod bounded;
 mod cache;
+mod decode;
 pub mod deep;
 mod fold;
 mod functions;
@@ -37,7 +38,18 @@ pub use session::encoding_is_safe;
 pub use startup::startup_settings;
 pub use statement::{Class, SessionFacts, Statement};
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
+
+/// SQL bytes as text for the classifier, decoded exactly in the session's client
+/// encoding (`decode`), and whether they were: if not, the text is decoded lossily
+/// (for the audit log only) and must be classified with [`SessionFacts::unreadable`].
+pub fn read_text<'a>(sql: &'a [u8], facts: &SessionFacts) -> (Cow<'a, str>, bool) {
+    match decode::decode(sql, &facts.client_encoding) {
+        Some(t) => (t, true),
+        None => (String::from_utf8_lossy(sql), false),
+    }
+}
 
 /// Classifier settings.
 #[derive(Debug, Clone)]
@@ -211,8 +223,19 @@ fn classify_inner(sql: &str, facts: &SessionFacts, dangerous: &[String]) -> Vec<
             .collect(),
         Err(()) => vec![unparsed(sql)],
     };
-    if unreadable {
-        for s in &mut out {
+    // A statement that changes how text reads (SET client_encoding, set_config of
+    // standard_conforming_strings, a write to pg_settings…) changes it for the
+    // statements after it in the same text, before the server confirms anything.
+    let changed_at = out.iter().position(|s| {
+        s.classes.iter().any(|c| {
+            matches!(
+                c,
+                Class::SessionEncoding | Class::SessionStringLiterals | Class::SystemCatalog
+            )
+        })
+    });
+    for (i, s) in out.iter_mut().enumerate() {
+        if unreadable || changed_at.is_some_and(|at| i > at) {
             s.classes.push(Class::Unreadable);
             s.classes.sort();
             s.classes.dedup();
@@ -224,6 +247,50 @@ fn classify_inner(sql: &str, facts: &SessionFacts, dangerous: &[String]) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_setting_makes_the_rest_of_the_text_unreadable() {
+        let f = SessionFacts::default();
+        let s = classify(
+            "SELECT 1; SET standard_conforming_strings = off; SELECT 'a\\'; DROP TABLE t; --'",
+            &f,
+        );
+        assert!(!s[0].classes.contains(&Class::Unreadable));
+        assert!(!s[1].classes.contains(&Class::Unreadable));
+        assert!(s[2..]
+            .iter()
+            .all(|s| s.classes.contains(&Class::Unreadable)));
+        let s = classify("SET client_encoding = 'UTF8'; SELECT 1", &f);
+        assert!(!s[1].classes.contains(&Class::Unreadable));
+    }
+
+    #[test]
+    fn text_that_does_not_decode_exactly_is_unreadable() {
+        let latin1 = SessionFacts {
+            client_encoding: "LATIN1".into(),
+            ..SessionFacts::default()
+        };
+        // Distinct tags in LATIN1: the server sees SELECT, DROP, SELECT.
+        let sql =
+            b"SELECT $\xe9$ $\xfc$ || $\xe9$; DROP TABLE t; SELECT $\xfc$ || $\xfc$ -- $\xe9$";
+        // Read lossily, both tags are U+FFFD and the text is one harmless SELECT.
+        let lossy = classify(&String::from_utf8_lossy(sql), &SessionFacts::default());
+        assert_eq!(lossy.len(), 1);
+        assert_eq!(lossy[0].classes, vec![Class::Read]);
+        let (text, exact) = read_text(sql, &latin1);
+        assert!(exact);
+        let s = classify(&text, &latin1);
+        assert!(
+            s.iter().any(|s| s.classes.contains(&Class::DropTable)),
+            "{s:?}"
+        );
+        // The same bytes in a UTF8 session do not decode: unreadable, never lossy.
+        let utf8 = SessionFacts::default();
+        let (text, exact) = read_text(sql, &utf8);
+        assert!(!exact);
+        let s = classify(&text, &utf8.unreadable());
+        assert!(s.iter().all(|s| s.classes.contains(&Class::Unreadable)));
+    }
 
     #[test]
     fn classifier_is_send_sync() {

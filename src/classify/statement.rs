@@ -260,6 +260,18 @@ pub struct SessionFacts {
     pub client_encoding: String,
 }
 
+impl SessionFacts {
+    /// These facts with an encoding no text is read in: every statement classified
+    /// with them is `unreadable` (text that did not decode exactly, or that follows
+    /// a change of how text reads the server has not confirmed yet).
+    pub fn unreadable(&self) -> SessionFacts {
+        SessionFacts {
+            client_encoding: "(not read exactly)".to_string(),
+            ..self.clone()
+        }
+    }
+}
+
 impl Default for SessionFacts {
     fn default() -> Self {
         SessionFacts {

@@ -10,8 +10,10 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 mod probe;
+mod text_settings;
 mod trash;
 pub use probe::{ProbeOrder, ProbeResult};
+use text_settings::changes_text;
 pub use trash::{TrashOrder, TrashResult};
 
 use super::state::SessionState;
@@ -156,6 +158,8 @@ pub struct Guard {
     /// A statement released by a token or a plan whose use the control database is
     /// still counting: its outcome and class family, counted once the answer is in.
     uncounted: Option<(Outcome, &'static str)>,
+    /// A setting that changes how text reads, let through and not yet answered.
+    text_settings: text_settings::TextSettings,
 }
 
 /// The last forwarded statement's verdict, with everything it depended on: the same
@@ -230,6 +234,7 @@ impl Guard {
             token_wait: None,
             uncounted: None,
             token_audit: None,
+            text_settings: Default::default(),
         }
     }
 
@@ -249,6 +254,7 @@ impl Guard {
 
     /// Decides on a whole client message after authentication.
     pub fn decide(&mut self, tag: u8, body: &[u8], state: &SessionState) -> Decision {
+        self.text_settings.on_message(tag, state.pending_ready);
         match tag {
             frontend::QUERY => match frontend::query(body) {
                 Some(sql) => {
@@ -324,7 +330,11 @@ impl Guard {
         if sql.len() < LARGE {
             return None;
         }
-        let text = String::from_utf8_lossy(sql).into_owned();
+        let (text, exact) = crate::classify::read_text(sql, &state.facts);
+        if !exact || self.text_settings.pending() {
+            return None;
+        }
+        let text = text.into_owned();
         let shared = Arc::clone(&self.shared);
         let facts = state.facts.clone();
         Some(move || {
@@ -339,14 +349,19 @@ impl Guard {
         state: &SessionState,
         extended: bool,
     ) -> Decision {
-        // Bytes outside UTF-8 become U+FFFD: ASCII structure (quotes, semicolons,
-        // keywords) is kept for every encoding the classifier calls safe; the
-        // others are classed `unreadable` by the classifier from the session facts.
-        let text = match std::str::from_utf8(sql) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => String::from_utf8_lossy(sql),
+        // Decoded exactly in the session's client encoding; text that does not decode
+        // exactly, or that follows an unanswered change of how text reads, is read
+        // with facts that make every statement `unreadable`.
+        let (text, exact) = crate::classify::read_text(sql, &state.facts);
+        let facts = if exact && !self.text_settings.pending() {
+            Cow::Borrowed(&state.facts)
+        } else {
+            Cow::Owned(state.facts.unreadable())
         };
-        let stmts = self.classify(&text, &state.facts);
+        let stmts = self.classify(&text, &facts);
+        if changes_text(&stmts) {
+            self.text_settings.changed(extended);
+        }
         // Read before the policy is: a swap in between only makes the next check miss.
         let generation = self.shared.policy_generation();
         if let Some(r) = self.repeat.take() {

@@ -29,6 +29,7 @@ mod enforce_adversarial;
 mod enforce_approver;
 mod enforce_block;
 mod enforce_confirm;
+mod enforce_encodings;
 mod explain_report;
 mod harness_smoke;
 mod hold_events;
