@@ -26,6 +26,7 @@
 //!   relay            the async driver after authentication: moves bytes, bounded
 //!   core/            the pure core: one Phase, reply queue, facts; messages in, steps out
 //!   guard            the decision on each client message; the only Permit maker
+//!     holds, metrics holds and tokens; the guard's metrics (probe, trash: theirs)
 //!   replies          the queue of expected server replies; out-of-sync detection
 //!   state            facts the server reported (application_name, encoding, key)
 //!   cancel           routing CancelRequests to the server that issued the key
