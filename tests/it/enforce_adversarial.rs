@@ -34,7 +34,7 @@ fn corpus() -> Vec<String> {
 }
 
 /// The built-in policy with every hold turned into a block.
-fn all_holds_block() -> String {
+pub(crate) fn all_holds_block() -> String {
     let builtin = pgwarden::shared::BUILTIN_POLICY;
     let mut out = String::new();
     for line in builtin.lines() {

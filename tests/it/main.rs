@@ -27,6 +27,7 @@ mod deploy_manifests;
 mod drain_signals;
 mod enforce_adversarial;
 mod enforce_approver;
+mod enforce_blind_spots;
 mod enforce_block;
 mod enforce_confirm;
 mod enforce_encodings;
