@@ -257,14 +257,19 @@ impl Guard {
         if !bounded {
             return Err(order);
         }
+        // Only an allow or audit verdict within the limits lets a key-bound
+        // statement run unprobed; anything stricter (impact_step never hands one
+        // here) is probed like any other statement.
+        let outcome = match order.call.within.action {
+            Action::Allow => Outcome::Allow,
+            Action::Audit => Outcome::Audit,
+            _ => return Err(order),
+        };
         let ProbeOrder {
             text, stmts, call, ..
         } = *order;
         let verdict = call.within;
-        let (outcome, decision) = match verdict.action {
-            Action::Audit => (Outcome::Audit, Decision::Forward(Permit(()))),
-            _ => (Outcome::Allow, Decision::Forward(Permit(()))),
-        };
+        let decision = Decision::Forward(Permit(()));
         self.conclude(&text, &stmts, &verdict, outcome, &decision);
         self.remember(&stmts, None);
         Ok(decision)
