@@ -29,6 +29,8 @@
 
 use std::time::Duration;
 
+use crate::protocol::sqlstate::SqlState;
+
 /// Every savepoint pgwarden creates starts with this.
 pub const PROBE_SAVEPOINT_PREFIX: &str = "pgwarden_probe_";
 
@@ -122,6 +124,15 @@ impl ProbePlan {
     /// The probe's `lock_timeout`.
     pub fn lock_timeout(&self) -> Duration {
         self.settings.lock_timeout
+    }
+
+    /// Whether an error after `waited` is one of pgwarden's own timeouts. A cancel
+    /// sooner than the statement_timeout came from a cancel request (the client's,
+    /// or pg_cancel_backend), and a lock error sooner than the lock_timeout from
+    /// NOWAIT: those are the statement's own errors, for the client as directly.
+    pub fn own_timeout(&self, sqlstate: &str, waited: Duration) -> bool {
+        (sqlstate == SqlState::QUERY_CANCELED.as_str() && waited >= self.statement_timeout())
+            || (sqlstate == SqlState::LOCK_NOT_AVAILABLE.as_str() && waited >= self.lock_timeout())
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -234,6 +245,21 @@ mod tests {
 
     fn plan(in_tx: bool) -> ProbePlan {
         ProbePlan::new(7, in_tx, ProbeSettings::default())
+    }
+
+    #[test]
+    fn only_errors_after_the_own_timeouts_are_pgwardens() {
+        let p = plan(false); // 5 s statement_timeout, 500 ms lock_timeout
+        let ms = Duration::from_millis;
+        for (code, waited, own) in [
+            ("57014", ms(5000), true),  // pgwarden's statement_timeout
+            ("57014", ms(1200), false), // a cancel request, the client's to see
+            ("55P03", ms(500), true),   // pgwarden's lock_timeout
+            ("55P03", ms(3), false),    // NOWAIT
+            ("23505", ms(9000), false), // any other error is the statement's own
+        ] {
+            assert_eq!(p.own_timeout(code, waited), own, "{code} after {waited:?}");
+        }
     }
 
     #[test]

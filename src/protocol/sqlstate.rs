@@ -15,6 +15,8 @@ impl SqlState {
     pub const PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState("54000");
     pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState("0A000");
     pub const QUERY_CANCELED: SqlState = SqlState("57014");
+    /// lock_not_available: a lock_timeout fired or NOWAIT found the row locked.
+    pub const LOCK_NOT_AVAILABLE: SqlState = SqlState("55P03");
     pub const ADMIN_SHUTDOWN: SqlState = SqlState("57P01");
     pub const CANNOT_CONNECT_NOW: SqlState = SqlState("57P03");
     pub const INTERNAL_ERROR: SqlState = SqlState("XX000");

@@ -164,36 +164,27 @@ impl Relay {
         let started = std::time::Instant::now();
         let mut ran = self.roundtrip(&stmt, &mut pbuf, true, timeout).await?;
         if let Some(code) = ran.error.clone() {
-            // A cancel before the probe's statement_timeout came from a cancel
-            // request (the client's, or pg_cancel_backend): the client gets it as
-            // directly. The client's own statement_timeout cannot fire: the probe's
-            // SET LOCAL replaces it.
-            // Likewise a lock error sooner than the probe's lock_timeout (NOWAIT).
-            let waited = started.elapsed();
-            let timed_out = (code == SqlState::QUERY_CANCELED.as_str()
-                && waited >= plan.statement_timeout())
-                || (code == "55P03" && waited >= plan.lock_timeout());
-            if timed_out {
+            // The client's own statement_timeout cannot fire: the probe's SET LOCAL
+            // replaces it.
+            if plan.own_timeout(&code, started.elapsed()) {
                 // The probe's own timeouts: rolled back, impact unknown.
                 self.undo(&plan, &mut pbuf, timeout).await?;
                 let m = Measured::Unknown(Unknown::from_sqlstate(&code));
                 let decision = self.guard.after_probe(order, ProbeResult::Measured(m));
                 return self.decided_unrun(decision, total).await;
             }
-            // The statement failed by itself: the client gets the server's error,
-            // and its session is where the server would leave it. Outside a
-            // transaction pgwarden's own is ended (status I, as for a failed
-            // autocommit statement); inside one the transaction stays failed (E),
-            // pgwarden's savepoint with it, as a client savepoint would be.
-            if !plan.in_transaction() {
-                let end = self
-                    .roundtrip(&query_message("ROLLBACK"), &mut pbuf, false, timeout)
-                    .await?;
-                set_status(&mut ran.raw, end.status);
-            }
+            // The statement failed by itself: the client gets the server's error.
             let decision = self.guard.after_probe(order, ProbeResult::Failed);
-            let _ = self.audited(decision, false).await;
-            return self.deliver(ran.raw, pbuf, total);
+            return self
+                .deliver_failed(
+                    ran.raw,
+                    pbuf,
+                    plan.in_transaction(),
+                    decision,
+                    total,
+                    timeout,
+                )
+                .await;
         }
         if ran.overflow {
             self.undo(&plan, &mut pbuf, timeout).await?;
@@ -340,6 +331,32 @@ impl Relay {
                 )))
             }
         }
+    }
+
+    /// The statement pgwarden ran failed by itself (the probe's or the trash's):
+    /// the client gets the server's error, and its session is where the server
+    /// would leave it. Outside a transaction pgwarden's own is ended (status I, as
+    /// for a failed autocommit statement); inside one the transaction stays failed
+    /// (E), pgwarden's savepoint with it, as a client savepoint would be.
+    pub(super) async fn deliver_failed(
+        &mut self,
+        mut raw: BytesMut,
+        mut pbuf: BytesMut,
+        in_transaction: bool,
+        decision: Decision,
+        total: usize,
+        timeout: std::time::Duration,
+    ) -> Result<(), End> {
+        if !in_transaction {
+            let end = self
+                .roundtrip(&query_message("ROLLBACK"), &mut pbuf, false, timeout)
+                .await?;
+            set_status(&mut raw, end.status);
+        }
+        // The decision forwards nothing (the server's error is what the client
+        // gets); it is audited for the record only.
+        let _ = self.audited(decision, false).await;
+        self.deliver(raw, pbuf, total)
     }
 
     /// Hands the held replies of the statement to the normal server path, as if

@@ -13,7 +13,7 @@
 
 use bytes::BytesMut;
 
-use super::probe::{as_refs, query_message, set_status, SERVER_GRACE};
+use super::probe::{as_refs, query_message, SERVER_GRACE};
 use super::{End, Relay};
 use crate::impact::{ProbePlan, SavedSettings};
 use crate::protocol::{backend, originate, sqlstate::SqlState};
@@ -135,13 +135,9 @@ impl Relay {
         }
         let stmt = self.cbuf[..total].to_vec();
         let started = std::time::Instant::now();
-        let mut ran = self.roundtrip(&stmt, &mut pbuf, true, timeout).await?;
+        let ran = self.roundtrip(&stmt, &mut pbuf, true, timeout).await?;
         if let Some(code) = ran.error.clone() {
-            let waited = started.elapsed();
-            let timed_out = (code == SqlState::QUERY_CANCELED.as_str()
-                && waited >= scope.statement_timeout())
-                || (code == "55P03" && waited >= scope.lock_timeout());
-            if timed_out {
+            if scope.own_timeout(&code, started.elapsed()) {
                 let why =
                     format!("the DROP did not finish within pgwarden's timeouts (SQLSTATE {code})");
                 return self.abandon(order, &scope, pbuf, why, total).await;
@@ -150,15 +146,10 @@ impl Relay {
             // where the server leaves it. Outside a transaction pgwarden's own is
             // ended (status I); inside one the transaction stays failed (E), with
             // pgwarden's savepoints, as a client savepoint would be.
-            if !in_transaction {
-                let end = self
-                    .roundtrip(&query_message("ROLLBACK"), &mut pbuf, false, timeout)
-                    .await?;
-                set_status(&mut ran.raw, end.status);
-            }
             let decision = self.guard.after_trash(order, TrashResult::Refused);
-            let _ = self.audited(decision, false).await;
-            return self.deliver(ran.raw, pbuf, total);
+            return self
+                .deliver_failed(ran.raw, pbuf, in_transaction, decision, total, timeout)
+                .await;
         }
         if ran.overflow {
             let why = "the DROP's replies are larger than pgwarden holds back".to_string();
