@@ -270,13 +270,36 @@ enum HoldsCommand {
     },
 }
 
+/// One admin API call of `pgwarden holds` / `pgwarden plans`: the answer when it is
+/// 200, else an error with the API's own message.
+fn admin_call(
+    rt: &tokio::runtime::Runtime,
+    admin: &str,
+    ca: Option<&Path>,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> anyhow::Result<pgwarden::admin::client::HttpResponse> {
+    let resp = rt.block_on(pgwarden::admin::client::request_with_ca(
+        admin, ca, method, path, token, body,
+    ))?;
+    if resp.status != 200 {
+        let msg = serde_json::from_str::<serde_json::Value>(&resp.body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or(resp.body);
+        bail!("admin API answered {}: {}", resp.status, msg.trim());
+    }
+    Ok(resp)
+}
+
 fn plans(
     admin: &str,
     ca: Option<&Path>,
     token: Option<&str>,
     command: PlansCommand,
 ) -> anyhow::Result<ExitCode> {
-    use pgwarden::admin::client::request_with_ca;
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let (method, path, body) = match &command {
         PlansCommand::List => ("GET", "/plans".to_string(), None),
@@ -300,21 +323,7 @@ fn plans(
             ("POST", "/plans".to_string(), Some(body.to_string()))
         }
     };
-    let resp = rt.block_on(request_with_ca(
-        admin,
-        ca,
-        method,
-        &path,
-        token,
-        body.as_deref(),
-    ))?;
-    if resp.status != 200 {
-        let msg = serde_json::from_str::<serde_json::Value>(&resp.body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or(resp.body);
-        bail!("admin API answered {}: {}", resp.status, msg.trim());
-    }
+    let resp = admin_call(&rt, admin, ca, method, &path, token, body.as_deref())?;
     match command {
         PlansCommand::List => println!("{}", resp.body),
         PlansCommand::Revoke { id } => println!("revoked plan {id}"),
@@ -336,7 +345,6 @@ fn holds(
     token: Option<&str>,
     command: HoldsCommand,
 ) -> anyhow::Result<ExitCode> {
-    use pgwarden::admin::client::request_with_ca;
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let (method, path, body) = match &command {
         HoldsCommand::List { .. } => ("GET", "/holds".to_string(), None),
@@ -349,21 +357,7 @@ fn holds(
             Some(serde_json::json!({ "reason": reason }).to_string()),
         ),
     };
-    let resp = rt.block_on(request_with_ca(
-        admin,
-        ca,
-        method,
-        &path,
-        token,
-        body.as_deref(),
-    ))?;
-    if resp.status != 200 {
-        let msg = serde_json::from_str::<serde_json::Value>(&resp.body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or(resp.body);
-        bail!("admin API answered {}: {}", resp.status, msg.trim());
-    }
+    let resp = admin_call(&rt, admin, ca, method, &path, token, body.as_deref())?;
     match command {
         HoldsCommand::List { json: true } => println!("{}", resp.body),
         HoldsCommand::List { json: false } => {
