@@ -548,3 +548,107 @@ async fn a_cancelled_probed_statement_is_cancelled_as_directly() {
     assert_eq!(server_count(&cluster, "t").await, 20);
     assert!(usable(&c).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_bound_statement_inside_a_transaction_is_not_probed() {
+    let cluster = logged_cluster();
+    victim_table(&cluster, "t", 20, SCRAM_USER).await;
+    let proxy = impact_proxy(&cluster).await;
+    let c = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+    let probes = || times_logged(&cluster, "pg_stat_xact_user_tables");
+
+    // The session's first key-shaped statement comes inside BEGIN: the catalog is
+    // read there (under pgwarden's savepoint) and no probe runs.
+    c.batch_execute("BEGIN").await.unwrap();
+    c.batch_execute("UPDATE t SET v = 'keyed' WHERE id = 3 /* keyed-tx-1 */")
+        .await
+        .unwrap();
+    c.batch_execute("DELETE FROM t WHERE id = 4 /* keyed-tx-2 */")
+        .await
+        .unwrap();
+    // The client's transaction is as direct: its earlier work is there, it is still
+    // a working transaction, and its own ROLLBACK undoes everything.
+    assert_eq!(
+        client_value(&c, "SELECT v FROM t WHERE id = 3").await,
+        "keyed"
+    );
+    assert_eq!(client_value(&c, "SELECT count(*) FROM t").await, "19");
+    c.batch_execute("ROLLBACK").await.unwrap();
+    eventually(
+        "the keyed statements in the server log",
+        Duration::from_secs(5),
+        || async { times_logged(&cluster, "keyed-tx-2") == 1 },
+    )
+    .await;
+    assert_eq!(probes(), 0, "a key-bound statement inside BEGIN was probed");
+    assert_eq!(times_logged(&cluster, "keyed-tx-1"), 1);
+    assert_eq!(server_count(&cluster, "t").await, 20);
+    assert_eq!(server_count_where(&cluster, "t", "v = 'keyed'").await, 0);
+
+    // Committed, the same statements stand, each run once.
+    c.batch_execute("BEGIN").await.unwrap();
+    c.batch_execute("UPDATE t SET v = 'keyed' WHERE id = 5 /* keyed-tx-3 */")
+        .await
+        .unwrap();
+    c.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(server_count_where(&cluster, "t", "v = 'keyed'").await, 1);
+    assert_eq!(probes(), 0);
+
+    // Over the limit inside a transaction: still probed and refused, the
+    // transaction failed exactly as by an error.
+    c.batch_execute("BEGIN").await.unwrap();
+    expect_code(c.simple_query("DELETE FROM t WHERE id > 0").await, "PW002");
+    assert!(probes() > 0);
+    c.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(server_count(&cluster, "t").await, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_catalog_read_inside_a_transaction_leaves_it_as_it_was() {
+    let cluster = logged_cluster();
+    victim_table(&cluster, "t", 20, SCRAM_USER).await;
+    // The key query cannot read pg_index as this user: the catalog read fails.
+    su_exec(&cluster, "REVOKE SELECT ON pg_catalog.pg_index FROM PUBLIC").await;
+    let proxy = impact_proxy(&cluster).await;
+    let c = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+    c.batch_execute("BEGIN").await.unwrap();
+    c.batch_execute("UPDATE t SET v = 'mine' WHERE id = 1")
+        .await
+        .unwrap();
+    // Key-shaped: the catalog read fails under pgwarden's savepoint, which is
+    // rolled back; the statement is then probed (one row, within the limit).
+    c.batch_execute("UPDATE t SET v = 'keyed' WHERE id = 3 /* failed-catalog */")
+        .await
+        .unwrap();
+    eventually(
+        "the failed catalog read in the server log",
+        Duration::from_secs(5),
+        || async {
+            cluster
+                .log()
+                .contains("permission denied for table pg_index")
+        },
+    )
+    .await;
+    assert!(times_logged(&cluster, "pg_stat_xact_user_tables") > 0);
+    // The client's transaction works and holds both updates.
+    assert_eq!(
+        client_value(&c, "SELECT v FROM t WHERE id = 1").await,
+        "mine"
+    );
+    assert_eq!(
+        client_value(&c, "SELECT v FROM t WHERE id = 3").await,
+        "keyed"
+    );
+    c.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        server_count_where(&cluster, "t", "v IN ('mine', 'keyed')").await,
+        2
+    );
+}

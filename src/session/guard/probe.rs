@@ -111,9 +111,11 @@ impl Guard {
                                     return Err(call.within);
                                 }
                             }
-                            // Read outside transactions only: a failed catalog
-                            // query must never abort the client's transaction.
-                            _ => wants_catalog = tx_status != b'T',
+                            // Read when idle or inside a working transaction
+                            // (under pgwarden's own savepoint there, so a failed
+                            // read leaves the client's transaction as it was); a
+                            // failed transaction is never probed.
+                            _ => wants_catalog = matches!(tx_status, b'I' | b'T'),
                         }
                     }
                 }
