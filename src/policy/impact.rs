@@ -16,12 +16,13 @@ use toml::Spanned;
 use std::sync::Arc;
 
 use crate::classify::Statement;
-use crate::impact::{Impact, Measured};
+use crate::impact::{Impact, Measured, ProbeSettings};
 
 use super::verdict::{Action, SessionContext, Verdict};
 use super::Policy;
 
-/// `impact = { rows = 1000, share = "10%", share_min_rows = 10, on_unknown = "hold" }`.
+/// `impact = { rows = 1000, share = "10%", share_min_rows = 10, on_unknown = "hold",
+/// statement_timeout = "5s", lock_timeout = "500ms" }`.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawImpact {
@@ -29,6 +30,8 @@ pub(crate) struct RawImpact {
     pub share: Option<Spanned<String>>,
     pub share_min_rows: Option<Spanned<i64>>,
     pub on_unknown: Option<Spanned<String>>,
+    pub statement_timeout: Option<Spanned<String>>,
+    pub lock_timeout: Option<Spanned<String>>,
 }
 
 /// The compiled limits of one rule.
@@ -44,6 +47,9 @@ pub struct ImpactLimits {
     pub share_min_rows: u64,
     /// What the rule does when the impact is unknown.
     pub on_unknown: Action,
+    /// The probe's own `statement_timeout` and `lock_timeout` (defaults 5 s and
+    /// 500 ms); hitting either is "impact unknown".
+    pub probe: ProbeSettings,
 }
 
 /// How a measurement compares with a rule's limits.
@@ -156,12 +162,59 @@ pub(crate) fn compile_limits(
             )
         })?,
     };
+    let defaults = ProbeSettings::default();
+    let statement_timeout = probe_timeout(&r.statement_timeout, "statement_timeout")?
+        .unwrap_or(defaults.statement_timeout);
+    let lock_timeout =
+        probe_timeout(&r.lock_timeout, "lock_timeout")?.unwrap_or(defaults.lock_timeout);
+    if lock_timeout > statement_timeout {
+        let span = r
+            .lock_timeout
+            .as_ref()
+            .or(r.statement_timeout.as_ref())
+            .map_or_else(|| raw.span(), |s| s.span());
+        return Err((
+            span,
+            "lock_timeout",
+            format!(
+                "lock_timeout ({} ms) is longer than the probe's statement_timeout ({} ms): \
+                 it would never fire",
+                lock_timeout.as_millis(),
+                statement_timeout.as_millis()
+            ),
+        ));
+    }
     Ok(ImpactLimits {
         rows,
         share,
         share_min_rows: share_min_rows.unwrap_or(0),
         on_unknown,
+        probe: ProbeSettings {
+            statement_timeout,
+            lock_timeout,
+        },
     })
+}
+
+/// The longest a probe may run or wait for a lock: a probe holds its locks until
+/// it is judged, so it must stay short on production.
+pub const PROBE_TIMEOUT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A probe timeout: a duration from 1 ms to [`PROBE_TIMEOUT_MAX`].
+fn probe_timeout(
+    v: &Option<Spanned<String>>,
+    key: &'static str,
+) -> Result<Option<std::time::Duration>, SpanError> {
+    let Some(s) = v else { return Ok(None) };
+    let d = crate::config::units::duration(s.get_ref()).map_err(|e| (s.span(), key, e))?;
+    if d < std::time::Duration::from_millis(1) || d > PROBE_TIMEOUT_MAX {
+        return Err((
+            s.span(),
+            key,
+            format!("'{}' must be from 1ms to 60s", s.get_ref()),
+        ));
+    }
+    Ok(Some(d))
 }
 
 /// What the session does with a statement whose verdict came from a rule with
@@ -172,7 +225,7 @@ pub enum ImpactStep {
     None,
     /// Measure the statement: over `limits` (or unknown) `over` (or `unknown`)
     /// decides, within them `within` does.
-    Probe(ProbeCall),
+    Probe(Box<ProbeCall>),
     /// Within the limits the statement would still not be allowed, so measuring it
     /// cannot let it through: this verdict (the strictest of the candidates) decides
     /// without a probe.
@@ -224,13 +277,13 @@ impl Policy {
             }
             return ImpactStep::Decided(best);
         }
-        ImpactStep::Probe(ProbeCall {
+        ImpactStep::Probe(Box::new(ProbeCall {
             rule: Arc::from(name),
             limits: limits.clone(),
             over,
             unknown: verdict.clone(),
             within,
-        })
+        }))
     }
 }
 
@@ -264,6 +317,7 @@ mod tests {
             share: Some(0.10),
             share_min_rows: 10,
             on_unknown: Action::Hold,
+            probe: ProbeSettings::default(),
         }
     }
 
@@ -457,12 +511,48 @@ action = "block"
                 "p.toml:9: rule[1].impact.share_min_rows: has no effect without share",
             ),
             ("rows = 5, bogus = 1", "p.toml:9:"),
+            (
+                "rows = 5, statement_timeout = \"soon\"",
+                "p.toml:9: rule[1].impact.statement_timeout: invalid duration",
+            ),
+            (
+                "rows = 5, lock_timeout = \"0ms\"",
+                "p.toml:9: rule[1].impact.lock_timeout: '0ms' must be from 1ms to 60s",
+            ),
+            (
+                "rows = 5, statement_timeout = \"2m\"",
+                "p.toml:9: rule[1].impact.statement_timeout: '2m' must be from 1ms to 60s",
+            ),
+            (
+                "rows = 5, statement_timeout = \"1s\", lock_timeout = \"2s\"",
+                "p.toml:9: rule[1].impact.lock_timeout: lock_timeout (2000 ms) is longer",
+            ),
         ];
         for (keys, want) in cases {
             let text = FILE.replace("rows = 1000, share = \"10%\", share_min_rows = 10", keys);
             let e = super::super::Policy::parse(&text, "p.toml").expect_err(keys);
             assert!(e.to_string().starts_with(want), "{keys}: {e}");
         }
+    }
+
+    #[test]
+    fn probe_timeouts_default_or_come_from_the_rule() {
+        let p = super::super::Policy::parse(FILE, "p.toml").expect("parses");
+        let (l, _) = p.impact_limits("large-writes").expect("limits");
+        assert_eq!(l.probe, ProbeSettings::default());
+        let text = FILE.replace(
+            "share_min_rows = 10 }",
+            "share_min_rows = 10, statement_timeout = \"2s\", lock_timeout = \"100ms\" }",
+        );
+        let p = super::super::Policy::parse(&text, "p.toml").expect("parses");
+        let (l, _) = p.impact_limits("large-writes").expect("limits");
+        assert_eq!(
+            (l.probe.statement_timeout, l.probe.lock_timeout),
+            (
+                std::time::Duration::from_secs(2),
+                std::time::Duration::from_millis(100)
+            )
+        );
     }
 
     #[test]

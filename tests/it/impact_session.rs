@@ -652,3 +652,44 @@ async fn a_failed_catalog_read_inside_a_transaction_leaves_it_as_it_was() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rule_sets_the_probes_own_timeouts() {
+    let cluster = logged_cluster();
+    victim_table(&cluster, "t", 20, SCRAM_USER).await;
+    let policy = POLICY.replace(
+        r#"impact = { rows = 5, share = "50%", share_min_rows = 3, on_unknown = "block" }"#,
+        r#"impact = { rows = 5, share = "50%", share_min_rows = 3, on_unknown = "block", statement_timeout = "3s", lock_timeout = "150ms" }"#,
+    );
+    assert_ne!(policy, POLICY, "the test's policy did not change");
+    let proxy = prod_builder(&cluster).policy_toml(&policy).start().await;
+    let c = proxy
+        .endpoint()
+        .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await;
+    let locker = cluster.superuser_client().await;
+    locker
+        .batch_execute("BEGIN; SELECT * FROM t WHERE id = 20 FOR UPDATE")
+        .await
+        .unwrap();
+    // The probe waits on the lock for its own 150 ms, not the default 500 ms: the
+    // impact is unknown and the rule's on_unknown blocks it.
+    let e = c
+        .simple_query("DELETE FROM t WHERE id > 18")
+        .await
+        .unwrap_err();
+    let detail = e.as_db_error().and_then(|d| d.detail()).unwrap_or_default();
+    assert!(detail.contains("lock_timeout"), "{e:?}");
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(server_count(&cluster, "t").await, 20);
+    eventually(
+        "the probe's timeouts in the server log",
+        Duration::from_secs(5),
+        || async {
+            times_logged(&cluster, "SET LOCAL statement_timeout = 3000") >= 1
+                && times_logged(&cluster, "SET LOCAL lock_timeout = 150") >= 1
+        },
+    )
+    .await;
+    assert_eq!(times_logged(&cluster, "SET LOCAL lock_timeout = 500"), 0);
+}

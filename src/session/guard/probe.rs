@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::catalog::{key_shape, Catalog, KeyBound};
 use crate::classify::Statement;
-use crate::impact::{Impact, Measured, ProbePlan, ProbeSettings};
+use crate::impact::{Impact, Measured, ProbePlan};
 use crate::policy::{Action, Confirm, ImpactStep, Judgement, ProbeCall, Verdict};
 use crate::protocol::sqlstate::SqlState;
 
@@ -121,8 +121,8 @@ impl Guard {
                 }
                 self.probes += 1;
                 Ok(Some(Box::new(ProbeOrder {
-                    plan: ProbePlan::new(self.probes, tx_status == b'T', ProbeSettings::default()),
-                    call,
+                    plan: ProbePlan::new(self.probes, tx_status == b'T', call.limits.probe),
+                    call: *call,
                     text: text.to_string(),
                     stmts: stmts.to_vec(),
                     approved: None,
@@ -314,7 +314,7 @@ impl Guard {
         order.plan = ProbePlan::new(
             self.probes,
             order.plan.in_transaction(),
-            ProbeSettings::default(),
+            order.call.limits.probe,
         );
         Some(order)
     }
