@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use crate::protocol::sqlstate::SqlState;
+
 /// Per-table counts of the transaction before the statement (`open`'s third result).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -28,10 +30,12 @@ pub enum Unknown {
 impl Unknown {
     /// The reason for a failed probed statement's SQLSTATE.
     pub fn from_sqlstate(code: &str) -> Unknown {
-        match code {
-            "57014" => Unknown::Timeout,
-            "55P03" => Unknown::LockTimeout,
-            other => Unknown::Failed(other.to_string()),
+        if code == SqlState::QUERY_CANCELED.as_str() {
+            Unknown::Timeout
+        } else if code == SqlState::LOCK_NOT_AVAILABLE.as_str() {
+            Unknown::LockTimeout
+        } else {
+            Unknown::Failed(code.to_string())
         }
     }
 
