@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+mod cache;
 mod holds;
 mod metrics;
 mod probe;
@@ -130,10 +131,8 @@ pub struct Guard {
         (crate::metrics::DecisionLabel, &'static str),
         prometheus_client::metrics::counter::Counter,
     )>,
-    /// The session's last few classifications, in front of the shared cache.
-    recent: super::recent::Recent,
-    /// Scratch space for a statement's shape (reused: no allocation per statement).
-    shape: Vec<u8>,
+    /// The session's classification cache.
+    cache: cache::SessionCache,
     /// `SessionState::params_seen` when `application` was last brought up to date.
     params_seen: u64,
     /// The verdict on the last statement forwarded, while it is sure to repeat.
@@ -177,29 +176,6 @@ struct Repeat {
     outcome: Outcome,
 }
 
-/// Classifies a statement's text through the shared cache, by its
-/// literal-insensitive shape when it has one (so inlined numbers still hit the
-/// cache); `shape` holds that shape, if any, on return. `decide` and
-/// `classify_ahead` share it, so the work done ahead fills exactly the entry
-/// `decide` looks up. Parse times go to the `classify_seconds` histogram.
-fn classify_text(
-    shared: &Shared,
-    text: &str,
-    facts: &SessionFacts,
-    shape: &mut Vec<u8>,
-) -> Arc<[Statement]> {
-    let key = if super::shape::shape_into(text, shape) {
-        // Only ASCII is ever written to a shape.
-        std::str::from_utf8(shape).unwrap_or(text)
-    } else {
-        text
-    };
-    let histogram = &shared.metrics.classify_seconds;
-    shared
-        .classifier
-        .classify_observed(key, facts, |t| histogram.observe(t.as_secs_f64()))
-}
-
 impl Guard {
     pub fn new(
         shared: Arc<Shared>,
@@ -223,8 +199,7 @@ impl Guard {
             pending_audit: None,
             held_event: None,
             counters: Vec::new(),
-            recent: super::recent::Recent::default(),
-            shape: Vec::new(),
+            cache: cache::SessionCache::default(),
             params_seen: 0,
             repeat: None,
             plan_used: None,
@@ -340,7 +315,7 @@ impl Guard {
         let shared = Arc::clone(&self.shared);
         let facts = state.facts.clone();
         Some(move || {
-            let _ = classify_text(&shared, &text, &facts, &mut Vec::new());
+            let _ = cache::classify_text(&shared, &text, &facts, &mut Vec::new());
         })
     }
 
@@ -407,29 +382,9 @@ impl Guard {
         decision
     }
 
-    /// Classifies through the session's memory of its last few statements, then the
-    /// shared cache.
+    /// Classifies through the session's cache.
     fn classify(&mut self, text: &str, facts: &SessionFacts) -> Arc<[Statement]> {
-        if self.shared.classifier.cache_capacity() == 0 {
-            return classify_text(&self.shared, text, facts, &mut self.shape);
-        }
-        if super::shape::shape_into(text, &mut self.shape) {
-            if let Some(v) = self.recent.get(&self.shape, facts) {
-                self.shared.classifier.count_hit();
-                return v;
-            }
-        } else if let Some(v) = self.recent.get(text.as_bytes(), facts) {
-            self.shared.classifier.count_hit();
-            return v;
-        }
-        let v = classify_text(&self.shared, text, facts, &mut self.shape);
-        let key = if self.shape.is_empty() {
-            text.as_bytes()
-        } else {
-            &self.shape
-        };
-        self.recent.insert(key, facts, Arc::clone(&v));
-        v
+        self.cache.classify(&self.shared, text, facts)
     }
 
     /// `EXECUTE name` is judged as the statement it runs: one prepared earlier in the
