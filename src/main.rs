@@ -128,6 +128,21 @@ enum Command {
         /// CA certificate (PEM) for verify-ca and verify-full.
         #[arg(long, global = true)]
         tls_ca: Option<PathBuf>,
+        /// Append a `restore`/`purge` record to this audit log (a file of its own,
+        /// not the one a running proxy writes). Restore and purge need it or
+        /// --no-audit.
+        #[arg(long, global = true, env = "PGWARDEN_TRASH_AUDIT")]
+        audit: Option<PathBuf>,
+        /// Restore or purge without an audit record.
+        #[arg(long, global = true, conflicts_with = "audit")]
+        no_audit: bool,
+        /// The approver named in the audit record (default: the account running
+        /// the command; the account, host and database role are recorded anyway).
+        #[arg(long, global = true)]
+        as_approver: Option<String>,
+        /// The target's name in the audit record (default: the database's name).
+        #[arg(long, global = true)]
+        target: Option<String>,
         #[command(subcommand)]
         command: TrashCommand,
     },
@@ -190,15 +205,76 @@ struct TrashConnection {
     password_file: Option<PathBuf>,
     tls: String,
     tls_ca: Option<PathBuf>,
+    audit: Option<PathBuf>,
+    no_audit: bool,
+    as_approver: Option<String>,
+    target: Option<String>,
+}
+
+/// Where `pgwarden trash restore/purge` records what it did, and who did it.
+struct TrashAudit {
+    log: pgwarden::audit::AuditLog,
+    approver: String,
+    actor: pgwarden::audit::CliActor,
+    target: Option<String>,
+}
+
+impl TrashAudit {
+    /// Opens the log before anything changes on the target, so a log that cannot
+    /// be written stops the command first.
+    fn open(conn: &TrashConnection) -> anyhow::Result<Option<TrashAudit>> {
+        use pgwarden::audit::{AuditLog, CliActor, FileSink};
+        let Some(path) = &conn.audit else {
+            if conn.no_audit {
+                return Ok(None);
+            }
+            bail!("restore and purge write an audit record: give --audit FILE (or PGWARDEN_TRASH_AUDIT), or --no-audit");
+        };
+        let (os_user, os_uid) = pgwarden::trash::who::os_account().map_err(anyhow::Error::msg)?;
+        let log = AuditLog::with_sink(Box::new(FileSink::new(path)), &path.display().to_string())?;
+        Ok(Some(TrashAudit {
+            log,
+            approver: conn.as_approver.clone().unwrap_or_else(|| os_user.clone()),
+            actor: CliActor {
+                os_user,
+                os_uid,
+                host: pgwarden::trash::who::host(),
+                db_user: String::new(),
+            },
+            target: conn.target.clone(),
+        }))
+    }
+
+    /// Fills in what only the target can say: the role logged in, its name.
+    async fn bind(&mut self, c: &tokio_postgres::Client) -> anyhow::Result<()> {
+        let row = c
+            .query_one("SELECT session_user::text, current_database()::text", &[])
+            .await
+            .context("asking the target who we are")?;
+        self.actor.db_user = row.get(0);
+        if self.target.is_none() {
+            self.target = Some(row.get(1));
+        }
+        Ok(())
+    }
+
+    async fn record(&self, event: pgwarden::audit::Event) -> anyhow::Result<()> {
+        self.log
+            .record_durable(event)
+            .await
+            .map(|_| ())
+            .context("the change was made, but its audit record could not be written")
+    }
 }
 
 fn trash(conn: TrashConnection, command: TrashCommand) -> anyhow::Result<ExitCode> {
+    use pgwarden::audit::{Event, PurgeEvent, RestoreEvent};
     use pgwarden::config::{PasswordSource, UpstreamTlsMode};
     use pgwarden::trash::{connect, run};
-    let Some(url) = conn.url else {
+    let Some(url) = conn.url.clone() else {
         bail!("give the target's connection string with --url or PGWARDEN_TRASH_URL");
     };
-    let password = match (conn.password_env, conn.password_file) {
+    let password = match (conn.password_env.clone(), conn.password_file.clone()) {
         (Some(v), _) => Some(PasswordSource::Env(v)),
         (None, Some(f)) => Some(PasswordSource::File(f)),
         (None, None) => None,
@@ -213,9 +289,18 @@ fn trash(conn: TrashConnection, command: TrashCommand) -> anyhow::Result<ExitCod
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(async {
+        let mut audit = match command {
+            TrashCommand::List { .. } => None,
+            _ => TrashAudit::open(&conn)?,
+        };
         let c = connect::connect(&url, password.as_ref(), tls_mode, conn.tls_ca.as_deref())
             .await
             .map_err(|e| anyhow::anyhow!("connecting to the target: {e}"))?;
+        if let Some(a) = audit.as_mut() {
+            a.bind(&c).await?;
+        }
+        let audit = audit.as_ref();
+        let target = || audit.and_then(|a| a.target.clone()).unwrap_or_default();
         match command {
             TrashCommand::List { json } => {
                 let items = run::list(&c).await?;
@@ -232,14 +317,39 @@ fn trash(conn: TrashConnection, command: TrashCommand) -> anyhow::Result<ExitCod
                     _ => item.original(),
                 };
                 println!("restored trash item {id} as {name}");
+                if let Some(a) = audit {
+                    a.record(Event::Restore(RestoreEvent {
+                        target: target(),
+                        item: id,
+                        original: item.original(),
+                        restored_as: name,
+                        approver: a.approver.clone(),
+                        cli: Some(Box::new(a.actor.clone())),
+                    }))
+                    .await?;
+                }
             }
-            TrashCommand::Purge { id: Some(id), .. } => {
-                let item = run::purge(&c, id).await?;
-                println!("purged trash item {id} ({})", item.original());
-            }
-            TrashCommand::Purge { id: None, .. } => {
-                let items = run::purge_expired(&c).await?;
-                println!("purged {} expired trash item(s)", items.len());
+            TrashCommand::Purge { id, .. } => {
+                let (items, reason) = match id {
+                    Some(id) => (vec![run::purge(&c, id).await?], "requested"),
+                    None => (run::purge_expired(&c).await?, "expired"),
+                };
+                match id {
+                    Some(id) => println!("purged trash item {id} ({})", items[0].original()),
+                    None => println!("purged {} expired trash item(s)", items.len()),
+                }
+                for (a, item) in audit.iter().flat_map(|a| items.iter().map(move |i| (a, i))) {
+                    a.record(Event::Purge(PurgeEvent {
+                        target: target(),
+                        item: item.id,
+                        original: item.original(),
+                        size_bytes: item.size_bytes,
+                        reason: reason.to_string(),
+                        approver: Some(a.approver.clone()),
+                        cli: Some(Box::new(a.actor.clone())),
+                    }))
+                    .await?;
+                }
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -483,6 +593,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             password_file,
             tls,
             tls_ca,
+            audit,
+            no_audit,
+            as_approver,
+            target,
             command,
         } => trash(
             TrashConnection {
@@ -491,6 +605,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 password_file,
                 tls,
                 tls_ca,
+                audit,
+                no_audit,
+                as_approver,
+                target,
             },
             command,
         ),

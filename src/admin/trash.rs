@@ -104,6 +104,7 @@ pub(super) async fn restore(
                     original: item.original(),
                     restored_as: name.clone(),
                     approver: approver.clone(),
+                    cli: None,
                 }));
             Json(json!({"id": id, "status": "restored", "as": name, "approver": approver}))
                 .into_response()
@@ -133,6 +134,7 @@ pub(super) async fn purge(
                     size_bytes: item.size_bytes,
                     reason: "requested".to_string(),
                     approver: Some(approver.clone()),
+                    cli: None,
                 }));
             Json(json!({"id": id, "status": "purged", "approver": approver})).into_response()
         }

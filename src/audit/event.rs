@@ -308,9 +308,12 @@ pub struct PurgeEvent {
     pub reason: String,
     /// Who purged it (`null` for the retention purge).
     pub approver: Option<String>,
+    /// Set when `pgwarden trash purge` did it from the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cli: Option<Box<CliActor>>,
 }
 
-/// A trash item put back through the admin API.
+/// A trash item put back through the admin API or `pgwarden trash restore`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RestoreEvent {
     pub target: String,
@@ -320,6 +323,22 @@ pub struct RestoreEvent {
     /// `schema.name` it is back under.
     pub restored_as: String,
     pub approver: String,
+    /// Set when `pgwarden trash restore` did it from the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cli: Option<Box<CliActor>>,
+}
+
+/// Who ran a `pgwarden trash` command: what the machine vouches for (the account
+/// and host that ran it, the database role it logged in as), beside the
+/// self-declared `approver` of the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CliActor {
+    /// The operating-system account that ran the command (from the process's uid).
+    pub os_user: String,
+    pub os_uid: u32,
+    pub host: String,
+    /// The database role the command logged in as (`session_user`).
+    pub db_user: String,
 }
 
 /// An approver approved a plan: its statements that would be held run without

@@ -16,7 +16,7 @@ mod tests;
 
 pub use chain::{ChainState, GENESIS};
 pub use event::{
-    class_names, Approve, AuditGap, Deny, Disposition, Event, Expire, Held, OutOfSync,
+    class_names, Approve, AuditGap, CliActor, Deny, Disposition, Event, Expire, Held, OutOfSync,
     OutcomeEvent, PlanApprove, PlanRevoke, PolicyReload, PurgeEvent, Record, RestoreEvent,
     SessionEnd, SessionStart, StatementEvent, TrashEvent, Withdraw,
 };

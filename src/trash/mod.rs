@@ -23,6 +23,7 @@ pub mod registry;
 pub mod retention;
 pub mod run;
 pub mod statement;
+pub mod who;
 
 /// The schema holding the registry table.
 pub const REGISTRY_SCHEMA: &str = "pgwarden_trash";

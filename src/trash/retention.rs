@@ -33,6 +33,7 @@ async fn purge_once(shared: &Shared, cfg: &TrashConfig) -> Result<usize, String>
                 size_bytes: item.size_bytes,
                 reason: "expired".to_string(),
                 approver: None,
+                cli: None,
             }));
     }
     let bytes = super::run::size(&c).await.map_err(|e| e.to_string())?;

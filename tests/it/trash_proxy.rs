@@ -104,7 +104,9 @@ fn cli(cluster: &PgCluster, args: &[&str]) -> (Option<i32>, String, String) {
             "TRASH_PROXY_TEST_PW",
             "--tls",
             "disable",
+            "--no-audit",
         ])
+        .env_remove("PGWARDEN_TRASH_AUDIT")
         .env("TRASH_PROXY_TEST_PW", SUPERUSER_PASSWORD)
         .output()
         .expect("runs pgwarden");

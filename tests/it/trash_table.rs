@@ -349,7 +349,10 @@ async fn refusals_transactions_restore_as_purge_and_fallbacks() {
 }
 
 /// `pgwarden trash list | restore | purge` against the cluster, password from a
-/// variable, over TCP.
+/// variable, over TCP. Restore and purge refuse to run without an audit log (or
+/// `--no-audit`); with one they append `restore`/`purge` records naming the
+/// approver (the account by default, or `--as-approver`), the account, host and
+/// database role, in a chain `pgwarden audit verify` accepts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trash_command_lists_restores_and_purges() {
     let (cluster, c) = fixture().await;
@@ -360,8 +363,15 @@ async fn the_trash_command_lists_restores_and_purges() {
         "host=127.0.0.1 port={} dbname={APP_DB} user={SUPERUSER}",
         cluster.port()
     );
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"))
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("trash-cli.jsonl");
+    let run_cli = |args: &[&str], audit: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pgwarden"));
+        cmd.env_remove("PGWARDEN_TRASH_AUDIT");
+        if let Some(a) = audit {
+            cmd.env("PGWARDEN_TRASH_AUDIT", a);
+        }
+        let out = cmd
             .arg("trash")
             .args(args)
             .args([
@@ -381,6 +391,22 @@ async fn the_trash_command_lists_restores_and_purges() {
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
+    let cli = |args: &[&str]| run_cli(args, Some(&audit));
+    // Without an audit log, restore and purge refuse before touching the target.
+    for args in [
+        &["restore", "1"][..],
+        &["purge", "1"],
+        &["purge", "--expired"],
+    ] {
+        let (code, _, err) = run_cli(args, None);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains("give --audit FILE"), "{err}");
+    }
+    assert_eq!(
+        run::list(&c).await.expect("list").len(),
+        2,
+        "nothing changed"
+    );
     let (code, out, err) = cli(&["list"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
@@ -403,9 +429,40 @@ async fn the_trash_command_lists_restores_and_purges() {
     assert!(out.contains("restored trash item"), "{out}");
     assert_eq!(md5(&c, "notes_back").await, notes);
 
-    let (code, out, err) = cli(&["purge", &other.to_string()]);
+    let (code, out, err) = cli(&["purge", &other.to_string(), "--as-approver", "carol"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("purged trash item"), "{out}");
+    let recs = crate::support::audit_file::records(&audit);
+    let me = pgwarden::trash::who::os_account().expect("account").0;
+    let restore: Vec<_> = recs.iter().filter(|r| r["event"] == "restore").collect();
+    assert_eq!(
+        restore.len(),
+        1,
+        "the refused restore wrote nothing: {recs:?}"
+    );
+    let r = restore[0];
+    assert_eq!(r["item"], id);
+    assert_eq!(r["original"], "public.notes");
+    assert_eq!(r["restored_as"], "public.notes_back");
+    assert_eq!(r["target"], APP_DB);
+    assert_eq!(r["approver"], me.as_str(), "{r}");
+    assert_eq!(r["cli"]["os_user"], me.as_str(), "{r}");
+    assert_eq!(r["cli"]["db_user"], SUPERUSER, "{r}");
+    assert!(
+        r["cli"]["host"].as_str().is_some_and(|h| !h.is_empty()),
+        "{r}"
+    );
+    let p = recs
+        .iter()
+        .find(|r| r["event"] == "purge")
+        .expect("a purge record");
+    assert_eq!(p["item"], other);
+    assert_eq!(p["original"], "public.shipments");
+    assert_eq!(p["reason"], "requested");
+    assert_eq!(p["approver"], "carol");
+    assert_eq!(p["cli"]["os_user"], me.as_str(), "the account is kept: {p}");
+    let (ok, out) = crate::support::audit_file::verify(&[&audit]);
+    assert!(ok, "{out}");
     let (code, out, _) = cli(&["purge", "--expired"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("purged 0 expired"), "{out}");
