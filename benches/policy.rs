@@ -15,6 +15,7 @@ fn st(classes: &[Class], objects: &[&str]) -> Statement {
         prepares: None,
         executes: None,
         deallocates: None,
+        asks: Vec::new(),
     }
 }
 

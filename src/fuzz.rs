@@ -248,13 +248,14 @@ pub fn session(data: &[u8]) {
      -> usize {
         let decision = match decision {
             Decision::Probe(order) => guard.after_probe(order, ProbeResult::NotRun("fuzz".into())),
+            Decision::Lookup(order) => guard.after_lookup(*order, None),
             d => d,
         };
         let _ = guard.take_audit();
         let allowed = matches!(decision, Decision::Forward(_));
         let refused = matches!(
             decision,
-            Decision::Refuse(_) | Decision::Probe(_) | Decision::Trash(_)
+            Decision::Refuse(_) | Decision::Probe(_) | Decision::Trash(_) | Decision::Lookup(_)
         );
         let tag = m[0];
         match core.carry_out(decision, tag, &m[5..], now) {

@@ -13,6 +13,7 @@
 pub mod blast;
 mod keyed;
 pub mod load;
+pub mod refine;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

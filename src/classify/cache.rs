@@ -137,6 +137,7 @@ mod tests {
             prepares: None,
             executes: None,
             deallocates: None,
+            asks: Vec::new(),
         }]
     }
 

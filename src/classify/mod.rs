@@ -16,6 +16,7 @@
 //! - a SQL or PL/pgSQL function body's statically visible statements add their classes
 //!   to `CREATE FUNCTION`; other languages and dynamic SQL are `code.opaque`.
 
+mod asks;
 mod bounded;
 mod cache;
 mod decode;
@@ -36,7 +37,7 @@ mod walk;
 pub use functions::DEFAULT_DANGEROUS;
 pub use session::encoding_is_safe;
 pub use startup::startup_settings;
-pub use statement::{Class, SessionFacts, Statement};
+pub use statement::{CatalogAsk, Class, SessionFacts, Statement};
 
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
@@ -135,6 +136,7 @@ impl Classifier {
             prepares: None,
             executes: None,
             deallocates: None,
+            asks: Vec::new(),
         }
     }
 
@@ -193,6 +195,7 @@ fn unparsed(sql: &str) -> Statement {
         prepares: None,
         executes: None,
         deallocates: None,
+        asks: Vec::new(),
     }
 }
 
@@ -218,6 +221,7 @@ fn classify_inner(sql: &str, facts: &SessionFacts, dangerous: &[String]) -> Vec<
                     prepares: f.prepares,
                     executes: f.executes,
                     deallocates: f.deallocates,
+                    asks: f.asks,
                 }
             })
             .collect(),

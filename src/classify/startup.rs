@@ -136,6 +136,7 @@ fn statement(text: String, classes: Vec<Class>) -> Statement {
         prepares: None,
         executes: None,
         deallocates: None,
+        asks: Vec::new(),
     }
 }
 

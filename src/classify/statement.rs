@@ -29,6 +29,9 @@ pub enum Class {
     MergeDelete,
     AlterDropColumn,
     AlterColumnType,
+    /// A column type change the target's catalog shows to be metadata-only (a
+    /// varchar, numeric or varbit widened, varchar to text): no rewrite, nothing lost.
+    AlterColumnWiden,
     AlterRename,
     AlterSetSchema,
     AlterDetachPartition,
@@ -119,6 +122,7 @@ impl Class {
         Class::MergeDelete,
         Class::AlterDropColumn,
         Class::AlterColumnType,
+        Class::AlterColumnWiden,
         Class::AlterRename,
         Class::AlterSetSchema,
         Class::AlterDetachPartition,
@@ -186,6 +190,7 @@ impl Class {
             Class::MergeDelete => "merge.delete",
             Class::AlterDropColumn => "alter.drop_column",
             Class::AlterColumnType => "alter.column_type",
+            Class::AlterColumnWiden => "alter.column_widen",
             Class::AlterRename => "alter.rename",
             Class::AlterSetSchema => "alter.set_schema",
             Class::AlterDetachPartition => "alter.detach_partition",
@@ -303,6 +308,32 @@ pub struct Statement {
     pub executes: Option<String>,
     /// `DEALLOCATE name` (`Some("")` never; `DEALLOCATE ALL` gives `Some("*")`).
     pub deallocates: Option<String>,
+    /// Facts only the target's catalog settles; when every one is proven, the
+    /// session refines the classes (see [`CatalogAsk`]). Empty for most statements.
+    pub asks: Vec<CatalogAsk>,
+}
+
+/// A question about one statement that the classifier cannot answer from the text
+/// and the session asks the target's catalog before deciding. Recorded only when
+/// answering every ask of the statement "yes" would make the refinement sound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogAsk {
+    /// `ALTER TABLE … ALTER COLUMN … TYPE` without USING or COLLATE: proven when
+    /// the change is metadata-only. When every type change of the statement is,
+    /// `alter.column_type` becomes `alter.column_widen`.
+    Widen {
+        schema: Option<String>,
+        table: String,
+        column: String,
+        /// The new type's name as written (`["pg_catalog", "varchar"]`, `["text"]`).
+        type_name: Vec<String>,
+        /// Its type modifiers (`varchar(40)` → `[40]`).
+        typmods: Vec<i64>,
+    },
+    /// `TRUNCATE name`, unqualified: proven when `name` resolves to the session's
+    /// own temporary table. When every table of the TRUNCATE is one, `truncate`
+    /// becomes `write`.
+    TempTable { name: String },
 }
 
 impl Statement {

@@ -2,12 +2,13 @@
 //! skip a field), statement nodes add their classes wherever they appear (CTEs,
 //! subqueries, EXPLAIN ANALYZE, PREPARE bodies, rule actions, function bodies…).
 
+use super::asks::{temp_asks, widen_asks};
 use super::bounded::{self, Bound, ModifiedTable, Val};
 use super::functions;
 use super::objects::{any_name, func_name, name_list, range_var};
 use super::plpgsql;
 use super::session;
-use super::statement::Class;
+use super::statement::{CatalogAsk, Class};
 use super::tree::{to_tree, Obj, G};
 use pg_query::protobuf::{CmdType, ObjectType};
 
@@ -22,6 +23,7 @@ pub struct Found {
     pub prepares: Option<String>,
     pub executes: Option<String>,
     pub deallocates: Option<String>,
+    pub asks: Vec<CatalogAsk>,
 }
 
 pub struct Walker<'a> {
@@ -277,6 +279,9 @@ impl<'a> Walker<'a> {
                 } else {
                     Class::Truncate
                 });
+                if !temporary && self.depth == 0 && !self.inert {
+                    self.found.asks.extend(temp_asks(rels));
+                }
                 for r in rels {
                     if let Some(r) = r.is("RangeVar") {
                         self.add_if(is_catalog(r), Class::SystemCatalog);
@@ -682,6 +687,9 @@ impl<'a> Walker<'a> {
 
     fn alter_table(&mut self, o: &Obj) {
         use pg_query::protobuf::AlterTableType as A;
+        if self.depth == 0 && !self.inert {
+            self.found.asks.extend(widen_asks(o));
+        }
         let mut any = false;
         let (mut adds_default, mut cascades) = (false, false);
         for cmd in o.list("cmds") {

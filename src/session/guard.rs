@@ -11,10 +11,12 @@ use tokio::sync::oneshot;
 
 mod cache;
 mod holds;
+mod lookup;
 mod metrics;
 mod probe;
 mod text_settings;
 mod trash;
+pub use lookup::LookupOrder;
 pub use probe::{ProbeOrder, ProbeResult};
 use text_settings::changes_text;
 pub use trash::{TrashOrder, TrashResult};
@@ -85,6 +87,9 @@ pub enum Decision {
     /// Carry out a DROP by moving its table into the trash, and ask
     /// [`Guard::after_trash`] (no permit until then).
     Trash(Box<TrashOrder>),
+    /// Read the target's catalog first, and ask [`Guard::after_lookup`] (no permit
+    /// until then).
+    Lookup(Box<LookupOrder>),
 }
 
 /// What was decided, for logs, audit and metrics.
@@ -472,6 +477,10 @@ impl Guard {
         let mut verdict = policy.evaluate_all(stmts, &self.context());
         let shadow = self.target.mode == TargetMode::Shadow;
         if !extended && !shadow {
+            if let Some(order) = self.lookup_order(text, stmts, &verdict, self.tx_status) {
+                // Decided once the catalog has answered (`after_lookup`).
+                return (Decision::Lookup(order), verdict, Outcome::Allow, true);
+            }
             match self.trash_order(text, stmts, &verdict, &policy) {
                 // Decided after the trash ran (`after_trash` concludes then).
                 Ok(order) => return (Decision::Trash(order), verdict, Outcome::Allow, true),

@@ -69,6 +69,7 @@ mod tests {
             prepares: None,
             executes: None,
             deallocates: None,
+            asks: Vec::new(),
         };
         vec![s].into()
     }

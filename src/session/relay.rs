@@ -15,6 +15,7 @@ use tokio_util::io::poll_read_buf;
 
 use std::sync::Arc;
 
+mod lookup;
 mod probe;
 mod trash;
 
@@ -206,6 +207,7 @@ impl Relay {
         front.extend_from_slice(&self.cbuf);
         self.cbuf = front;
         match decision {
+            Decision::Lookup(order) => self.lookup(order, total).await?,
             Decision::Probe(order) => self.run_probe(order, total).await?,
             Decision::Trash(order) => self.run_trash(order, total).await?,
             decision => self.carry_out(decision, total)?,
@@ -462,6 +464,10 @@ impl Relay {
                 decision
             };
             let decision = match decision {
+                Decision::Lookup(order) => {
+                    self.lookup(order, total).await?;
+                    continue;
+                }
                 Decision::Probe(order) => {
                     self.run_probe(order, total).await?;
                     continue;

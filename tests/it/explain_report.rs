@@ -27,6 +27,7 @@ fn st(sql: &str, classes: &[&str], objects: &[&str]) -> Statement {
         prepares: None,
         executes: None,
         deallocates: None,
+        asks: Vec::new(),
     }
 }
 

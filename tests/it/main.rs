@@ -31,6 +31,7 @@ mod enforce_blind_spots;
 mod enforce_block;
 mod enforce_confirm;
 mod enforce_encodings;
+mod enforce_lookup;
 mod explain_report;
 mod harness_smoke;
 mod hold_events;

@@ -19,6 +19,7 @@ fn st(classes: &[&str], objects: &[&str]) -> Statement {
         prepares: None,
         executes: None,
         deallocates: None,
+        asks: Vec::new(),
     }
 }
 

@@ -25,6 +25,7 @@ fn st(classes: &[&str], objects: &[&str]) -> Statement {
         prepares: None,
         executes: None,
         deallocates: None,
+        asks: Vec::new(),
     }
 }
 

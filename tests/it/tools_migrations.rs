@@ -177,7 +177,18 @@ async fn django_migrations_run_on_production() {
         ]
     );
 
-    // The type change is held with the rule's reason; it does not run.
+    // Widening varchar(40) to varchar(120) is metadata-only (the catalog, read in
+    // the migration's own transaction, shows it): it runs at once.
+    let (ok, out) = python(
+        p,
+        proxy.port(),
+        &["-m", "django", "migrate", "shop", "0004"],
+    );
+    no_refusals(ok, &out, "django migrate shop 0004 (varchar widened)");
+    assert_eq!(name_length(&cluster).await, ["120"]);
+
+    // Narrowing it again checks every value: held with the rule's reason, not run.
+    write(p, "shop/migrations/0005_narrow.py", DJANGO_0005);
     let (ok, out) = python(p, proxy.port(), &["-m", "django", "migrate", "shop"]);
     assert!(!ok, "the type change ran unconfirmed:\n{out}");
     assert!(
@@ -192,17 +203,25 @@ async fn django_migrations_run_on_production() {
             "SELECT name::text FROM django_migrations WHERE app = 'shop' ORDER BY 1"
         )
         .await,
-        ["0001_initial", "0002_more", "0003_data"]
+        ["0001_initial", "0002_more", "0003_data", "0004_widen"]
     );
-    assert_eq!(
-        strings(
-            &cluster,
-            "SELECT character_maximum_length::text FROM information_schema.columns \
-             WHERE table_name = 'shop_customer' AND column_name = 'name'"
-        )
-        .await,
-        ["40"]
-    );
+    assert_eq!(name_length(&cluster).await, ["120"]);
+}
+
+const DJANGO_0005: &str = r#"
+from django.db import migrations, models
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_widen")]
+    operations = [migrations.AlterField("customer", "name", models.CharField(max_length=10))]
+"#;
+
+async fn name_length(cluster: &PgCluster) -> Vec<String> {
+    strings(
+        cluster,
+        "SELECT character_maximum_length::text FROM information_schema.columns \
+         WHERE table_name = 'shop_customer' AND column_name = 'name'",
+    )
+    .await
 }
 
 const ALEMBIC_ENV: &str = r#"

@@ -142,7 +142,7 @@ impl Core {
                 Step::Hold { notice, ticket }
             }
             // The driver runs probes and the trash; one given here is a bug.
-            Decision::Probe(_) | Decision::Trash(_) => self.refuse(Refusal {
+            Decision::Probe(_) | Decision::Trash(_) | Decision::Lookup(_) => self.refuse(Refusal {
                 error: originate::report(&originate::Report::new(
                     originate::Severity::Error,
                     SqlState::INTERNAL_ERROR,

@@ -108,36 +108,17 @@ impl Relay {
         let mut pbuf = BytesMut::new();
         let timeout = order.plan.statement_timeout() + SERVER_GRACE;
         let order = if order.wants_catalog {
-            // Keys and estimates: a statement bounded by a key needs no probe. Inside
-            // the client's transaction the two reads run under pgwarden's savepoint,
-            // released after them; if one fails, the transaction is rolled back to it
-            // (as the probe's undo does), so the client's transaction is untouched.
-            let in_tx = order.plan.in_transaction();
-            let sql = if in_tx {
-                format!(
-                    "{}; {}; {}; {}",
-                    order.plan.begin(),
-                    load::TABLES_SQL,
-                    load::KEYS_SQL,
-                    order.plan.release()
-                )
-            } else {
-                format!("{}; {}", load::TABLES_SQL, load::KEYS_SQL)
-            };
-            let r = self
-                .roundtrip(&query_message(&sql), &mut pbuf, false, timeout)
+            // Keys and estimates: a statement bounded by a key needs no probe.
+            let sql = format!("{}; {}", load::TABLES_SQL, load::KEYS_SQL);
+            let plan = order.plan.clone();
+            let sets = self
+                .read_catalog(&sql, 2, &plan, &mut pbuf, timeout)
                 .await?;
-            if in_tx && r.error.is_some() {
-                let plan = order.plan.clone();
-                self.undo(&plan, &mut pbuf, timeout).await?;
-            }
-            let rows = match (&r.error, r.results.as_slice(), in_tx) {
-                (None, [tables, keys], false) | (None, [_, tables, keys, _], true) => {
-                    Some((as_refs(tables), as_refs(keys)))
-                }
+            let refs = sets.as_ref().and_then(|s| match s.as_slice() {
+                [tables, keys] => Some((as_refs(tables), as_refs(keys))),
                 _ => None,
-            };
-            let rows = rows.as_ref().map(|(t, k)| (t.as_slice(), k.as_slice()));
+            });
+            let rows = refs.as_ref().map(|(t, k)| (t.as_slice(), k.as_slice()));
             match self.guard.catalog_loaded(order, rows) {
                 Ok(decision) => {
                     self.leftover(pbuf);
