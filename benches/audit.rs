@@ -30,6 +30,7 @@ fn stmt() -> Event {
         shadow: false,
         plan: None,
         impact: None,
+        blast: None,
     }
     .into()
 }

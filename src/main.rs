@@ -492,6 +492,12 @@ fn holds(
                     s("rule"),
                     s("sql")
                 );
+                // What pgwarden measured, or what a DROP/TRUNCATE would destroy.
+                for (key, label) in [("impact", "impact"), ("blast", "blast radius")] {
+                    if let Some(v) = h.get(key).and_then(|v| v.as_str()) {
+                        println!("    {label}: {v}");
+                    }
+                }
             }
         }
         HoldsCommand::Recent { json: true } => println!("{}", resp.body),

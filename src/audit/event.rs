@@ -199,6 +199,11 @@ pub struct StatementEvent {
     /// delete 5 of 5 rows of public.t (100 %)"; absent when not measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impact: Option<String>,
+    /// What a DROP, TRUNCATE or DROP COLUMN would destroy, read from the catalog
+    /// before it was held ("would drop public.t (5 rows) …"), or "blast radius
+    /// unknown: …"; absent when not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blast: Option<String>,
 }
 
 /// The dotted names of classes, for [`StatementEvent::classes`].
@@ -238,6 +243,10 @@ pub struct Held {
     pub confirm: String,
     pub timeout_s: u64,
     pub fingerprint: String,
+    /// What the held DROP, TRUNCATE or DROP COLUMN would destroy (or why that is
+    /// unknown), as in [`StatementEvent::blast`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blast: Option<String>,
 }
 
 /// An approver approved a hold.

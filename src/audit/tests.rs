@@ -32,6 +32,7 @@ fn stmt(i: u64) -> Event {
         shadow: false,
         plan: None,
         impact: None,
+        blast: None,
     }
     .into()
 }

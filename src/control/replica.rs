@@ -289,9 +289,9 @@ async fn write(
                 .execute(
                     "INSERT INTO pgwarden.holds (id, replica, session, statement_id, requester, \
                        database, application, client, target, sql, fingerprint, classes, rule, \
-                       expires_at, impact) \
+                       expires_at, impact, blast) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                       now() + make_interval(secs => $14), $15)",
+                       now() + make_interval(secs => $14), $15, $16)",
                     &[
                         &(info.id as i64),
                         &info.replica,
@@ -308,6 +308,7 @@ async fn write(
                         &info.rule,
                         &timeout.as_secs_f64(),
                         &info.impact,
+                        &info.blast,
                     ],
                 )
                 .await;

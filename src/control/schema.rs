@@ -134,6 +134,10 @@ CREATE TRIGGER tokens_used_once BEFORE UPDATE ON pgwarden.tokens
 CREATE INDEX holds_decided ON pgwarden.holds (decided_at DESC, id DESC)
     WHERE status <> 'pending';
 "#,
+    // 5: a held DROP's or TRUNCATE's blast radius, shown on every replica.
+    r#"
+ALTER TABLE pgwarden.holds ADD COLUMN blast text;
+"#,
 ];
 
 /// Why the schema could not be brought up to date.

@@ -22,11 +22,15 @@ use crate::hold::{
 /// Ids per reserved block (`pgwarden.hold_blocks` numbers the blocks).
 pub const ID_BLOCK: u64 = 100;
 
-/// Columns every hold query returns, in `row_to_record`'s order.
+/// Columns every hold query returns, in `row_to_record`'s order ([`COLUMN_COUNT`]
+/// of them: a query may add its own after them).
 pub const COLUMNS: &str = "id, replica, session, statement_id, requester, database, application, \
      client, target, sql, fingerprint, classes, rule, \
      extract(epoch FROM now() - created_at)::float8, \
-     extract(epoch FROM expires_at - created_at)::float8, status, decided_by, reason, impact";
+     extract(epoch FROM expires_at - created_at)::float8, status, decided_by, reason, impact, blast";
+
+/// How many columns [`COLUMNS`] has.
+pub const COLUMN_COUNT: usize = 20;
 
 /// A write the background task carries out in order.
 #[derive(Debug)]
@@ -265,6 +269,7 @@ pub fn row_to_record(row: &Row) -> Option<HoldRecord> {
             age_seconds: age.max(0.0) as u64,
             timeout_seconds: timeout.max(0.0).round() as u64,
             impact: row.try_get(18).ok()?,
+            blast: row.try_get(19).ok()?,
         },
         status: HoldStatus::parse(&status)?,
         decided_by: row.try_get(16).ok()?,
@@ -411,7 +416,7 @@ impl HoldStore for ControlStore {
                     Ok(rows
                         .iter()
                         .filter_map(|row| {
-                            let at: f64 = row.try_get(19).ok()?;
+                            let at: f64 = row.try_get(COLUMN_COUNT).ok()?;
                             HoldEvent::from_record(row_to_record(row)?, at.max(0.0) as u64)
                         })
                         .collect())

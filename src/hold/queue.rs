@@ -57,10 +57,15 @@ pub struct HoldInfo {
     pub replica: Option<String>,
     pub age_seconds: u64,
     pub timeout_seconds: u64,
-    /// What the statement was measured to change (an impact hold), or what a DROP
-    /// or TRUNCATE would remove; shown to the approver.
+    /// What the statement was measured to change (an impact hold); shown to the
+    /// approver.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub impact: Option<String>,
+    /// What a DROP, TRUNCATE or DROP COLUMN would destroy, as the catalog said just
+    /// before the hold ("would drop public.t (5 rows) and …"), or why that is not
+    /// known ("blast radius unknown: …"); absent for other statements.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blast: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,6 +175,7 @@ impl HoldQueue {
                 confirm: "approver".into(),
                 timeout_s: info.timeout_seconds,
                 fingerprint: info.fingerprint.clone(),
+                blast: info.blast.clone(),
             }),
             HoldEventKind::Approve => audit::Event::Approve(audit::Approve {
                 hold_id: base.0,

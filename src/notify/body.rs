@@ -111,6 +111,12 @@ pub fn slack(ev: &HoldEvent, page_url: Option<&str>) -> Value {
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
             "text": format!("*Impact:* {}", esc(&impact))}}));
     }
+    // What a DROP or TRUNCATE would destroy, when pgwarden read it.
+    if let Some(blast) = &h.blast {
+        let blast: String = blast.chars().take(SLACK_SQL_CHARS).collect();
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
+            "text": format!("*Would destroy:* {}", esc(&blast))}}));
+    }
     json!({ "text": text, "blocks": blocks })
 }
 
@@ -229,6 +235,24 @@ mod tests {
         assert_eq!(
             s["blocks"][3]["text"]["text"],
             "*Impact:* would delete 10 of 20 rows of public.t (50 %)"
+        );
+    }
+
+    #[test]
+    fn both_bodies_carry_the_blast_radius() {
+        let mut ev = event(HoldEventKind::Hold, "DROP TABLE t CASCADE");
+        ev.hold.blast =
+            Some("would drop public.t (5 rows) and 1 dependent object (view public.<v>)".into());
+        let v = generic(&ev, None);
+        assert_eq!(
+            v["hold"]["blast"],
+            "would drop public.t (5 rows) and 1 dependent object (view public.<v>)"
+        );
+        assert_eq!(v["hold"].get("impact"), None);
+        let s = slack(&ev, None);
+        assert_eq!(
+            s["blocks"][3]["text"]["text"],
+            "*Would destroy:* would drop public.t (5 rows) and 1 dependent object (view public.&lt;v&gt;)"
         );
     }
 

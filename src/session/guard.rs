@@ -151,6 +151,9 @@ pub struct Guard {
     /// The measured impact of the statement being decided, for its audit record and
     /// hold.
     probe_note: Option<String>,
+    /// What the statement being decided would destroy (a DROP or TRUNCATE read
+    /// from the catalog first), for its audit record and hold.
+    blast_note: Option<String>,
     /// A held statement decided by its measured impact: approval re-runs it bounded
     /// by that impact.
     held_probe: Option<Box<ProbeOrder>>,
@@ -211,6 +214,7 @@ impl Guard {
             probes: 0,
             tx_status: 0,
             probe_note: None,
+            blast_note: None,
             held_probe: None,
             catalog: None,
             token_wait: None,
@@ -636,6 +640,7 @@ impl Guard {
             shadow,
             plan: None,
             impact: self.probe_note.clone(),
+            blast: self.blast_note.clone(),
         }
     }
 

@@ -112,6 +112,7 @@
     var left = fact(dl, 'Time left', '');
     left.classList.add('left');
     fact(dl, 'Impact', impactText(h.impact));
+    fact(dl, 'Would destroy', h.blast === undefined ? null : h.blast);
     card.appendChild(dl);
 
     var actions = el('div', 'actions');

@@ -187,6 +187,7 @@ impl Guard {
                 .collect(),
             rule: verdict.rule.as_deref().map(str::to_string),
             impact: self.probe_note.clone(),
+            blast: self.blast_note.clone(),
             ..HoldInfo::default()
         };
         let (id, rx) = match self.shared.holds.try_submit(info, verdict.timeout) {
