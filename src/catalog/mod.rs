@@ -8,9 +8,11 @@
 //! reads any reply it originates) into a [`Catalog`] stamped with the time it was
 //! read. A catalog older than its `max_age`, or marked stale after DDL, answers
 //! "unknown" for everything: a stale catalog never turns into an allow, only into a
-//! probe. [`blast`] holds the blast-radius queries for DROP and TRUNCATE.
+//! probe. [`blast`] holds the blast-radius queries for DROP and TRUNCATE, and
+//! [`blast_statement`] reads which of them a statement asks.
 
 pub mod blast;
+pub mod blast_statement;
 mod keyed;
 pub mod load;
 pub mod refine;
