@@ -74,6 +74,10 @@ pub struct Entry {
     /// alone in a simple Query message): the rule and the verdict for each outcome.
     /// `action`/`rule` above are then what applies unmeasured ("impact unknown").
     pub probe: Option<String>,
+    /// A rule with `empty = true` would decide otherwise if every table the
+    /// statement destroys were exactly empty: only the live catalog can say, so
+    /// the verdict above is the one for tables with rows (or unknown).
+    pub empty: Option<String>,
 }
 
 /// The whole report.
@@ -143,6 +147,7 @@ pub fn explain(
             crate::policy::ImpactStep::Decided(d) => v = d,
             crate::policy::ImpactStep::None => {}
         }
+        let empty = empty_text(policy, judged, &ctx, &v, target);
         let hold = v.action == Action::Hold;
         entries.push(Entry {
             index: i + 1,
@@ -160,6 +165,7 @@ pub fn explain(
             timeout: hold.then_some(v.timeout),
             resolved_from,
             probe,
+            empty,
         });
         if let Some(name) = &stmt.prepares {
             prepared.retain(|(n, _)| n != name);
@@ -230,6 +236,31 @@ fn one_line(sql: &str) -> String {
 
 /// "rule 'x': over rows = 1000 or share = 10 % → HOLD; unknown → HOLD; within → ALLOW
 /// by the production default".
+/// The verdict a rule with `empty = true` would give instead, when it differs.
+fn empty_text(
+    policy: &Policy,
+    stmt: &Statement,
+    ctx: &SessionContext<'_>,
+    v: &crate::policy::Verdict,
+    target: &RunsOn<'_>,
+) -> Option<String> {
+    if !policy.has_empty_rules() {
+        return None;
+    }
+    let e = policy.evaluate_all_empty(std::slice::from_ref(stmt), ctx);
+    if e.action == v.action && e.rule == v.rule {
+        return None;
+    }
+    let by = match &e.rule {
+        Some(r) => format!("rule '{r}'"),
+        None => format!("the {} default", target.environment),
+    };
+    Some(format!(
+        "{} by {by} if every table it destroys is exactly empty (needs the live catalog: a session counts the rows first; verdict above: tables with rows, or unknown)",
+        e.action.as_str().to_uppercase()
+    ))
+}
+
 fn probe_text(call: &crate::policy::ProbeCall, target: &RunsOn<'_>) -> String {
     let l = &call.limits;
     let mut limits = Vec::new();
@@ -320,6 +351,9 @@ pub fn render_text(report: &Report) -> String {
         if let Some(p) = &e.probe {
             let _ = writeln!(out, "    probe:   {p} (verdict above: unmeasured)");
         }
+        if let Some(p) = &e.empty {
+            let _ = writeln!(out, "    empty:   {p}");
+        }
         if let Some(m) = &e.message {
             let _ = writeln!(out, "    message: {m}");
         }
@@ -365,6 +399,7 @@ pub fn render_json(report: &Report) -> Value {
                 "timeout_secs": e.timeout.map(|t| t.as_secs()),
                 "resolved_from": e.resolved_from,
                 "probe": e.probe,
+                "empty": e.empty,
             })
         })
         .collect();

@@ -47,6 +47,9 @@ pub(crate) struct Rule {
     /// `action = "trash"`: `outcome` then carries the fallback, which is what
     /// applies whenever the session does not carry the trash out.
     pub trash: Option<super::trash::TrashRule>,
+    /// `empty = true`: applies only when the session knows that the statement
+    /// destroys no rows (`policy/empty.rs`).
+    pub empty: bool,
     pub outcome: RuleEffect,
 }
 
@@ -460,6 +463,13 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
     // rule with impact limits decides as "unknown"; `Policy::impact_step` says how
     // a measured statement is decided.
     let action = impact.as_ref().map_or(action, |i| i.limits.on_unknown);
+    let empty = super::empty::compile_empty(
+        r.empty.as_ref(),
+        r.classes.is_some().then_some(classes),
+        impact.is_some(),
+        trash.is_some(),
+    )
+    .map_err(|(span, m)| cx.err(&span, &k("empty"), m))?;
 
     Ok(Rule {
         name: Arc::from(name),
@@ -475,6 +485,7 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
         hours,
         impact,
         trash,
+        empty,
         outcome: RuleEffect {
             action,
             confirm,

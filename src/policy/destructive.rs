@@ -46,6 +46,7 @@ pub fn let_through(rules: &[Rule], production: Option<&EnvDefault>) -> Vec<Class
                 r.classes & bit != 0
                     // Impact limits let statements within them through.
                     && r.impact.is_none()
+                    && !r.empty
                     && !r.outcome.action.forwards()
                     && r.environments
                         .as_ref()

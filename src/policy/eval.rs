@@ -62,9 +62,20 @@ impl Policy {
 
     /// The strictest verdict over all statements of one message; empty → allow.
     pub fn evaluate_all(&self, stmts: &[Statement], ctx: &SessionContext<'_>) -> Verdict {
+        self.evaluate_all_with(stmts, ctx, false)
+    }
+
+    /// `evaluate_all`; with `empty`, rules with `empty = true` take part (the
+    /// session knows the statements destroy no rows).
+    pub(crate) fn evaluate_all_with(
+        &self,
+        stmts: &[Statement],
+        ctx: &SessionContext<'_>,
+        empty: bool,
+    ) -> Verdict {
         let mut best: Option<Verdict> = None;
         for (i, s) in stmts.iter().enumerate() {
-            let v = self.evaluate_at(s, ctx, i);
+            let v = self.evaluate_rules(s, ctx, i, false, empty);
             let block = v.action == Action::Block;
             keep_stricter(&mut best, v);
             if block {
@@ -75,7 +86,7 @@ impl Policy {
     }
 
     fn evaluate_at(&self, stmt: &Statement, ctx: &SessionContext<'_>, index: usize) -> Verdict {
-        self.evaluate_rules(stmt, ctx, index, false)
+        self.evaluate_rules(stmt, ctx, index, false, false)
     }
 
     /// The verdict for one statement as if rules with impact limits were not there:
@@ -85,7 +96,7 @@ impl Policy {
         stmt: &Statement,
         ctx: &SessionContext<'_>,
     ) -> Verdict {
-        self.evaluate_rules(stmt, ctx, 0, true)
+        self.evaluate_rules(stmt, ctx, 0, true, false)
     }
 
     fn evaluate_rules(
@@ -94,11 +105,12 @@ impl Policy {
         ctx: &SessionContext<'_>,
         index: usize,
         skip_impact: bool,
+        empty: bool,
     ) -> Verdict {
         let mut remaining = mask_of(&stmt.classes);
         let mut best: Option<Verdict> = None;
         for rule in &self.rules {
-            if skip_impact && rule.impact.is_some() {
+            if (skip_impact && rule.impact.is_some()) || (rule.empty && !empty) {
                 continue;
             }
             let hit = remaining & rule.classes;

@@ -54,6 +54,8 @@ pub(crate) struct RawRule {
     pub message: Option<Spanned<String>>,
     /// Conditions on the measured impact (`impact = { rows = 1000, … }`).
     pub impact: Option<Spanned<super::impact::RawImpact>>,
+    /// `empty = true`: only when the statement destroys no rows (see `empty.rs`).
+    pub empty: Option<Spanned<bool>>,
     /// With `action = "trash"`: how long trashed items are kept.
     pub retention: Option<Spanned<String>>,
     /// With `action = "trash"`: what applies when the trash cannot keep the data.

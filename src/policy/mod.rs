@@ -17,6 +17,7 @@
 mod compile;
 mod destructive;
 mod duration;
+mod empty;
 mod error;
 pub(crate) use error::toml_key_path;
 mod eval;
@@ -33,6 +34,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 pub use duration::{parse_duration, MAX_TIMEOUT};
+pub use empty::EMPTY_CLASSES;
 pub use error::PolicyError;
 pub use impact::{ImpactLimits, ImpactStep, Judgement, ProbeCall};
 pub use trash::{TrashRule, DEFAULT_RETENTION};

@@ -65,9 +65,9 @@ pub(crate) fn shadow_warnings(origin: &str, rules: &[Rule]) -> Vec<String> {
     for (i, b) in rules.iter().enumerate() {
         let mut taken = 0;
         let mut by: Vec<&Rule> = Vec::new();
-        // A rule with impact limits lets statements within them fall through, so it
-        // never shadows a later rule.
-        for a in rules[..i].iter().filter(|a| a.impact.is_none()) {
+        // A rule with impact limits lets statements within them fall through, and
+        // one with `empty` applies only to some: neither shadows a later rule.
+        for a in rules[..i].iter().filter(|a| a.impact.is_none() && !a.empty) {
             if a.classes & b.classes & !taken != 0 && covers_conditions(a, b) {
                 taken |= a.classes & b.classes;
                 by.push(a);

@@ -775,3 +775,61 @@ impact = { rows = 1000, share = "10%", share_min_rows = 10, on_unknown = "block"
     let probe = v["statements"][0]["probe"].as_str().unwrap_or_default();
     assert!(probe.contains("large-writes"), "{v}");
 }
+
+/// A rule with `empty = true`: explain cannot count rows, so the verdict is the one
+/// for tables with rows, and an `empty:` line says what an empty table would get.
+#[test]
+fn an_empty_rule_needs_the_live_catalog() {
+    let dir = files().dir.join("empty");
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        r#"
+[defaults]
+production = { action = "allow" }
+
+[[rule]]
+name = "empty-tables-go"
+environment = "production"
+classes = ["drop.table", "truncate"]
+empty = true
+action = "allow"
+
+[[rule]]
+name = "drops"
+environment = "production"
+classes = ["drop.*", "truncate", "alter.drop_column", "delete.unbounded", "update.unbounded"]
+action = "hold"
+confirm = "approver"
+"#,
+    )
+    .unwrap();
+    let config = dir.join("proxy.toml");
+    std::fs::write(
+        &config,
+        format!("[policy]\npath = {}\n{}", toml_str(&policy), targets()),
+    )
+    .unwrap();
+    let o = run(
+        &config,
+        &["--target", "prod", "DROP TABLE t; DROP VIEW v"],
+        None,
+    );
+    let out = stdout(&o);
+    assert!(out.contains("verdict: HOLD"), "{out}");
+    assert!(
+        out.contains(
+            "empty:   ALLOW by rule 'empty-tables-go' if every table it destroys is exactly \
+             empty (needs the live catalog"
+        ),
+        "{out}"
+    );
+    // DROP VIEW is not the empty rule's: no such line.
+    assert_eq!(out.matches("empty:").count(), 1, "{out}");
+    let o = run(&config, &["--target", "prod", "--json", "TRUNCATE t"], None);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["statements"][0]["action"], "hold", "{v}");
+    let empty = v["statements"][0]["empty"].as_str().unwrap_or_default();
+    assert!(empty.contains("empty-tables-go"), "{v}");
+}
