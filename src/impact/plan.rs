@@ -111,6 +111,14 @@ impl ProbePlan {
         }
     }
 
+    /// The same plan for a session inside a transaction (`in_transaction`) or not.
+    pub fn with_transaction(&self, in_transaction: bool) -> ProbePlan {
+        ProbePlan {
+            in_transaction,
+            ..self.clone()
+        }
+    }
+
     /// The savepoint's name (inside a transaction).
     pub fn savepoint(&self) -> &str {
         &self.savepoint

@@ -10,12 +10,14 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 mod cache;
+mod extended;
 mod holds;
 mod lookup;
 mod metrics;
 mod probe;
 mod text_settings;
 mod trash;
+pub use extended::{BatchPlan, Msg};
 pub use lookup::LookupOrder;
 pub use probe::{ProbeOrder, ProbeResult};
 use text_settings::changes_text;
@@ -169,6 +171,8 @@ pub struct Guard {
     uncounted: Option<(Outcome, &'static str)>,
     /// A setting that changes how text reads, let through and not yet answered.
     text_settings: text_settings::TextSettings,
+    /// Which prepared statements are judged where they run (extended protocol).
+    ext: extended::Extended,
 }
 
 /// The last forwarded statement's verdict, with everything it depended on: the same
@@ -221,6 +225,7 @@ impl Guard {
             uncounted: None,
             token_audit: None,
             text_settings: Default::default(),
+            ext: Default::default(),
         }
     }
 
@@ -241,6 +246,7 @@ impl Guard {
     /// Decides on a whole client message after authentication.
     pub fn decide(&mut self, tag: u8, body: &[u8], state: &SessionState) -> Decision {
         self.text_settings.on_message(tag, state.pending_ready);
+        let start = self.ext_seen(tag);
         match tag {
             frontend::QUERY => match frontend::query(body) {
                 Some(sql) => {
@@ -265,13 +271,21 @@ impl Guard {
                 Some(p) => {
                     self.sync_application(state);
                     let name = String::from_utf8_lossy(p.name).into_owned();
-                    self.decide_sql(p.query, Some(name), state, true)
+                    let d = self.decide_sql(p.query, Some(name.clone()), state, true);
+                    self.ext_parsed(&name, start, matches!(d, Decision::Forward(_)));
+                    d
                 }
                 None => malformed("Parse"),
             },
+            frontend::BIND => {
+                self.sync_application(state);
+                self.ext_bind(body)
+            }
             frontend::CLOSE => {
                 if let Some((b'S', name)) = frontend::target(body) {
-                    self.prepared.remove(&*String::from_utf8_lossy(name));
+                    let name = String::from_utf8_lossy(name);
+                    self.prepared.remove(&*name);
+                    self.ext_closed(&name, start);
                 }
                 Decision::Forward(Permit(()))
             }
@@ -499,6 +513,9 @@ impl Guard {
                 Ok(None) => {}
                 Err(v) => verdict = v,
             }
+        } else if extended && !shadow && self.ext_defers(text, stmts, &verdict) {
+            // A Parse runs nothing: measured (or judged) where it runs, at its Bind.
+            return (Decision::Forward(Permit(())), verdict, Outcome::Allow, true);
         }
         let (outcome, decision) = self.carry_verdict(text, stmts, &verdict, extended, shadow);
         self.conclude(text, stmts, &verdict, outcome, &decision);

@@ -15,6 +15,7 @@ use tokio_util::io::poll_read_buf;
 
 use std::sync::Arc;
 
+mod extended;
 mod lookup;
 mod probe;
 mod trash;
@@ -454,6 +455,15 @@ impl Relay {
                 // A failed task only means `decide` parses the statement itself.
                 let _ = tokio::task::spawn_blocking(work).await;
             }
+            match self.extended_batch(tag).await? {
+                extended::BatchStep::Each => {}
+                extended::BatchStep::Wait => return Ok(()),
+                extended::BatchStep::Done => continue,
+            }
+            let f = match frame::next(&self.cbuf, self.max_message) {
+                Ok(Some(f)) => f,
+                _ => return Ok(()),
+            };
             let decision = self.guard.decide(tag, f.body(), &self.core.state);
             let decision = if self.guard.has_audit() {
                 self.audited(decision, tag == frontend::PARSE).await

@@ -146,7 +146,7 @@ async fn every_family_over_the_limit_is_blocked_and_changes_nothing() {
     c.batch_execute("EXECUTE p(18)").await.unwrap();
     assert_eq!(server_count(&cluster, "t").await, 18);
 
-    // Extended protocol: not measured (yet), so the rule's on_unknown decides.
+    // Extended protocol: measured with the bound value (tests/it/impact_extended.rs).
     expect_code(
         c.execute("DELETE FROM t WHERE id > $1", &[&-1i32]).await,
         "PW002",

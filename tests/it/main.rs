@@ -35,6 +35,7 @@ mod enforce_lookup;
 mod explain_report;
 mod harness_smoke;
 mod hold_events;
+mod impact_extended;
 mod impact_probe;
 mod impact_session;
 mod metrics_reload;

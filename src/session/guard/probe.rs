@@ -27,6 +27,36 @@ pub struct ProbeOrder {
     /// The statement has the shape of a key-bounded one and the session's catalog
     /// is missing or stale: the relay loads it first ([`Guard::catalog_loaded`]).
     pub wants_catalog: bool,
+    /// An extended-protocol batch measured as a whole (`guard/extended.rs`);
+    /// `None`: a simple Query.
+    pub batch: Option<BatchInfo>,
+}
+
+/// The extended-protocol batch a probe runs: the client's messages up to and with
+/// its Sync, as they came.
+#[derive(Debug, Clone)]
+pub struct BatchInfo {
+    pub bytes: Vec<u8>,
+    /// The length of its first message (a refusal or hold applies to it; the rest
+    /// of the batch follows as after any refusal or hold).
+    pub first_len: usize,
+    /// The statement its Parse names, if it has a Parse.
+    pub parse_name: Option<String>,
+}
+
+impl ProbeOrder {
+    /// Brings the plan up to the transaction status the server reported last
+    /// (`tx_status`), which requests relayed since the decision may have changed;
+    /// `Err` (the reason) when the probe cannot run in it.
+    pub fn in_status(&mut self, tx_status: u8) -> Result<(), String> {
+        match tx_status {
+            b'I' | b'T' => {
+                self.plan = self.plan.with_transaction(tx_status == b'T');
+                Ok(())
+            }
+            _ => Err("the client's transaction failed before the statement ran".to_string()),
+        }
+    }
 }
 
 /// One result row as text (`None` for NULL).
@@ -127,6 +157,7 @@ impl Guard {
                     stmts: stmts.to_vec(),
                     approved: None,
                     wants_catalog,
+                    batch: None,
                 })))
             }
         }
@@ -138,7 +169,7 @@ impl Guard {
     /// out the decision.
     pub fn after_probe(&mut self, mut order: Box<ProbeOrder>, result: ProbeResult) -> Decision {
         if let Some(approved) = order.approved.take() {
-            return Self::after_rerun(&approved, &result);
+            return Self::after_rerun(&approved, &result, order.batch.is_some());
         }
         let (verdict, note) = match &result {
             ProbeResult::Failed => (order.call.within.clone(), None),
@@ -173,8 +204,12 @@ impl Guard {
         note: Option<String>,
         ran_ok: bool,
     ) -> Decision {
-        let ProbeOrder { text, stmts, .. } = &*order;
+        let ProbeOrder {
+            text, stmts, batch, ..
+        } = &*order;
         let (text, stmts) = (text.clone(), stmts.clone());
+        // A batch's refusal or hold: the server skips the rest of it (to Sync).
+        let extended = batch.is_some();
         self.probe_note = note.clone();
         if verdict.action != Action::Allow && verdict.action != Action::Audit {
             if let Some(n) = &note {
@@ -188,11 +223,11 @@ impl Guard {
         let (outcome, decision) = match verdict.action {
             Action::Allow => (Outcome::Allow, Decision::Forward(Permit(()))),
             Action::Audit => (Outcome::Audit, Decision::Forward(Permit(()))),
-            Action::Block => (Outcome::Block, self.block(&stmts, &verdict, false)),
+            Action::Block => (Outcome::Block, self.block(&stmts, &verdict, extended)),
             Action::Hold => match verdict.confirm {
-                Confirm::SelfConfirm => self.self_confirm(&text, &stmts, &verdict, false),
+                Confirm::SelfConfirm => self.self_confirm(&text, &stmts, &verdict, extended),
                 Confirm::Approver => {
-                    let d = self.hold_for_approver(&text, &stmts, &verdict, false);
+                    let d = self.hold_for_approver(&text, &stmts, &verdict, extended);
                     if matches!(d, Decision::Hold { .. }) && order.approved.is_some() {
                         // Approval re-runs it, bounded by what was measured now.
                         self.held_probe = Some(order);
@@ -203,6 +238,9 @@ impl Guard {
         };
         self.conclude(&text, &stmts, &verdict, outcome, &decision);
         self.probe_note = None;
+        if extended {
+            self.ext_decided(&decision);
+        }
         if ran_ok && matches!(decision, Decision::Forward(_)) {
             // It ran (or will): a PREPARE among it is the session's now.
             self.remember(&stmts, None);
@@ -212,7 +250,7 @@ impl Guard {
 
     /// The re-run of an approved statement: it stands only if it changed no more
     /// than the approver saw.
-    fn after_rerun(approved: &Impact, result: &ProbeResult) -> Decision {
+    fn after_rerun(approved: &Impact, result: &ProbeResult, extended: bool) -> Decision {
         let why = match result {
             ProbeResult::Failed => return Decision::Forward(Permit(())),
             ProbeResult::Measured(Measured::Known(now)) => match now.exceeds(approved) {
@@ -228,7 +266,7 @@ impl Guard {
             "pgwarden rolled back the approved statement: it would now change more than was approved",
             Some(&why),
             Some("The data changed since the approval; send the statement again for a new decision."),
-            false,
+            extended,
         )
     }
 

@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use std::task::Poll;
 
+use super::extended::Unit;
 use super::{End, Hooks, Relay, Side, Wake};
 use crate::catalog::load;
 use crate::impact::{Measured, ProbePlan, SavedSettings, Snapshot, Unknown};
@@ -48,7 +49,7 @@ pub(super) struct Replies {
 }
 
 /// No hooks: the replies passed on after a probe carry no BackendKeyData.
-struct NoHooks;
+pub(super) struct NoHooks;
 
 impl Hooks for NoHooks {
     fn backend_key(&mut self, _: &SessionState, _: &std::sync::Arc<CancelSignal>) {}
@@ -97,13 +98,38 @@ pub(super) fn as_refs(rows: &[Vec<Option<String>>]) -> Vec<Vec<Option<&str>>> {
 impl Relay {
     /// Runs the impact probe for the simple Query in the first `total` bytes of
     /// `cbuf` and carries out the guard's decision on it.
-    pub(super) async fn probe(&mut self, order: Box<ProbeOrder>, total: usize) -> Result<(), End> {
+    /// For an extended-protocol batch (`order.batch`), `total` is its first
+    /// message's length; the batch is at the front of `cbuf`.
+    pub(super) async fn probe(
+        &mut self,
+        mut order: Box<ProbeOrder>,
+        total: usize,
+    ) -> Result<(), End> {
+        let unit = match &order.batch {
+            None => Unit::Query(total),
+            Some(b) if self.cbuf.starts_with(&b.bytes) => Unit::Batch {
+                total: b.bytes.len(),
+                first: b.first_len,
+                parsed: b.parse_name.clone(),
+            },
+            Some(_) => {
+                // Not the batch that was measured (never expected): fail closed.
+                let d = self.guard.ext_not_the_batch();
+                return self.carry_out(d, total);
+            }
+        };
         if !self.wait_idle().await? {
             let why = "the server was still busy with this client's earlier requests";
             let decision = self
                 .guard
                 .after_probe(order, ProbeResult::NotRun(why.to_string()));
-            return self.decided_unrun(decision, total).await;
+            return self.unrun(decision, &unit).await;
+        }
+        // Requests relayed meanwhile (a pipelined BEGIN) may have changed the
+        // transaction status the plan was made for.
+        if let Err(why) = order.in_status(self.core.state.tx_status) {
+            let decision = self.guard.after_probe(order, ProbeResult::NotRun(why));
+            return self.unrun(decision, &unit).await;
         }
         let mut pbuf = BytesMut::new();
         let timeout = order.plan.statement_timeout() + SERVER_GRACE;
@@ -122,7 +148,7 @@ impl Relay {
             match self.guard.catalog_loaded(order, rows) {
                 Ok(decision) => {
                     self.leftover(pbuf);
-                    return self.decided_unrun(decision, total).await;
+                    return self.unrun(decision, &unit).await;
                 }
                 Err(order) => order,
             }
@@ -156,11 +182,14 @@ impl Relay {
                 None => "pgwarden's probe could not read the server's counters".to_string(),
             };
             let decision = self.guard.after_probe(order, ProbeResult::NotRun(why));
-            return self.decided_unrun(decision, total).await;
+            return self.unrun(decision, &unit).await;
         };
 
         // 2. The client's statement, its replies held back.
-        let stmt = self.cbuf[..total].to_vec();
+        let stmt = match &order.batch {
+            Some(b) => b.bytes.clone(),
+            None => self.cbuf[..total].to_vec(),
+        };
         let started = std::time::Instant::now();
         let mut ran = self.roundtrip(&stmt, &mut pbuf, true, timeout).await?;
         if let Some(code) = ran.error.clone() {
@@ -168,31 +197,31 @@ impl Relay {
             // replaces it.
             if plan.own_timeout(&code, started.elapsed()) {
                 // The probe's own timeouts: rolled back, impact unknown.
-                self.undo(&plan, &mut pbuf, timeout).await?;
+                self.undo_unit(&plan, &unit, &mut pbuf, timeout).await?;
                 let m = Measured::Unknown(Unknown::from_sqlstate(&code));
                 let decision = self.guard.after_probe(order, ProbeResult::Measured(m));
-                return self.decided_unrun(decision, total).await;
+                return self.unrun(decision, &unit).await;
             }
             // The statement failed by itself: the client gets the server's error.
             let decision = self.guard.after_probe(order, ProbeResult::Failed);
             return self
-                .deliver_failed(
+                .failed_unit(
                     ran.raw,
                     pbuf,
                     plan.in_transaction(),
                     decision,
-                    total,
+                    &unit,
                     timeout,
                 )
                 .await;
         }
         if ran.overflow {
-            self.undo(&plan, &mut pbuf, timeout).await?;
+            self.undo_unit(&plan, &unit, &mut pbuf, timeout).await?;
             let m = Measured::Unknown(Unknown::Unreadable(
                 "the statement's result is larger than pgwarden holds back".to_string(),
             ));
             let decision = self.guard.after_probe(order, ProbeResult::Measured(m));
-            return self.decided_unrun(decision, total).await;
+            return self.unrun(decision, &unit).await;
         }
 
         // 3. What it changed.
@@ -210,18 +239,19 @@ impl Relay {
             (None, None) => Measured::Unknown(Unknown::Unreadable("no counts".to_string())),
         };
         if let Measured::Unknown(_) = measured {
-            self.undo(&plan, &mut pbuf, timeout).await?;
+            self.undo_unit(&plan, &unit, &mut pbuf, timeout).await?;
             let decision = self
                 .guard
                 .after_probe(order, ProbeResult::Measured(measured));
-            return self.decided_unrun(decision, total).await;
+            return self.unrun(decision, &unit).await;
         }
 
         // 4. Decide; keep it or undo it.
         let decision = self
             .guard
             .after_probe(order, ProbeResult::Measured(measured));
-        let decision = self.audited(decision, false).await;
+        let extended = matches!(unit, Unit::Batch { .. });
+        let decision = self.audited(decision, extended).await;
         if let Decision::Forward(_) = decision {
             let kept = self
                 .roundtrip(&query_message(&plan.keep(&saved)), &mut pbuf, true, timeout)
@@ -236,11 +266,11 @@ impl Relay {
             // Notices of deferred triggers, and the error, before ReadyForQuery.
             insert_before_ready(&mut ran.raw, &kept.raw);
             set_status(&mut ran.raw, kept.status);
-            return self.deliver(ran.raw, pbuf, total);
+            return self.deliver_unit(ran.raw, pbuf, &unit);
         }
-        self.undo(&plan, &mut pbuf, timeout).await?;
+        self.undo_unit(&plan, &unit, &mut pbuf, timeout).await?;
         self.leftover(pbuf);
-        self.carry_out(decision, total)
+        self.carry_unit(decision, &unit)
     }
 
     /// Whether the server owes this session nothing, so pgwarden's own messages
