@@ -128,3 +128,123 @@ async fn distinct_non_ascii_tags_hide_no_drop() {
     assert!(victim_exists(&cluster).await);
     proxy.shutdown().await;
 }
+
+/// Blocks dropping the table named `Ã©` (UTF-8 bytes C3 83 C2 A9); allows the rest.
+const NAME_POLICY: &str = r#"
+[defaults]
+production = { action = "allow", on_unparsed = "block" }
+
+[[rule]]
+name = "keep-the-table"
+environment = "production"
+classes = ["drop.*"]
+objects = ["Ã©", "*.Ã©"]
+action = "block"
+message = "that table stays"
+
+[[rule]]
+name = "no-unreadable"
+environment = "production"
+classes = ["unreadable"]
+action = "block"
+message = "unreadable"
+"#;
+
+/// `SET client_encoding = 'LATIN1'` and, in the same write, `DROP TABLE "<C3 A9>"`:
+/// the server reads the DROP in LATIN1 (the table `Ã©`); read in the UTF8 the
+/// session had, it would name `é`, which no rule protects.
+fn switch_then_drop() -> Vec<u8> {
+    use crate::support::raw::{message, query};
+    let mut drop = b"DROP TABLE \"\xc3\xa9\"".to_vec();
+    drop.push(0);
+    [
+        query("SET client_encoding = 'LATIN1'"),
+        message(b'Q', &drop),
+    ]
+    .concat()
+}
+
+async fn secret_exists(cluster: &PgCluster) -> bool {
+    let c = cluster.superuser_client().await;
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM pg_class WHERE relname = 'Ã©'", &[])
+        .await
+        .expect("count")
+        .get(0);
+    n == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_switch_between_safe_encodings_reads_what_follows_as_unreadable() {
+    use crate::support::raw::RawConn;
+    let cluster = PgCluster::start();
+    let make = format!(
+        "DROP TABLE IF EXISTS \"Ã©\"; CREATE TABLE \"Ã©\" (id int); \
+         ALTER TABLE \"Ã©\" OWNER TO {TRUST_USER}"
+    );
+    su_exec(&cluster, &make).await;
+    let proxy = prod_builder(&cluster)
+        .policy_toml(NAME_POLICY)
+        .start()
+        .await;
+
+    // Directly: the DROP, read in LATIN1, drops `Ã©`.
+    let mut direct = RawConn::connect(&cluster.endpoint()).await;
+    direct.login_trust(TRUST_USER, APP_DB).await;
+    direct.send(&switch_then_drop()).await.unwrap();
+    direct.read_until_ready("SET").await;
+    direct.read_until_ready("DROP").await;
+    assert!(!secret_exists(&cluster).await, "not destructive directly");
+    su_exec(&cluster, &make).await;
+
+    // Through pgwarden: the DROP behind the unanswered switch is unreadable.
+    let mut c = RawConn::connect(&proxy.endpoint()).await;
+    c.login_trust(TRUST_USER, APP_DB).await;
+    c.send(&switch_then_drop()).await.unwrap();
+    c.read_until_ready("SET").await;
+    let mut refused = None;
+    for _ in 0..10 {
+        let m = c
+            .read_message(Duration::from_secs(10))
+            .await
+            .expect("reply to the DROP");
+        if m.tag == b'E' {
+            refused = m.fields().get(&'M').cloned();
+        }
+        if m.tag == b'Z' {
+            break;
+        }
+    }
+    let refused = refused.expect("the DROP was not refused");
+    assert!(refused.contains("\"no-unreadable\""), "{refused}");
+    assert!(
+        secret_exists(&cluster).await,
+        "pgwarden let the DROP through"
+    );
+
+    // Once the server has answered, the session's encoding is known: the same DROP
+    // is read in LATIN1, names `Ã©`, and is refused by its rule.
+    c.send(&crate::support::raw::message(
+        b'Q',
+        b"DROP TABLE \"\xc3\xa9\"\0",
+    ))
+    .await
+    .unwrap();
+    let mut refused = None;
+    for _ in 0..10 {
+        let m = c
+            .read_message(Duration::from_secs(10))
+            .await
+            .expect("reply");
+        if m.tag == b'E' {
+            refused = m.fields().get(&'M').cloned();
+        }
+        if m.tag == b'Z' {
+            break;
+        }
+    }
+    let refused = refused.expect("the DROP was not refused");
+    assert!(refused.contains("\"keep-the-table\""), "{refused}");
+    assert!(secret_exists(&cluster).await);
+    proxy.shutdown().await;
+}

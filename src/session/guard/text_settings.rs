@@ -2,7 +2,10 @@
 //! one through (`SET client_encoding`/`NAMES` to an unsafe encoding,
 //! `standard_conforming_strings`, `set_config` of those, a write to `pg_settings` or
 //! another catalog) until the server has answered it, the session's facts are not
-//! known, so the statements pipelined after it are read as `unreadable`.
+//! known, so the statements pipelined after it are read as `unreadable`. A switch
+//! between two safe encodings counts too: the server reads each later message in
+//! the new encoding, and pgwarden would read it in the old one (the same quotes and
+//! boundaries, but other names) until ParameterStatus tells it.
 
 use crate::classify::{Class, Statement};
 use crate::protocol::frontend;
@@ -16,9 +19,19 @@ const CHANGES_TEXT: &[Class] = &[
 
 /// Whether statements change how later text reads.
 pub fn changes_text(stmts: &[Statement]) -> bool {
-    stmts
-        .iter()
-        .any(|s| s.classes.iter().any(|c| CHANGES_TEXT.contains(c)))
+    stmts.iter().any(|s| {
+        s.classes.iter().any(|c| CHANGES_TEXT.contains(c))
+            || (s.has(Class::Session) && may_set_encoding(&s.sql))
+    })
+}
+
+/// Whether a routine setting statement may set or reset the client encoding, to a
+/// safe one (`SET client_encoding`, `SET NAMES`, `RESET ALL`, `set_config`…). Read
+/// from the text, erring towards yes: a yes only makes what is pipelined behind it
+/// wait for the server's answer to be read.
+fn may_set_encoding(sql: &str) -> bool {
+    let t = sql.to_ascii_lowercase();
+    t.contains("encoding") || t.contains("names") || t.contains("reset") || t.contains("discard")
 }
 
 /// The in-flight state: a change was let through and the server has not answered it.
@@ -59,6 +72,29 @@ impl TextSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoding_switches_count_whatever_the_encoding() {
+        let facts = crate::classify::SessionFacts::default();
+        for (sql, want) in [
+            ("SET client_encoding = 'LATIN1'", true),
+            ("SET NAMES 'WIN1252'", true),
+            ("RESET client_encoding", true),
+            ("RESET ALL", true),
+            ("DISCARD ALL", true),
+            (
+                "SELECT pg_catalog.set_config('client_encoding', 'EUC_JP', false)",
+                true,
+            ),
+            ("SET client_encoding = 'SJIS'", true),
+            ("SET statement_timeout = '5s'", false),
+            ("SELECT encoding FROM pg_database", false),
+            ("SET application_name = 'app'", false),
+        ] {
+            let stmts = crate::classify::classify(sql, &facts);
+            assert_eq!(changes_text(&stmts), want, "{sql}");
+        }
+    }
 
     #[test]
     fn simple_query_until_its_ready_for_query() {
