@@ -540,3 +540,45 @@ async fn approving_an_extended_impact_hold_reruns_it_bounded() {
     assert_eq!(server_count(&cluster, "held_t").await, 21);
     assert!(usable(&h.client).await);
 }
+
+/// A Query message.
+fn query(sql: &str) -> Vec<u8> {
+    support::raw::query(sql)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_after_a_pipelined_begin_stays_in_the_clients_transaction() {
+    let cluster = PgCluster::start();
+    victim_table(&cluster, "t", 100, SCRAM_USER).await;
+    let proxy = impact_proxy(&cluster).await;
+    let mut c = RawConn::connect(&proxy.endpoint()).await;
+    c.login_trust(TRUST_USER, APP_DB).await;
+
+    // BEGIN and a measured DELETE in one write, before BEGIN's reply: the probe
+    // must run inside the client's transaction (a savepoint), so ROLLBACK undoes it.
+    let mut b = query("BEGIN");
+    b.extend(query("DELETE FROM t WHERE id > 98"));
+    c.send(&b).await.unwrap();
+    let got = read_ready(&mut c).await;
+    assert_eq!(tags(&got), "CZ", "{got:?}");
+    let got = read_ready(&mut c).await;
+    assert_eq!(tags(&got), "CZ", "{got:?}");
+    assert_eq!(got.last().map(|m| m.body.clone()), Some(b"T".to_vec()));
+    // The same with an extended-protocol batch.
+    let mut b = query("SAVEPOINT s");
+    b.extend(parse("", "DELETE FROM t WHERE id > $1"));
+    b.extend(bind("", "", &["96"]));
+    b.extend(execute("", 0));
+    b.extend(sync());
+    c.send(&b).await.unwrap();
+    let got = read_ready(&mut c).await;
+    assert_eq!(tags(&got), "CZ", "{got:?}");
+    let got = read_ready(&mut c).await;
+    assert_eq!(tags(&got), "12CZ", "{got:?}");
+    assert_eq!(got.last().map(|m| m.body.clone()), Some(b"T".to_vec()));
+    c.send(&query("ROLLBACK")).await.unwrap();
+    let got = read_ready(&mut c).await;
+    assert_eq!(tags(&got), "CZ", "{got:?}");
+    assert_eq!(got.last().map(|m| m.body.clone()), Some(b"I".to_vec()));
+    assert_eq!(server_count(&cluster, "t").await, 100);
+}
