@@ -404,6 +404,31 @@ pub fn session(data: &[u8]) {
     }
 }
 
+/// The literal scanner (`classify::literals`): any text gives a shape or none without
+/// panicking; a shape is its text, a NUL and one kind per literal, the text has a
+/// parameter for each, and a shape's text has no shape of its own (it holds
+/// parameters, which the scanner never takes for literals).
+pub fn literals(data: &[u8]) {
+    use crate::classify::literals::{shape_into, Shape};
+    use crate::classify::SessionFacts;
+    let text = String::from_utf8_lossy(data);
+    let facts = SessionFacts::default();
+    let mut shape = Shape::default();
+    if !shape_into(&text, &facts, &mut shape) {
+        assert!(shape.key().is_empty());
+        return;
+    }
+    let (body, kinds) = shape.key().split_once('\0').expect("a NUL after the text");
+    assert_eq!(body, shape.text());
+    assert!(!body.contains('\0'));
+    assert!(!kinds.is_empty() && kinds.chars().all(|k| "idse".contains(k)));
+    for n in 1..=kinds.len() {
+        assert!(body.contains(&format!("${n}")), "{body}");
+    }
+    let again = shape.text().to_string();
+    assert!(!shape_into(&again, &facts, &mut shape), "{again}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,6 +496,22 @@ mod tests {
     fn replies_on_random_interleavings() {
         for input in inputs(5, 3000, 200) {
             replies(&input);
+        }
+    }
+
+    #[test]
+    fn literals_on_random_sql_like_input() {
+        const ALPHABET: &[u8] = b"''''\"\"$$--//**\\\n eEuU&xX01239.+_;:abc";
+        for input in inputs(7, 20_000, 40) {
+            literals(&input);
+            let sqlish: Vec<u8> = input
+                .iter()
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()])
+                .collect();
+            literals(&sqlish);
+            let mut prefixed = b"SELECT 1, ".to_vec();
+            prefixed.extend_from_slice(&sqlish);
+            literals(&prefixed);
         }
     }
 

@@ -19,7 +19,7 @@ struct Entry {
 /// Hashes a `u64` key to itself, rotated so that the bits the map uses are not the
 /// ones that chose the shard.
 #[derive(Default)]
-struct PassThrough(u64);
+pub(super) struct PassThrough(u64);
 
 impl Hasher for PassThrough {
     fn finish(&self) -> u64 {
@@ -96,7 +96,22 @@ impl Cache {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         // Computed outside the lock: a slow parse never blocks other sessions.
-        let value: Arc<[Statement]> = compute().into();
+        self.insert(sql, facts, compute())
+    }
+
+    /// Stores `value` for (`sql`, `facts`) without counting a hit or a miss.
+    pub fn insert(
+        &self,
+        sql: &str,
+        facts: &SessionFacts,
+        value: Vec<Statement>,
+    ) -> Arc<[Statement]> {
+        let value: Arc<[Statement]> = value.into();
+        if self.per_shard == 0 {
+            return value;
+        }
+        let key = self.key(sql, facts);
+        let shard = &self.shards[(key as usize) % SHARDS];
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= self.per_shard {
             map.clear();
@@ -110,6 +125,10 @@ impl Cache {
             },
         );
         value
+    }
+
+    pub fn count_miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn count_hit(&self) {

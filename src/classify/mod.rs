@@ -23,12 +23,16 @@ mod decode;
 pub mod deep;
 mod fold;
 mod functions;
+pub mod literals;
 #[cfg(test)]
 mod node_names;
 mod objects;
 pub(crate) mod parse;
 mod plpgsql;
 mod session;
+#[cfg(test)]
+mod shape_pairs;
+mod shapes;
 mod startup;
 mod statement;
 pub(crate) mod tree;
@@ -75,6 +79,8 @@ impl Default for ClassifierOptions {
 pub struct Classifier {
     dangerous: Vec<String>,
     cache: cache::Cache,
+    /// Classifications by literal-insensitive shape (same capacity as `cache`).
+    shapes: shapes::Shapes,
 }
 
 impl Classifier {
@@ -95,6 +101,7 @@ impl Classifier {
         Classifier {
             dangerous,
             cache: cache::Cache::new(opts.cache_capacity),
+            shapes: shapes::Shapes::new(opts.cache_capacity, shapes::MAX_BYTES),
         }
     }
 
@@ -117,6 +124,51 @@ impl Classifier {
             parsed(started.elapsed());
             v
         })
+    }
+
+    /// As `classify_observed`, by the statement's literal-insensitive `shape` when it
+    /// has one (`literals::shape_into`): statements that differ only in their
+    /// literals are parsed once. The first statement of a shape is classified both as
+    /// written and as its shape; the shape stands for its statements only if both give
+    /// exactly the same judgement (`shapes::same_judgement`), and otherwise every
+    /// statement of that shape is classified as written. Also says whether the
+    /// classification is the shape's (true: valid for every statement of the shape).
+    pub fn classify_shaped(
+        &self,
+        sql: &str,
+        shape: Option<&literals::Shape>,
+        facts: &SessionFacts,
+        parsed: impl FnOnce(std::time::Duration),
+    ) -> (Arc<[Statement]>, bool) {
+        let Some(shape) = shape.filter(|_| self.cache.capacity() > 0) else {
+            return (self.classify_observed(sql, facts, parsed), false);
+        };
+        match self.shapes.get(shape, facts) {
+            shapes::Lookup::Stands(v) => {
+                self.cache.count_hit();
+                (v, true)
+            }
+            shapes::Lookup::Refused => (self.classify_observed(sql, facts, parsed), false),
+            shapes::Lookup::Unknown => {
+                let started = std::time::Instant::now();
+                let written = classify_with(sql, facts, &self.dangerous);
+                let shaped = classify_with(shape.text(), facts, &self.dangerous);
+                parsed(started.elapsed());
+                match shapes::same_judgement(&written, &shaped) {
+                    Some(v) => {
+                        let v: Arc<[Statement]> = v.into();
+                        self.cache.count_miss();
+                        self.shapes.insert(shape, facts, Some(Arc::clone(&v)));
+                        (v, true)
+                    }
+                    None => {
+                        self.cache.count_miss();
+                        self.shapes.insert(shape, facts, None);
+                        (self.cache.insert(sql, facts, written), false)
+                    }
+                }
+            }
+        }
     }
 
     /// A FunctionCall message of the function `oid`, as a statement the policy judges.

@@ -338,7 +338,7 @@ impl Guard {
         let shared = Arc::clone(&self.shared);
         let facts = state.facts.clone();
         Some(move || {
-            let _ = cache::classify_text(&shared, &text, &facts, &mut Vec::new());
+            let _ = cache::classify_text(&shared, &text, &facts, &mut Default::default());
         })
     }
 

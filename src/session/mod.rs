@@ -8,7 +8,6 @@ mod io;
 mod recent;
 mod relay;
 pub mod replies;
-mod shape;
 pub mod state;
 mod stream;
 pub mod upstream;

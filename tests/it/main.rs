@@ -16,6 +16,7 @@ mod catalog_blast;
 mod classify_adversarial;
 mod classify_api;
 mod classify_corpus;
+mod classify_shapes;
 mod classify_table;
 mod cli_check;
 mod cli_explain;
