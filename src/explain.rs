@@ -78,6 +78,19 @@ pub struct Entry {
     /// statement destroys were exactly empty: only the live catalog can say, so
     /// the verdict above is the one for tables with rows (or unknown).
     pub empty: Option<String>,
+    /// A trash rule decided: what a session does with the statement (moves the
+    /// table to the trash, or why not). `action`/`rule` above are then the rule's
+    /// fallback, which applies whenever the trash does not.
+    pub trash: Option<TrashNote>,
+}
+
+/// What a trash rule's statement gets from a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrashNote {
+    /// The trash covers the statement (sent alone in a simple Query, and faithful
+    /// as far as the text shows); `false`: the fallback applies.
+    pub covered: bool,
+    pub text: String,
 }
 
 /// The whole report.
@@ -148,6 +161,11 @@ pub fn explain(
             crate::policy::ImpactStep::None => {}
         }
         let empty = empty_text(policy, judged, &ctx, &v, target);
+        let trash = v
+            .rule
+            .as_deref()
+            .and_then(|r| policy.trash_rule(r))
+            .map(|t| trash_note(judged, &t));
         let hold = v.action == Action::Hold;
         entries.push(Entry {
             index: i + 1,
@@ -166,6 +184,7 @@ pub fn explain(
             resolved_from,
             probe,
             empty,
+            trash,
         });
         if let Some(name) = &stmt.prepares {
             prepared.retain(|(n, _)| n != name);
@@ -293,10 +312,38 @@ fn probe_text(call: &crate::policy::ProbeCall, target: &RunsOn<'_>) -> String {
     )
 }
 
+/// What a session does with a statement a trash rule decided: moved to the trash,
+/// restorable, when sent alone in a simple Query (else the fallback), or why the
+/// trash does not cover it.
+fn trash_note(stmt: &Statement, rule: &crate::policy::TrashRule) -> TrashNote {
+    let uncovered = |why: &str| TrashNote {
+        covered: false,
+        text: format!("not covered ({why}): the fallback above applies"),
+    };
+    if !stmt.classes.contains(&crate::classify::Class::DropTable) {
+        return uncovered("only DROP TABLE is trashed so far");
+    }
+    match crate::trash::statement::read(&stmt.sql) {
+        Err(u) => uncovered(&u.0),
+        Ok(_) => TrashNote {
+            covered: true,
+            text: format!(
+                "moved to the trash, restorable with `pgwarden trash restore ID` for {}; \
+                 the fallback applies when it is sent with other statements or over the \
+                 extended protocol, or when the trash cannot keep it faithfully (e.g. a partition)",
+                format_duration(rule.retention)
+            ),
+        },
+    }
+}
+
 fn verdict_text(e: &Entry, report: &Report) -> String {
     let mut s = String::new();
     if report.mode == Mode::Shadow && e.action != Action::Allow {
         s.push_str("would ");
+    }
+    if e.trash.as_ref().is_some_and(|t| t.covered) {
+        s.push_str("TRASH, fallback ");
     }
     s.push_str(&e.action.as_str().to_uppercase());
     if let (Some(c), Some(t)) = (e.confirm, e.timeout) {
@@ -354,6 +401,9 @@ pub fn render_text(report: &Report) -> String {
         if let Some(p) = &e.empty {
             let _ = writeln!(out, "    empty:   {p}");
         }
+        if let Some(t) = &e.trash {
+            let _ = writeln!(out, "    trash:   {}", t.text);
+        }
         if let Some(m) = &e.message {
             let _ = writeln!(out, "    message: {m}");
         }
@@ -400,6 +450,7 @@ pub fn render_json(report: &Report) -> Value {
                 "resolved_from": e.resolved_from,
                 "probe": e.probe,
                 "empty": e.empty,
+                "trash": e.trash.as_ref().map(|t| json!({"covered": t.covered, "what": t.text})),
             })
         })
         .collect();
