@@ -25,8 +25,13 @@ pub const BLOCKED: &str = "DELETE FROM orders;";
 pub const BLOCKED_TOO: &str = "DROP DATABASE app;";
 /// Held until the author confirms: `alter.rename` (rule `schema-changes-confirm`).
 pub const SELF_CONFIRM: &str = "ALTER TABLE customers RENAME COLUMN email TO contact_email;";
-/// Held until an approver approves: `drop.table` (rule `drops-need-a-second-person`).
-pub const APPROVER_HOLD: &str = "DROP TABLE invoices;";
+/// Dropped but kept: `drop.table` (rule `drops-go-to-the-trash`); the table moves to
+/// the trash and `pgwarden trash restore ID` brings it back.
+pub const TRASHED: &str = "DROP TABLE invoices;";
+/// What shows the restored table (it counts [`INVOICES`] rows again).
+pub const TRASHED_CHECK: &str = "SELECT count(*) FROM invoices;";
+/// Held until an approver approves: `truncate` (rule `drops-need-a-second-person`).
+pub const APPROVER_HOLD: &str = "TRUNCATE billing.refunds;";
 
 /// Rows in the sample tables (the demo's test checks them).
 pub const CUSTOMERS: u32 = 50;
@@ -206,7 +211,23 @@ pgwarden demo is running.
 
      /* pgwarden:confirm=TOKEN */ {SELF_CONFIRM}
 
-5. Held for a second person: dropping a table needs an approver
+5. Dropped, and back again: a plain DROP TABLE runs at once but keeps the data
+   (rule drops-go-to-the-trash).
+
+     {TRASHED}
+
+   psql prints DROP TABLE and NOTICE "... was moved to the trash as item ID ...";
+   the table is gone. In a second terminal, bring it back (the command talks to
+   PostgreSQL directly and writes an audit record of the restore):
+
+     export PGWARDEN_TRASH_URL="host=127.0.0.1 port={pg_port} dbname={DATABASE} user={DB_USER}"
+     export PGWARDEN_TRASH_PASSWORD={password}
+     {exe} trash list --password-env PGWARDEN_TRASH_PASSWORD
+     {exe} trash restore ID --password-env PGWARDEN_TRASH_PASSWORD --audit {trash_audit}
+
+   Back in psql, `{TRASHED_CHECK}` counts {INVOICES} again.
+
+6. Held for a second person: emptying a table needs an approver
    (rule drops-need-a-second-person).
 
      {APPROVER_HOLD}
@@ -220,10 +241,13 @@ pgwarden demo is running.
      {exe} holds approve ID
      # or: {exe} holds deny ID --reason "not today"
 
-   The first terminal then prints DROP TABLE (ERROR PW004 when denied, PW005 when
+   The first terminal then prints TRUNCATE TABLE (ERROR PW004 when denied, PW005 when
    nobody decides within 10 minutes).
 "#,
         token = e.token,
+        pg_port = e.pg_port,
+        password = e.password,
+        trash_audit = e.dir.join("trash-audit.jsonl").display(),
     ));
     if !e.admin_served {
         s.push_str(
@@ -232,7 +256,7 @@ pgwarden demo is running.
     }
     s.push_str(&format!(
         r#"
-6. See what happened:
+7. See what happened:
 
      audit log   tail -f {audit}
                  {exe} audit verify {audit}
@@ -325,6 +349,10 @@ mod tests {
                 Some("drops-need-a-second-person")
             )
         );
+        let policy = Policy::parse(crate::shared::BUILTIN_POLICY, "policy.example.toml").unwrap();
+        let rule = decide(TRASHED).2.expect("a rule decides the drop");
+        assert_eq!(rule, "drops-go-to-the-trash");
+        assert!(policy.trash_rule(&rule).is_some(), "{rule} is a trash rule");
     }
 
     #[test]
@@ -383,6 +411,10 @@ mod tests {
             SELF_CONFIRM,
             "/* pgwarden:confirm=TOKEN */",
             APPROVER_HOLD,
+            TRASHED,
+            TRASHED_CHECK,
+            "PGWARDEN_TRASH_URL=\"host=127.0.0.1 port=5555 dbname=app user=alice\"",
+            "     pgwarden trash restore ID --password-env PGWARDEN_TRASH_PASSWORD --audit /tmp/pgwarden-demo-x/trash-audit.jsonl\n",
             "PGWARDEN_ADMIN=http://127.0.0.1:9187",
             "PGWARDEN_TOKEN=tok",
             "     pgwarden holds approve ID\n",

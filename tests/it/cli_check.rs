@@ -103,7 +103,7 @@ fn example_config_with_the_builtin_policy() {
         "{s}"
     );
     assert!(
-        s.contains("  policy built-in policy (policy.example.toml): 13 rules, sha256 "),
+        s.contains("  policy built-in policy (policy.example.toml): 14 rules, sha256 "),
         "{s}"
     );
     assert!(!s.contains("warning:"), "{s}");
@@ -127,7 +127,7 @@ fn example_config_with_the_example_policy_file() {
     std::fs::write(&cfg, text).unwrap();
     let s = ok(&check(&cfg));
     assert!(
-        s.contains(&format!("  policy {}: 13 rules, sha256 ", policy.display())),
+        s.contains(&format!("  policy {}: 14 rules, sha256 ", policy.display())),
         "{s}"
     );
     assert!(!s.contains("warning:"), "{s}");
@@ -148,7 +148,7 @@ fn relative_policy_path_is_relative_to_the_config() {
     )
     .unwrap();
     let s = ok(&check(&cfg));
-    assert!(s.contains("policy.example.toml: 13 rules"), "{s}");
+    assert!(s.contains("policy.example.toml: 14 rules"), "{s}");
 }
 
 #[test]

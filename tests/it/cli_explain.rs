@@ -171,15 +171,22 @@ macro_rules! explain_cases {
 const HOLD_APPROVER: &str = "HOLD (confirm: approver, timeout 10m)";
 const HOLD_SELF: &str = "HOLD (confirm: self, timeout 5m)";
 const DROPS: &str = "by rule 'drops-need-a-second-person'";
+const TRASH: &str = "by rule 'drops-go-to-the-trash'";
+const TRASHED: &str = "verdict: TRASH, fallback HOLD (confirm: approver, timeout 10m)";
+const TRASH_NOTE: &str = "trash:   moved to the trash, restorable with `pgwarden trash restore ID`";
 const UNBOUNDED: &str = "BLOCK by rule 'no-unbounded-writes'";
 const PROD_DEFAULT: &str = "ALLOW by the production default";
 
 explain_cases! {
-    // Drops and truncate: an approver must confirm in production.
+    // A plain DROP TABLE goes to the trash in production (exit 2: its fallback is a
+    // hold); what the trash does not cover, and other drops and truncate, wait for
+    // an approver.
     drop_table_prod: "prod", "DROP TABLE users" => 2,
-        ["classes: drop.table", "objects: users", HOLD_APPROVER, DROPS, "message: Destroys data"];
+        ["classes: drop.table", "objects: users", TRASHED, TRASH, TRASH_NOTE, "message: Destroys data"];
     drop_table_if_exists_several: "prod", "DROP TABLE IF EXISTS a, b CASCADE" => 2,
-        ["classes: drop.table", "objects: a, b", DROPS];
+        ["classes: drop.table", "objects: a, b",
+         "verdict: HOLD (confirm: approver, timeout 10m) by rule 'drops-go-to-the-trash'",
+         "trash:   not covered (DROP TABLE of several tables): the fallback above applies"];
     drop_schema_qualified: "prod", "DROP SCHEMA billing CASCADE" => 2,
         ["classes: drop.schema", "objects: billing", DROPS];
     drop_index: "prod", "DROP INDEX CONCURRENTLY i" => 2, ["classes: drop.index", DROPS];
@@ -259,7 +266,7 @@ explain_cases! {
     multi_drop_and_select: "prod", "SELECT 1; DROP TABLE users; SELECT 2" => 2,
         ["[1] SELECT 1", "[2] DROP TABLE users", "[3] SELECT 2", "3 statements: 2 allow, 0 audit, 1 hold, 0 block → hold (exit 2)"];
     multi_hold_and_block: "prod", "DROP TABLE a; DELETE FROM b" => 3,
-        ["1 hold, 1 block → block (exit 3)", DROPS, UNBOUNDED];
+        ["1 hold, 1 block → block (exit 3)", TRASH, UNBOUNDED];
     multi_hidden_after_comment: "prod", "SELECT 1 /* ; */; -- ;\nTRUNCATE t" => 2,
         ["[2] ", "classes: truncate", "2 statements"];
     multi_all_allowed: "prod", "BEGIN; UPDATE t SET x = 1 WHERE id = 1; COMMIT" => 0,
@@ -283,7 +290,8 @@ explain_cases! {
 
     // Shadow mode: same exit codes, the text says "would".
     shadow_drop: "shadow", "DROP TABLE users" => 2,
-        ["shadow mode", "verdict: would HOLD", DROPS];
+        ["shadow mode", "verdict: would TRASH, fallback HOLD", TRASH];
+    shadow_view: "shadow", "DROP VIEW v" => 2, ["shadow mode", "verdict: would HOLD", DROPS];
     shadow_unbounded: "shadow", "DELETE FROM orders" => 3, ["verdict: would BLOCK by rule 'no-unbounded-writes'"];
     shadow_read: "shadow", "SELECT 1" => 0, ["verdict: ALLOW", "(exit 0)"];
 }
@@ -353,7 +361,7 @@ fn flyway_rule_needs_the_user_too() {
         "flyway",
         "DROP TABLE old_users",
     ]);
-    expect(&o, 2, &[DROPS]);
+    expect(&o, 2, &[TRASH]);
 }
 
 #[test]
@@ -365,7 +373,7 @@ fn flyway_rule_needs_the_application_too() {
         "deploy_bot",
         "DROP TABLE old_users",
     ]);
-    expect(&o, 2, &[DROPS]);
+    expect(&o, 2, &[TRASH]);
 }
 
 #[test]
@@ -546,7 +554,13 @@ fn json_report_per_statement() {
     assert_eq!(s[1]["classes"], serde_json::json!(["drop.table"]));
     assert_eq!(s[1]["objects"], serde_json::json!(["public.users"]));
     assert_eq!(s[1]["action"], "hold");
-    assert_eq!(s[1]["rule"], "drops-need-a-second-person");
+    assert_eq!(s[1]["rule"], "drops-go-to-the-trash");
+    assert_eq!(s[1]["trash"]["covered"], true, "{}", s[1]);
+    assert!(s[1]["trash"]["what"]
+        .as_str()
+        .unwrap()
+        .contains("pgwarden trash restore ID"));
+    assert!(s[0]["trash"].is_null());
     assert_eq!(s[1]["confirm"], "approver");
     assert_eq!(s[1]["timeout_secs"], 600);
     assert!(s[1]["message"].as_str().unwrap().contains("approver"));

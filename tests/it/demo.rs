@@ -193,6 +193,7 @@ async fn demo_serves_sample_data_and_removes_the_cluster_when_stdin_closes() {
         format!("PGWARDEN_ADMIN={}", demo.str("admin")),
         format!("PGWARDEN_TOKEN={}", demo.str("token")),
         "holds approve ID".to_string(),
+        "trash restore ID".to_string(),
         format!("{}/metrics", demo.str("admin")),
         demo.str("audit").to_string(),
     ] {
@@ -324,19 +325,24 @@ async fn demo_blocks_and_holds_what_it_says_it_does() {
     assert!(!dir.exists(), "{} was not removed", dir.display());
 }
 
-/// The approver flow the demo describes: `DROP TABLE invoices;` waits for a second
-/// person; `pgwarden holds list` shows it and `pgwarden holds approve ID` (admin URL
-/// and token from the demo's JSON line, in PGWARDEN_ADMIN / PGWARDEN_TOKEN) lets it
-/// run: the waiting client gets its normal result and the table is gone.
+/// The approver flow the demo describes: `TRUNCATE billing.refunds;` waits for a
+/// second person; `pgwarden holds list` shows it and `pgwarden holds approve ID`
+/// (admin URL and token from the demo's JSON line, in PGWARDEN_ADMIN /
+/// PGWARDEN_TOKEN) lets it run: the waiting client gets its normal result and the
+/// table is empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_approver_flow_with_the_holds_cli() {
     let mut demo = Demo::start();
     let dir = demo.dir();
     let client = std::sync::Arc::new(demo.connect().await);
-    assert_eq!(count(&client, "invoices").await, 150);
+    let refunds = count(&client, "billing.refunds").await;
+    assert!(refunds > 0);
     let c = std::sync::Arc::clone(&client);
-    let held =
-        tokio::spawn(async move { c.simple_query("DROP TABLE invoices;").await.map(|_| ()) });
+    let held = tokio::spawn(async move {
+        c.simple_query("TRUNCATE billing.refunds;")
+            .await
+            .map(|_| ())
+    });
 
     let admin = demo.str("admin").to_string();
     let token = demo.str("token").to_string();
@@ -366,21 +372,21 @@ async fn demo_approver_flow_with_the_holds_cli() {
             h["sql"]
                 .as_str()
                 .unwrap_or("")
-                .contains("DROP TABLE invoices")
+                .contains("TRUNCATE billing.refunds")
         }) {
             assert_eq!(h["user"], "alice", "{h}");
             break h["id"].as_u64().expect("hold id");
         }
         assert!(
             Instant::now() < deadline,
-            "the DROP never showed in holds list: {out}"
+            "the TRUNCATE never showed in holds list: {out}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(!held.is_finished(), "the held DROP did not wait");
+    assert!(!held.is_finished(), "the held TRUNCATE did not wait");
     // Still there while held (checked on another connection).
     let other = demo.connect().await;
-    assert_eq!(count(&other, "invoices").await, 150);
+    assert_eq!(count(&other, "billing.refunds").await, refunds);
     let (ok, out) = holds(&["list"]).await;
     assert!(ok && out.contains(&format!("#{id} ")), "{out}");
 
@@ -390,20 +396,130 @@ async fn demo_approver_flow_with_the_holds_cli() {
     assert!(out.contains(&format!("approved hold #{id}")), "{out}");
     tokio::time::timeout(Duration::from_secs(10), held)
         .await
-        .expect("the approved DROP did not complete within 10 s")
+        .expect("the approved TRUNCATE did not complete within 10 s")
         .unwrap()
-        .expect("the approved DROP succeeds for its client");
-    let gone: bool = other
-        .query_one("SELECT to_regclass('public.invoices') IS NULL", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert!(gone, "invoices still exists after the approved DROP");
+        .expect("the approved TRUNCATE succeeds for its client");
+    assert_eq!(count(&other, "billing.refunds").await, 0, "not emptied");
     // Approving again: no such pending hold.
     let (ok, out) = holds(&["approve", id_arg.as_str()]).await;
     assert!(!ok && out.contains("404"), "{out}");
 
     drop(other);
+    drop(client);
+    drop(demo.stdin.take());
+    let status = demo.wait_exit(Duration::from_secs(60));
+    assert!(status.success(), "demo exited with {status}");
+    assert!(!dir.exists(), "{} was not removed", dir.display());
+}
+
+/// The trash the demo describes: `DROP TABLE invoices;` answers DROP TABLE with a
+/// NOTICE naming the item, the table is gone (its rows destroyed as far as the
+/// name goes), and `pgwarden trash restore ID` with the demo's connection details
+/// brings back every row (md5 of the rows and the table's columns and constraints
+/// as before), with an audit record of the restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_dropped_table_comes_back_with_trash_restore() {
+    let mut demo = Demo::start();
+    let dir = demo.dir();
+    assert!(
+        demo.text.contains("trash restore ID") && demo.text.contains("drops-go-to-the-trash"),
+        "{}",
+        demo.text
+    );
+    let (client, mut conn) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(demo.port())
+        .user(demo.str("user"))
+        .password(demo.str("password"))
+        .dbname(demo.str("database"))
+        .connect(NoTls)
+        .await
+        .expect("connect through the demo's pgwarden");
+    let (tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(m)) = futures_util::StreamExt::next(&mut stream).await {
+            if let tokio_postgres::AsyncMessage::Notice(n) = m {
+                let _ = tx.send(n.message().to_string());
+            }
+        }
+    });
+    let md5 = "SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM invoices i";
+    let shape = "SELECT string_agg(conname || ':' || pg_get_constraintdef(oid), ';' ORDER BY conname) \
+                 || '|' || (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ',' ORDER BY attnum) \
+                 FROM pg_attribute WHERE attrelid = 'invoices'::regclass AND attnum > 0) \
+                 FROM pg_constraint WHERE conrelid = 'invoices'::regclass";
+    let rows_before: String = client.query_one(md5, &[]).await.unwrap().get(0);
+    let shape_before: String = client.query_one(shape, &[]).await.unwrap().get(0);
+    assert_eq!(count(&client, "invoices").await, 150);
+
+    let msgs = client
+        .simple_query("DROP TABLE invoices;")
+        .await
+        .expect("the DROP is answered");
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::CommandComplete(_))),
+        "{msgs:?}"
+    );
+    let notice = tokio::time::timeout(Duration::from_secs(10), notices.recv())
+        .await
+        .expect("a notice")
+        .expect("a notice");
+    assert!(
+        notice.contains("was moved to the trash as item"),
+        "{notice}"
+    );
+    let id: String = notice
+        .split("as item ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .expect("item id")
+        .to_string();
+    let gone: bool = client
+        .query_one("SELECT to_regclass('public.invoices') IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(gone, "invoices still there after the DROP");
+
+    // Restore as the demo tells people to: directly against PostgreSQL.
+    let audit = dir.join("trash-audit.jsonl");
+    let url = format!(
+        "host=127.0.0.1 port={} dbname={} user={}",
+        demo.info["postgres_port"],
+        demo.str("database"),
+        demo.str("user")
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_pgwarden"))
+        .args([
+            "trash",
+            "restore",
+            &id,
+            "--password-env",
+            "PGWARDEN_TRASH_PASSWORD",
+        ])
+        .arg("--audit")
+        .arg(&audit)
+        .env("PGWARDEN_TRASH_URL", &url)
+        .env("PGWARDEN_TRASH_PASSWORD", demo.str("password"))
+        .env("PGWARDEN_LOG", "warn")
+        .output()
+        .expect("run pgwarden trash restore");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count(&client, "invoices").await, 150);
+    let rows_after: String = client.query_one(md5, &[]).await.unwrap().get(0);
+    let shape_after: String = client.query_one(shape, &[]).await.unwrap().get(0);
+    assert_eq!(rows_after, rows_before);
+    assert_eq!(shape_after, shape_before);
+    let log = std::fs::read_to_string(&audit).expect("the restore's audit log");
+    assert!(log.contains("\"event\":\"restore\""), "{log}");
+
     drop(client);
     drop(demo.stdin.take());
     let status = demo.wait_exit(Duration::from_secs(60));

@@ -33,21 +33,31 @@ fn corpus() -> Vec<String> {
         .collect()
 }
 
-/// The built-in policy with every hold turned into a block.
+/// The built-in policy with every hold (and every trash rule, whose fallback is a
+/// hold) turned into a block.
 pub(crate) fn all_holds_block() -> String {
     let builtin = pgwarden::shared::BUILTIN_POLICY;
     let mut out = String::new();
     for line in builtin.lines() {
         let t = line.trim_start();
         // Comments are not policy (the example policy's comments quote rules, holds included).
-        if t.starts_with('#') || t.starts_with("confirm =") || t.starts_with("timeout =") {
+        if t.starts_with('#')
+            || t.starts_with("confirm =")
+            || t.starts_with("timeout =")
+            || t.starts_with("retention =")
+            || t.starts_with("fallback =")
+        {
             continue;
         }
         if t.starts_with("production") && t.contains("on_unparsed") {
             out.push_str("production = { action = \"allow\", on_unparsed = \"block\" }\n");
             continue;
         }
-        out.push_str(&line.replace("action = \"hold\"", "action = \"block\""));
+        out.push_str(
+            &line
+                .replace("action = \"hold\"", "action = \"block\"")
+                .replace("action = \"trash\"", "action = \"block\""),
+        );
         out.push('\n');
     }
     assert!(!out.contains("\"hold\""), "a hold is left:\n{out}");

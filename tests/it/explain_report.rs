@@ -111,7 +111,9 @@ fn report_entries_carry_verdicts() {
     assert_eq!(e.classes, vec!["drop.table"]);
     assert_eq!(e.objects, vec!["public.users"]);
     assert_eq!(e.action, Action::Hold);
-    assert_eq!(e.rule.as_deref(), Some("drops-need-a-second-person"));
+    assert_eq!(e.rule.as_deref(), Some("drops-go-to-the-trash"));
+    assert!(e.trash.as_ref().is_some_and(|t| t.covered), "{e:?}");
+    assert_eq!(r.entries[0].trash, None);
     assert_eq!(e.timeout, Some(std::time::Duration::from_secs(600)));
     assert_eq!(r.entries[0].rule, None);
     assert_eq!(r.entries[0].confirm, None);
@@ -135,7 +137,8 @@ fn text_report_shows_each_statement() {
         "[2] DROP TABLE public.users",
         "    classes: drop.table",
         "    objects: public.users",
-        "    verdict: HOLD (confirm: approver, timeout 10m) by rule 'drops-need-a-second-person'",
+        "    verdict: TRASH, fallback HOLD (confirm: approver, timeout 10m) by rule 'drops-go-to-the-trash'",
+        "    trash:   moved to the trash, restorable with `pgwarden trash restore ID` for 168h;",
         "    verdict: BLOCK by rule 'no-unbounded-writes'",
         "    message: This statement would change every row. Add a WHERE clause.",
         "3 statements: 1 allow, 0 audit, 1 hold, 1 block → block (exit 3)",
@@ -149,7 +152,10 @@ fn text_report_shadow_mode_says_would() {
     let r = run("production", Mode::Shadow, &[drop_table(), read()]);
     let t = render_text(&r);
     assert!(t.contains("shadow mode"), "{t}");
-    assert!(t.contains("verdict: would HOLD (confirm: approver"), "{t}");
+    assert!(
+        t.contains("verdict: would TRASH, fallback HOLD (confirm: approver"),
+        "{t}"
+    );
     assert!(
         t.contains("verdict: ALLOW by the production default"),
         "{t}"

@@ -588,7 +588,7 @@ fn copy_in_and_out_inside_pipelines() {
 #[test]
 fn hold_then_approve_runs_it_and_what_waited_behind_it() {
     let mut s = Session::new("production");
-    s.client(&cat(&[q("DROP TABLE orders"), q("SELECT 1")]))
+    s.client(&cat(&[q("DROP VIEW orders_view"), q("SELECT 1")]))
         .expect(&["hold Q +notice"]);
     assert!(matches!(s.core.phase(), Phase::Holding(h) if h.tag == b'Q' && !h.extended));
     // More input while held stays unframed.
@@ -596,7 +596,7 @@ fn hold_then_approve_runs_it_and_what_waited_behind_it() {
     s.resolve(approved())
         .expect(&["resolved", "fwd Q", "fwd Q", "fwd S"]);
     assert_eq!(s.core.phase(), Phase::Ready);
-    assert!(String::from_utf8_lossy(&s.to_server).contains("DROP TABLE orders"));
+    assert!(String::from_utf8_lossy(&s.to_server).contains("DROP VIEW orders_view"));
 }
 
 #[test]
@@ -613,13 +613,13 @@ fn hold_then_deny_expire_or_shutdown_refuses() {
         },
     ] {
         let mut s = Session::new("production");
-        s.client(&q("DROP TABLE orders"))
+        s.client(&q("DROP VIEW orders_view"))
             .expect(&["hold Q +notice"]);
         s.resolve(r)
             .expect(&["resolved", "refuse Q as Q"])
             .server(&[(b'E', ERR), Z_IDLE])
             .expect(&["S E replaced", "S Z"]);
-        assert!(!String::from_utf8_lossy(&s.to_server).contains("DROP TABLE"));
+        assert!(!String::from_utf8_lossy(&s.to_server).contains("DROP VIEW"));
     }
 }
 
@@ -643,7 +643,7 @@ fn cancel_while_held_refuses_in_the_extended_protocol_too() {
 #[test]
 fn disconnect_while_held_forwards_nothing() {
     let mut s = Session::new("production");
-    s.client(&q("DROP TABLE orders"))
+    s.client(&q("DROP VIEW orders_view"))
         .expect(&["hold Q +notice"]);
     let (ticket, _) = s.held.take().expect("held");
     // The driver's path when the client goes away: the core closes, the guard
