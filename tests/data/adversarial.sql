@@ -385,3 +385,39 @@ DROP TABLE users; this is not sql
 -- expect: unparsed
 DELETE FROM users WHERE id = 1 -- ok
 ; garbage(
+--@@
+-- expect: alter.column_type
+-- destroys directly
+ALTER TABLE users ALTER COLUMN email TYPE varchar(5) USING left(email, 5)
+--@@
+-- expect: alter.column_type
+-- destroys directly
+ALTER TABLE users ALTER COLUMN email TYPE text USING NULL
+--@@
+-- expect: alter.column_type
+-- destroys directly
+ALTER TABLE audit ALTER COLUMN x TYPE numeric(1,-1)
+--@@
+-- expect: alter.column_type
+-- destroys directly
+ALTER TABLE users ALTER COLUMN email TYPE varchar(200); ALTER TABLE audit ALTER COLUMN x TYPE numeric(1,-1)
+--@@
+-- expect: alter.column_type
+-- destroys directly
+ALTER TABLE audit ALTER COLUMN x TYPE boolean USING x > 5
+--@@
+-- expect: truncate
+-- destroys directly
+CREATE TEMP TABLE audit (x int); SET search_path = public, pg_temp; TRUNCATE audit
+--@@
+-- expect: truncate
+-- destroys directly
+CREATE TEMP TABLE audit (x int); SET search_path = "$user", public, pg_temp; TRUNCATE TABLE audit RESTART IDENTITY
+--@@
+-- expect: truncate
+-- destroys directly
+CREATE TEMP TABLE t1 (x int); TRUNCATE t1, audit
+--@@
+-- expect: truncate
+-- destroys directly
+CREATE TEMP TABLE t1 (x int); TRUNCATE pg_temp.t1, public.audit

@@ -64,6 +64,9 @@ pub(crate) fn all_holds_block() -> String {
     out
 }
 
+/// The first line of an entry that is verified to destroy data when sent directly.
+const DESTROYS: &str = "-- destroys directly";
+
 const RESET: &str = "
 DROP TABLE IF EXISTS users, orders, audit, users_backup, users_gone CASCADE;
 DROP SCHEMA IF EXISTS evil CASCADE;
@@ -170,6 +173,25 @@ async fn adversarial_corpus_destroys_nothing() {
     let ep = proxy.endpoint();
     let limit = Duration::from_secs(10);
 
+    // Entries marked `-- destroys directly` are first sent straight to the server,
+    // where they must change the snapshot: the attempt is real.
+    let mut direct = 0;
+    for sql in entries.iter().filter(|s| s.starts_with(DESTROYS)) {
+        su_exec(&cluster, RESET).await;
+        let before = snapshot(&cluster).await;
+        let c = cluster.superuser_client().await;
+        c.batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("directly: {sql}: {e:?}"));
+        drop(c);
+        assert_ne!(
+            snapshot(&cluster).await,
+            before,
+            "not destructive directly: {sql}"
+        );
+        direct += 1;
+    }
+
     let mut destroyed = Vec::new();
     let mut tally: BTreeMap<(&str, Outcome), usize> = BTreeMap::new();
     let mut ran = Vec::new();
@@ -214,6 +236,7 @@ async fn adversarial_corpus_destroys_nothing() {
         destroyed.len()
     );
     println!("  (each entry sent twice: as a simple Query and through the extended protocol)");
+    println!("  {direct} entries marked `{DESTROYS}` destroyed data when sent directly");
     for ((protocol, o), n) in &tally {
         println!("  {protocol:8} {o:?}: {n}");
     }

@@ -28,6 +28,7 @@ mod deploy_manifests;
 mod drain_signals;
 mod enforce_adversarial;
 mod enforce_approver;
+mod enforce_benign;
 mod enforce_blind_spots;
 mod enforce_block;
 mod enforce_confirm;
