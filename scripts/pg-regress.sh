@@ -194,7 +194,10 @@ find_pg_regress() {
     if [[ -x $PG_CONFIG ]]; then
         PG_REGRESS=$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")/test/regress/pg_regress
     fi
-    if [[ -z $PG_REGRESS || ! -x $PG_REGRESS ]]; then
+    # The server package may ship pg_regress without the headers regress.so needs.
+    local headers=
+    [[ -x $PG_CONFIG ]] && headers=$("$PG_CONFIG" --includedir-server)/postgres.h
+    if [[ -z $PG_REGRESS || ! -x $PG_REGRESS || -z $headers || ! -f $headers ]]; then
         local dev=postgresql-server-dev-$PG_MAJOR
         need_root "installing $dev" "apt-get install $dev"
         log "apt-get install $dev=$PG_VERSION"
