@@ -608,3 +608,65 @@ async fn trash_proxy_purges_expired_items_and_reports_the_size() {
     let (ok, out) = verify(&[&audit]);
     assert!(ok, "{out}");
 }
+
+/// A trash rule over `TRUNCATE`, `DROP MATERIALIZED VIEW` (class drop.view) and `DROP SCHEMA …
+/// CASCADE`: the trash does not carry these out yet, so each gets the fallback
+/// (PW002 here) with that reason, and the data stays (md5 of the rows). Run
+/// directly, each destroys data (checked in a transaction that is rolled back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trash_proxy_truncate_matview_and_schema_get_the_fallback_with_the_reason() {
+    let cluster = PgCluster::start();
+    let su = cluster.superuser_client().await;
+    su.batch_execute(
+        "CREATE TABLE kept (id int PRIMARY KEY, v text);
+         INSERT INTO kept SELECT i, md5(i::text) FROM generate_series(1, 200) i;
+         CREATE MATERIALIZED VIEW kept_mv AS SELECT id, v FROM kept WHERE id % 2 = 0;
+         CREATE SCHEMA side;
+         CREATE TABLE side.t (id int);
+         INSERT INTO side.t SELECT generate_series(1, 30);",
+    )
+    .await
+    .expect("schema");
+    let policy = POLICY.replace(
+        r#"classes = ["drop.table"]"#,
+        r#"classes = ["drop.table", "drop.view", "drop.schema", "truncate"]"#,
+    );
+    assert_ne!(policy, POLICY);
+    let proxy = prod_builder(&cluster).policy_toml(&policy).start().await;
+    let (c, _rx) = through(&proxy).await;
+    let cases = [
+        ("TRUNCATE kept CASCADE", "kept", "SELECT count(*) FROM kept"),
+        (
+            "DROP MATERIALIZED VIEW kept_mv",
+            "kept_mv",
+            "SELECT count(*) FROM pg_matviews WHERE matviewname = 'kept_mv'",
+        ),
+        (
+            "DROP SCHEMA side CASCADE",
+            "side.t",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'side'",
+        ),
+    ];
+    for (sql, table, gone) in cases {
+        let rows = md5(&su, table).await;
+        // Directly, the statement destroys what it names.
+        let direct = cluster.superuser_client().await;
+        direct.batch_execute("BEGIN").await.expect("begin");
+        direct.batch_execute(sql).await.expect("runs directly");
+        assert_eq!(lines(&direct, gone).await, ["0"], "{sql} directly");
+        direct.batch_execute("ROLLBACK").await.expect("rollback");
+        // Through pgwarden: the fallback, with the reason, and nothing changed.
+        let e = c.simple_query(sql).await.expect_err("the fallback refuses");
+        let db = e.as_db_error().expect("a server-style error");
+        assert_eq!(db.code().code(), "PW002", "{sql}: {db:?}");
+        let detail = db.detail().unwrap_or_default();
+        assert!(
+            detail.contains("could not move this to the trash")
+                && detail.contains("only DROP TABLE is trashed so far"),
+            "{sql}: {detail}"
+        );
+        assert!(usable(&c).await, "{sql}");
+        assert_eq!(md5(&su, table).await, rows, "{sql} changed {table}");
+    }
+    assert_eq!(registry_count(&su).await, 0);
+}
