@@ -249,13 +249,18 @@ pub fn session(data: &[u8]) {
         let decision = match decision {
             Decision::Probe(order) => guard.after_probe(order, ProbeResult::NotRun("fuzz".into())),
             Decision::Lookup(order) => guard.after_lookup(*order, None),
+            Decision::Blast(order) => guard.after_blast(order, Some("fuzz")),
             d => d,
         };
         let _ = guard.take_audit();
         let allowed = matches!(decision, Decision::Forward(_));
         let refused = matches!(
             decision,
-            Decision::Refuse(_) | Decision::Probe(_) | Decision::Trash(_) | Decision::Lookup(_)
+            Decision::Refuse(_)
+                | Decision::Probe(_)
+                | Decision::Trash(_)
+                | Decision::Lookup(_)
+                | Decision::Blast(_)
         );
         let tag = m[0];
         match core.carry_out(decision, tag, &m[5..], now) {

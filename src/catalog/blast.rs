@@ -84,6 +84,9 @@ pub struct LostTable {
     pub name: String,
     pub rows: RowCount,
     pub reason: Reason,
+    /// `pg_class.relkind`: `r` table, `p` partitioned, `m` materialized view, `f`
+    /// foreign table (never counted: that would scan the remote server).
+    pub kind: char,
 }
 
 impl LostTable {
@@ -124,9 +127,9 @@ fn qualified(schema: Option<&str>, name: &str) -> String {
 const CLASS: &str = "'pg_catalog.pg_class'::regclass::oid";
 
 impl BlastQuery {
-    /// The query. Rows: `'table', schema, name, estimate, reason`,
-    /// `'object', type, identity, NULL, NULL` (a dropped relation that is not a
-    /// table, e.g. an index or a view, is one of these), and one `'resolved'` row
+    /// The query. Rows: `'table', schema, name, estimate, reason, relkind`,
+    /// `'object', type, identity, NULL, NULL, NULL` (a dropped relation that is not
+    /// a table, e.g. an index or a view, is one of these), and one `'resolved'` row
     /// when the target exists.
     pub fn sql(&self) -> String {
         let (tables_root, dep_root) = match &self.target {
@@ -185,9 +188,10 @@ impl BlastQuery {
         let objects = match self.op {
             BlastOp::Truncate { .. } => String::new(),
             BlastOp::Drop { .. } => format!(
-                " UNION ALL SELECT 'object', i.type, i.identity, NULL, NULL \
+                " UNION ALL SELECT 'object', i.type, i.identity, NULL, NULL, NULL \
                  FROM objs o CROSS JOIN LATERAL pg_catalog.pg_identify_object(o.classid, o.objid, 0) i \
                  WHERE o.classid <> 'pg_catalog.pg_type'::regclass::oid \
+                 AND i.schema IS DISTINCT FROM 'pg_toast' \
                  AND o.classid <> 'pg_catalog.pg_rewrite'::regclass::oid \
                  AND o.classid <> 'pg_catalog.pg_namespace'::regclass::oid \
                  AND NOT COALESCE((SELECT t.tgisinternal FROM pg_catalog.pg_trigger t \
@@ -199,7 +203,7 @@ impl BlastQuery {
             ),
         };
         let resolved = format!(
-            " UNION ALL SELECT 'resolved', NULL, NULL, NULL, NULL \
+            " UNION ALL SELECT 'resolved', NULL, NULL, NULL, NULL, NULL \
              WHERE EXISTS ({tables_root}) OR EXISTS ({dep_root})"
         );
         format!(
@@ -230,7 +234,8 @@ impl BlastQuery {
                  (SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid = d.objid) \
                END AS rel FROM dep d) \
              SELECT 'table', n.nspname::text, c.relname::text, \
-               GREATEST(c.reltuples::int8, COALESCE(s.n_live_tup, 0), 0)::text, t.reason \
+               GREATEST(c.reltuples::int8, COALESCE(s.n_live_tup, 0), 0)::text, t.reason, \
+               c.relkind::text \
              FROM tabs t JOIN pg_catalog.pg_class c ON c.oid = t.oid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid \
@@ -253,6 +258,7 @@ impl BlastQuery {
                         return Err("table row with a missing field".into());
                     };
                     let estimate: u64 = est.parse().map_err(|_| format!("estimate '{est}'"))?;
+                    let kind = f(5).and_then(|k| k.chars().next()).unwrap_or('r');
                     let reason = match reason {
                         "target" => Reason::Target,
                         "partition" => Reason::Partition,
@@ -274,6 +280,7 @@ impl BlastQuery {
                             name: name.to_string(),
                             rows: RowCount::Estimate(estimate),
                             reason,
+                            kind,
                         });
                     }
                 }
@@ -290,7 +297,10 @@ impl BlastQuery {
                 _ => return Err("row of unknown kind".into()),
             }
         }
-        tables.sort_by_key(|t| rank(t.reason));
+        // By reason, then name: the same sentence every time.
+        tables.sort_by(|a, b| {
+            (rank(a.reason), &a.schema, &a.name).cmp(&(rank(b.reason), &b.schema, &b.name))
+        });
         dependents.sort();
         let missing = !resolved;
         Ok(BlastRadius {

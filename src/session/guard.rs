@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+mod blast;
 mod cache;
 mod extended;
 mod holds;
@@ -17,6 +18,7 @@ mod metrics;
 mod probe;
 mod text_settings;
 mod trash;
+pub use blast::BlastOrder;
 pub use extended::{BatchPlan, Msg};
 pub use lookup::LookupOrder;
 pub use probe::{ProbeOrder, ProbeResult};
@@ -92,6 +94,9 @@ pub enum Decision {
     /// Read the target's catalog first, and ask [`Guard::after_lookup`] (no permit
     /// until then).
     Lookup(Box<LookupOrder>),
+    /// Read what a DROP or TRUNCATE would destroy first, and ask
+    /// [`Guard::after_blast`] (no permit until then).
+    Blast(Box<BlastOrder>),
 }
 
 /// What was decided, for logs, audit and metrics.
@@ -499,12 +504,22 @@ impl Guard {
                 // Decided once the catalog has answered (`after_lookup`).
                 return (Decision::Lookup(order), verdict, Outcome::Allow, true);
             }
+            // Decided once the blast radius is read (`after_blast`).
+            if let Some(order) = self.blast_order(text, stmts, &verdict, &policy, false) {
+                return (Decision::Blast(order), verdict, Outcome::Allow, true);
+            }
             match self.trash_order(text, stmts, &verdict, &policy) {
                 // Decided after the trash ran (`after_trash` concludes then).
                 Ok(order) => return (Decision::Trash(order), verdict, Outcome::Allow, true),
-                Err(Some(why)) => verdict = trash::with_reason(verdict, &why),
+                Err(Some(why)) => {
+                    verdict = trash::with_reason(verdict, &why);
+                    if let Some(order) = self.blast_order(text, stmts, &verdict, &policy, true) {
+                        return (Decision::Blast(order), verdict, Outcome::Allow, true);
+                    }
+                }
                 Err(None) => {}
             }
+
             match self.probe_order(text, stmts, &verdict, self.tx_status) {
                 // Decided after the probe (`after_probe` concludes then).
                 Ok(Some(order)) => {

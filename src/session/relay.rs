@@ -15,6 +15,7 @@ use tokio_util::io::poll_read_buf;
 
 use std::sync::Arc;
 
+mod blast;
 mod extended;
 mod lookup;
 mod probe;
@@ -476,6 +477,10 @@ impl Relay {
             let decision = match decision {
                 Decision::Lookup(order) => {
                     self.lookup(order, total).await?;
+                    continue;
+                }
+                Decision::Blast(order) => {
+                    self.blast(order, total).await?;
                     continue;
                 }
                 Decision::Probe(order) => {

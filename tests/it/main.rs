@@ -36,6 +36,7 @@ mod enforce_encodings;
 mod enforce_lookup;
 mod explain_report;
 mod harness_smoke;
+mod hold_blast;
 mod hold_events;
 mod impact_extended;
 mod impact_probe;

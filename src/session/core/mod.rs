@@ -142,14 +142,16 @@ impl Core {
                 Step::Hold { notice, ticket }
             }
             // The driver runs probes and the trash; one given here is a bug.
-            Decision::Probe(_) | Decision::Trash(_) | Decision::Lookup(_) => self.refuse(Refusal {
-                error: originate::report(&originate::Report::new(
-                    originate::Severity::Error,
-                    SqlState::INTERNAL_ERROR,
-                    "pgwarden could not measure this statement and refused it",
-                )),
-                extended: false,
-            }),
+            Decision::Probe(_) | Decision::Trash(_) | Decision::Lookup(_) | Decision::Blast(_) => {
+                self.refuse(Refusal {
+                    error: originate::report(&originate::Report::new(
+                        originate::Severity::Error,
+                        SqlState::INTERNAL_ERROR,
+                        "pgwarden could not measure this statement and refused it",
+                    )),
+                    extended: false,
+                })
+            }
             Decision::Reject(reply) => {
                 self.phase = Phase::Closed;
                 Step::Reject { reply }

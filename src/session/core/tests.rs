@@ -142,6 +142,12 @@ impl Session {
 
     /// What the driver does with a decision (audit records are written at once).
     fn decided(&mut self, decision: Decision, msg: Vec<u8>) {
+        if let Decision::Blast(order) = decision {
+            // The blast read talks to the server (relay/blast.rs); here it fails,
+            // and the statement is decided without it.
+            let d = self.guard.after_blast(order, Some("not read in this test"));
+            return self.decided(d, msg);
+        }
         let audit = self.guard.take_audit();
         let id = match (&decision, audit) {
             (Decision::Forward(_), Some(_)) => Some(self.guard.statement_id()),

@@ -86,6 +86,7 @@ impl Relay {
             Decision::Trash(order) => self.run_trash(order, total).await,
             // `after_lookup` uses up the asks, so this ends.
             Decision::Lookup(order) => Box::pin(self.lookup(order, total)).await,
+            Decision::Blast(order) => Box::pin(self.blast(order, total)).await,
             decision => self.carry_out(decision, total),
         }
     }
