@@ -13,6 +13,8 @@
 
 use std::fmt::Write as _;
 
+use super::quote::{ident, literal, maybe_qualified as qualified};
+
 /// What a statement would destroy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlastTarget {
@@ -105,23 +107,6 @@ pub struct BlastRadius {
     pub dependents: Vec<String>,
     /// The target did not resolve in the catalog.
     pub missing: bool,
-}
-
-/// A double-quoted identifier.
-fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// An `E'…'` literal, safe whatever standard_conforming_strings says.
-fn literal(s: &str) -> String {
-    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
-
-fn qualified(schema: Option<&str>, name: &str) -> String {
-    match schema {
-        Some(s) => format!("{}.{}", ident(s), ident(name)),
-        None => ident(name),
-    }
 }
 
 const CLASS: &str = "'pg_catalog.pg_class'::regclass::oid";

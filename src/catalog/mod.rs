@@ -15,6 +15,7 @@ pub mod blast;
 pub mod blast_statement;
 mod keyed;
 pub mod load;
+pub(crate) mod quote;
 pub mod refine;
 
 use std::collections::HashMap;

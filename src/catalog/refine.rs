@@ -10,6 +10,7 @@
 //! read in the client's encoding) — leaves the ask unproven, and the statement keeps
 //! its class.
 
+use super::quote::{ident, literal, maybe_qualified};
 use crate::classify::{CatalogAsk, Class, Statement};
 
 const VARHDRSZ: i64 = 4;
@@ -17,16 +18,6 @@ const TEXT: u32 = 25;
 const VARCHAR: u32 = 1043;
 const VARBIT: u32 = 1562;
 const NUMERIC: u32 = 1700;
-
-/// A double-quoted identifier.
-fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// An `E'…'` literal, safe whatever standard_conforming_strings says.
-fn literal(s: &str) -> String {
-    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
 
 /// The query that answers `asks`: one row per ask, `(index, a, b, c, d)` as text.
 /// `None` when an ask cannot be put to the server exactly (a non-ASCII name, or a
@@ -60,10 +51,7 @@ pub fn sql(asks: &[CatalogAsk]) -> Option<String> {
                 type_name,
                 ..
             } => {
-                let rel = match schema {
-                    Some(s) => format!("{}.{}", ident(s), ident(table)),
-                    None => ident(table),
-                };
+                let rel = maybe_qualified(schema.as_deref(), table);
                 let ty: Vec<String> = type_name.iter().map(|n| ident(n)).collect();
                 format!(
                     "SELECT {i}, a.atttypid::int8::text, a.atttypmod::text, t.oid::int8::text, \

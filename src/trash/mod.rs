@@ -50,30 +50,14 @@ pub fn item_schema(id: i64) -> String {
     format!("{ITEM_SCHEMA_PREFIX}{id}")
 }
 
-/// A double-quoted identifier.
-pub(crate) fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// `schema.name`, both quoted.
-pub(crate) fn qualified(schema: &str, name: &str) -> String {
-    format!("{}.{}", ident(schema), ident(name))
-}
-
-/// An `E'…'` literal, safe whatever standard_conforming_strings says.
-pub(crate) fn literal(s: &str) -> String {
-    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
+pub(crate) use crate::catalog::quote::{ident, literal, qualified};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn quoting() {
-        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(qualified("s", "T"), "\"s\".\"T\"");
-        assert_eq!(literal("it's a \\"), "E'it''s a \\\\'");
+    fn item_schemas_are_numbered() {
         assert_eq!(item_schema(7), "pgwarden_trash_7");
     }
 }

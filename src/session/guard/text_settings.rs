@@ -30,8 +30,15 @@ pub fn changes_text(stmts: &[Statement]) -> bool {
 /// from the text, erring towards yes: a yes only makes what is pipelined behind it
 /// wait for the server's answer to be read.
 fn may_set_encoding(sql: &str) -> bool {
-    let t = sql.to_ascii_lowercase();
-    t.contains("encoding") || t.contains("names") || t.contains("reset") || t.contains("discard")
+    ["encoding", "names", "reset", "discard"]
+        .iter()
+        .any(|w| contains_ignore_case(sql.as_bytes(), w.as_bytes()))
+}
+
+/// Whether `hay` contains the lower-case ASCII word `needle`, in any case (no copy).
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The in-flight state: a change was let through and the server has not answered it.
