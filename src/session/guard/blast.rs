@@ -232,7 +232,7 @@ impl Guard {
         policy: &Policy,
         trash_tried: bool,
     ) -> Option<Box<BlastOrder>> {
-        let [stmt] = stmts else {
+        let [_] = stmts else {
             return None;
         };
         if !matches!(self.tx_status, b'I' | b'T') {
@@ -253,7 +253,9 @@ impl Guard {
         if if_empty.is_none() && (trash_next || !holds_for_approver(verdict)) {
             return None;
         }
-        let queries = blast_statement::queries(&stmt.sql).ok()?;
+        // The text as the client sent it: a statement served by its shape from the
+        // classifier's cache carries placeholders in `sql`.
+        let queries = blast_statement::queries(text).ok()?;
         if queries.is_empty() {
             return None;
         }
