@@ -70,10 +70,10 @@ pub struct Entry {
     /// `EXECUTE name` resolved to an earlier `PREPARE name` in the same input: the
     /// prepared statement's classes and objects were used, and this is its index.
     pub resolved_from: Option<usize>,
-    /// A session would measure this statement's impact first (when it is sent
-    /// alone in a simple Query message): the rule and the verdict for each outcome.
-    /// `action`/`rule` above are then what applies unmeasured ("impact unknown").
-    pub probe: Option<String>,
+    /// A session measures this statement's impact at run time: the rule and the
+    /// verdict for each outcome. `action`/`rule` above are then the verdict for a
+    /// statement within the limits (what the exit code counts).
+    pub measured: Option<MeasuredNote>,
     /// A rule with `empty = true` would decide otherwise if every table the
     /// statement destroys were exactly empty: only the live catalog can say, so
     /// the verdict above is the one for tables with rows (or unknown).
@@ -82,6 +82,60 @@ pub struct Entry {
     /// table to the trash, or why not). `action`/`rule` above are then the rule's
     /// fallback, which applies whenever the trash does not.
     pub trash: Option<TrashNote>,
+}
+
+/// What a rule with impact limits does with a statement at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeasuredNote {
+    /// The rule with the limits.
+    pub rule: String,
+    /// The limits, e.g. "rows = 1000 and share = 10 % (of tables where over 10 rows
+    /// change)".
+    pub limits: String,
+    /// Over a limit: the rule's action (hold or block), who confirms, how long.
+    pub over: Outcome,
+    /// Impact unknown (not measurable, the probe timed out or failed): `on_unknown`.
+    pub unknown: Outcome,
+    /// The statement has the shape of a key-bounded one (`WHERE id = …`): when the
+    /// target's catalog shows a primary key or a unique NOT NULL index there, a
+    /// session runs it without a probe (at most one row, within the limits).
+    pub key_shape: bool,
+}
+
+/// One possible verdict of a measured statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub action: Action,
+    /// For holds.
+    pub confirm: Option<Confirm>,
+    pub timeout: Option<Duration>,
+}
+
+impl Outcome {
+    fn of(v: &crate::policy::Verdict) -> Outcome {
+        let hold = v.action == Action::Hold;
+        Outcome {
+            action: v.action,
+            confirm: hold.then_some(v.confirm),
+            timeout: hold.then_some(v.timeout),
+        }
+    }
+
+    fn text(self) -> String {
+        let mut s = self.action.as_str().to_uppercase();
+        if let (Some(c), Some(t)) = (self.confirm, self.timeout) {
+            let _ = write!(s, " (confirm: {c}, timeout {})", format_duration(t));
+        }
+        s
+    }
+
+    fn json(self) -> Value {
+        json!({
+            "action": self.action.as_str(),
+            "confirm": self.confirm.map(Confirm::as_str),
+            "timeout_secs": self.timeout.map(|t| t.as_secs()),
+        })
+    }
 }
 
 /// What a trash rule's statement gets from a session.
@@ -115,6 +169,11 @@ impl Report {
             .map(|e| e.action)
             .max()
             .unwrap_or(Action::Allow)
+    }
+
+    /// How many statements a session measures at run time.
+    pub fn measured(&self) -> usize {
+        self.entries.iter().filter(|e| e.measured.is_some()).count()
     }
 
     fn count(&self, a: Action) -> usize {
@@ -154,9 +213,14 @@ pub fn explain(
             }
         }
         let mut v = policy.evaluate(judged, &ctx);
-        let mut probe = None;
+        let mut measured = None;
         match policy.impact_step(std::slice::from_ref(judged), &ctx, &v) {
-            crate::policy::ImpactStep::Probe(call) => probe = Some(probe_text(&call, target)),
+            crate::policy::ImpactStep::Probe(call) => {
+                measured = Some(measured_note(&call, &stmt.sql));
+                // What the statement gets when it stays within the limits: the
+                // verdict a CI check counts (the note says what else can happen).
+                v = call.within;
+            }
             crate::policy::ImpactStep::Decided(d) => v = d,
             crate::policy::ImpactStep::None => {}
         }
@@ -182,7 +246,7 @@ pub fn explain(
             confirm: hold.then_some(v.confirm),
             timeout: hold.then_some(v.timeout),
             resolved_from,
-            probe,
+            measured,
             empty,
             trash,
         });
@@ -233,7 +297,9 @@ pub fn plan(report: &Report, statements: &[Statement]) -> crate::hold::Plan {
 }
 
 /// 0 = everything allowed (or audited), 2 = something would be held, 3 = something
-/// would be blocked. The same in shadow mode.
+/// would be blocked. The same in shadow mode. A measured statement counts with its
+/// verdict within the limits: 0 for one that is allowed when it changes no more
+/// than the limits (its `measured` note says what happens over them).
 pub fn exit_code(report: &Report) -> i32 {
     match report.overall() {
         Action::Allow | Action::Audit => 0,
@@ -253,8 +319,6 @@ fn one_line(sql: &str) -> String {
     }
 }
 
-/// "rule 'x': over rows = 1000 or share = 10 % → HOLD; unknown → HOLD; within → ALLOW
-/// by the production default".
 /// The verdict a rule with `empty = true` would give instead, when it differs.
 fn empty_text(
     policy: &Policy,
@@ -280,7 +344,8 @@ fn empty_text(
     ))
 }
 
-fn probe_text(call: &crate::policy::ProbeCall, target: &RunsOn<'_>) -> String {
+/// What an impact rule does with `sql` at run time, from the session's instructions.
+fn measured_note(call: &crate::policy::ProbeCall, sql: &str) -> MeasuredNote {
     let l = &call.limits;
     let mut limits = Vec::new();
     if let Some(r) = l.rows {
@@ -294,22 +359,30 @@ fn probe_text(call: &crate::policy::ProbeCall, target: &RunsOn<'_>) -> String {
         };
         limits.push(format!("share = {:.0} %{floor}", s * 100.0));
     }
-    let by = |v: &crate::policy::Verdict| match &v.rule {
-        Some(r) => format!("{} by rule '{r}'", v.action.as_str().to_uppercase()),
-        None => format!(
-            "{} by the {} default",
-            v.action.as_str().to_uppercase(),
-            target.environment
-        ),
-    };
-    format!(
-        "measured first by rule '{}': over {} → {}; unknown → {}; within → {}",
-        call.rule,
-        limits.join(" or "),
-        call.over.action.as_str().to_uppercase(),
-        call.unknown.action.as_str().to_uppercase(),
-        by(&call.within)
-    )
+    MeasuredNote {
+        rule: call.rule.to_string(),
+        limits: limits.join(" and "),
+        over: Outcome::of(&call.over),
+        unknown: Outcome::of(&call.unknown),
+        key_shape: !l.one_row_may_exceed() && crate::catalog::key_shape(sql).is_some(),
+    }
+}
+
+/// "at run time by rule 'x': kept when within rows = 1000 … (→ ALLOW by the
+/// production default), else HOLD (…); impact unknown → HOLD (…)".
+fn measured_text(m: &MeasuredNote, e: &Entry, report: &Report) -> String {
+    let mut s = format!(
+        "at run time by rule '{}': kept when within {} (→ {}), else {}; impact unknown → {}",
+        m.rule,
+        m.limits,
+        verdict_text(e, report),
+        m.over.text(),
+        m.unknown.text()
+    );
+    if m.key_shape {
+        s.push_str("; no probe when the target's catalog proves it bounded by a key");
+    }
+    s
 }
 
 /// What a session does with a statement a trash rule decided: moved to the trash,
@@ -395,8 +468,8 @@ pub fn render_text(report: &Report) -> String {
             let _ = writeln!(out, "    objects: {}", e.objects.join(", "));
         }
         let _ = writeln!(out, "    verdict: {}", verdict_text(e, report));
-        if let Some(p) = &e.probe {
-            let _ = writeln!(out, "    probe:   {p} (verdict above: unmeasured)");
+        if let Some(m) = &e.measured {
+            let _ = writeln!(out, "    measured: {}", measured_text(m, e, report));
         }
         if let Some(p) = &e.empty {
             let _ = writeln!(out, "    empty:   {p}");
@@ -420,6 +493,13 @@ pub fn render_text(report: &Report) -> String {
         report.overall().as_str(),
         exit_code(report),
     );
+    let m = report.measured();
+    if m > 0 {
+        let _ = writeln!(
+            out,
+            "{m} of them measured at run time, counted by their verdict within the limits"
+        );
+    }
     out
 }
 
@@ -448,7 +528,15 @@ pub fn render_json(report: &Report) -> Value {
                 "confirm": e.confirm.map(Confirm::as_str),
                 "timeout_secs": e.timeout.map(|t| t.as_secs()),
                 "resolved_from": e.resolved_from,
-                "probe": e.probe,
+                "measured": e.measured.as_ref().map(|m| json!({
+                    "rule": m.rule,
+                    "limits": m.limits,
+                    "within": e.action.as_str(),
+                    "over": m.over.json(),
+                    "unknown": m.unknown.json(),
+                    "key_bound_unprobed": m.key_shape,
+                    "what": measured_text(m, e, report),
+                })),
                 "empty": e.empty,
                 "trash": e.trash.as_ref().map(|t| json!({"covered": t.covered, "what": t.text})),
             })
@@ -472,6 +560,7 @@ pub fn render_json(report: &Report) -> Value {
             "audit": report.count(Action::Audit),
             "hold": report.count(Action::Hold),
             "block": report.count(Action::Block),
+            "measured": report.measured(),
         },
     })
 }

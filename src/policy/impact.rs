@@ -64,6 +64,12 @@ pub enum Judgement {
 }
 
 impl ImpactLimits {
+    /// Whether a statement that changes at most one row of one table and nothing
+    /// else can exceed these limits (if not, a key-bounded statement needs no probe).
+    pub fn one_row_may_exceed(&self) -> bool {
+        self.rows.is_some_and(|r| r < 1) || (self.share.is_some() && self.share_min_rows < 1)
+    }
+
     /// Judges a probe's result.
     pub fn judge(&self, measured: &Measured) -> Judgement {
         match measured {

@@ -717,8 +717,9 @@ fn readme_explain_sample_is_real_output() {
     assert_eq!(mask(shown), mask(&stdout(&o)));
 }
 
-/// A rule with `impact` limits: explain says the statement is measured first, and
-/// which verdict each outcome gets; unmeasured (the verdict line) it is on_unknown.
+/// A rule with `impact` limits: explain says the statement is measured at run time
+/// and which verdict each outcome gets; the verdict line and the exit code are the
+/// ones within the limits, so a CI check passes a routine write.
 #[test]
 fn measured_statements_show_the_probe_and_its_outcomes() {
     let dir = files().dir.join("impact");
@@ -741,6 +742,8 @@ name = "large-writes"
 environment = "production"
 classes = ["delete.bounded", "update.bounded"]
 action = "hold"
+confirm = "approver"
+timeout = "10m"
 impact = { rows = 1000, share = "10%", share_min_rows = 10, on_unknown = "block" }
 "#,
     )
@@ -763,18 +766,29 @@ impact = { rows = 1000, share = "10%", share_min_rows = 10, on_unknown = "block"
     let out = stdout(&o);
     assert!(
         out.contains(
-            "probe:   measured first by rule 'large-writes': over rows = 1000 or share = 10 % \
-             (of tables where over 10 rows change) → HOLD; unknown → BLOCK; within → ALLOW by \
-             the production default"
+            "[1] DELETE FROM t WHERE id > 0\n    classes: delete.bounded\n    objects: t\n    \
+             verdict: ALLOW by the production default\n    \
+             measured: at run time by rule 'large-writes': kept when within rows = 1000 and \
+             share = 10 % (of tables where over 10 rows change) (→ ALLOW by the production \
+             default), else HOLD (confirm: approver, timeout 10m); impact unknown → BLOCK\n"
         ),
         "{out}"
     );
+    // The unbounded DELETE is blocked by its own rule, and not measured.
     assert!(
-        out.contains("verdict: BLOCK by rule 'large-writes'"),
+        out.contains("verdict: BLOCK by rule 'no-unbounded-writes'"),
         "{out}"
     );
-    // The unbounded DELETE is blocked by its own rule, and not measured.
-    assert_eq!(out.matches("probe:").count(), 1, "{out}");
+    assert_eq!(out.matches("    measured: ").count(), 1, "{out}");
+    assert!(
+        out.contains(
+            "1 allow, 0 audit, 0 hold, 1 block → block (exit 3)\n1 of them measured at run time"
+        ),
+        "{out}"
+    );
+    assert_eq!(o.status.code(), Some(3));
+
+    // Alone, the measured UPDATE passes a CI check: exit 0, with the marker in JSON.
     let o = run(
         &config,
         &[
@@ -785,9 +799,42 @@ impact = { rows = 1000, share = "10%", share_min_rows = 10, on_unknown = "block"
         ],
         None,
     );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let probe = v["statements"][0]["probe"].as_str().unwrap_or_default();
-    assert!(probe.contains("large-writes"), "{v}");
+    let s = &v["statements"][0];
+    assert_eq!(s["action"], "allow", "{v}");
+    assert_eq!(s["measured"]["rule"], "large-writes", "{v}");
+    assert_eq!(s["measured"]["within"], "allow", "{v}");
+    assert_eq!(s["measured"]["over"]["action"], "hold", "{v}");
+    assert_eq!(s["measured"]["over"]["confirm"], "approver", "{v}");
+    assert_eq!(s["measured"]["over"]["timeout_secs"], 600, "{v}");
+    assert_eq!(s["measured"]["unknown"]["action"], "block", "{v}");
+    assert_eq!(s["measured"]["key_bound_unprobed"], false, "{v}");
+    assert_eq!(v["summary"]["measured"], 1, "{v}");
+    assert_eq!(v["summary"]["exit_code"], 0, "{v}");
+
+    // A statement bounded by a key in its text: the catalog can spare the probe.
+    let o = run(
+        &config,
+        &["--target", "prod", "--json", "DELETE FROM t WHERE id = 42"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let m = &v["statements"][0]["measured"];
+    assert_eq!(m["key_bound_unprobed"], true, "{v}");
+    assert!(
+        m["what"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("; no probe when the target's catalog proves it bounded by a key"),
+        "{v}"
+    );
+    // Not measured: no marker.
+    let o = run(&config, &["--target", "prod", "--json", "SELECT 1"], None);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["statements"][0]["measured"].is_null(), "{v}");
+    assert_eq!(v["summary"]["measured"], 0, "{v}");
 }
 
 /// A rule with `empty = true`: explain cannot count rows, so the verdict is the one
