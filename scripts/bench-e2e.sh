@@ -38,6 +38,11 @@
 #                        context switches, sends, receives, waits (perf stat on the running
 #                        processes for DURATION s; needs perf: apt-get install linux-perf).
 #                        Counts hardly depend on other load, unlike TPS.
+#   SCHED=1              instead of the TPS table, trace the scheduler for SCHED_SECONDS
+#                        (default 3) per cell: per transaction, the CPU time and the
+#                        time spent runnable but waiting for a CPU of pgbench, the
+#                        PostgreSQL backends and the proxy, and the machine's idle time
+#                        (perf sched record -a, perf sched latency; needs perf).
 #   OUT_DIR=DIR          where the table and raw pgbench logs are kept
 #                        (default target/bench-e2e)
 #   PG_MAJOR / PG_BINDIR which installed PostgreSQL to use (default: detected)
@@ -78,6 +83,7 @@ esac
 HINT="apt-get install postgresql-client" need_cmd psql pgbench
 need_cmd timeout awk sort
 [[ ${COUNTS:-0} != 1 ]] || HINT="apt-get install linux-perf" need_cmd perf pgrep
+[[ ${SCHED:-0} != 1 ]] || HINT="apt-get install linux-perf" need_cmd perf
 find_postgres
 [[ $EUID -ne 0 ]] || command -v runuser >/dev/null || die "running as root needs 'runuser' to start PostgreSQL as 'postgres'"
 for c in $CLIENTS; do
@@ -180,6 +186,11 @@ done
 if [[ ${COUNTS:-0} == 1 ]]; then
     # shellcheck source=scripts/bench-counts.sh
     source "$(dirname "${BASH_SOURCE[0]}")/bench-counts.sh"
+    exit 0
+fi
+if [[ ${SCHED:-0} == 1 ]]; then
+    # shellcheck source=scripts/bench-sched.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/bench-sched.sh"
     exit 0
 fi
 
