@@ -8,6 +8,7 @@ mod classify_support;
 
 mod admin_https;
 mod approver_page;
+mod approver_trash;
 mod audit_cli;
 mod audit_full_disk;
 mod audit_ops;

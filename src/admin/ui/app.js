@@ -1,6 +1,6 @@
-// pgwarden approver page: polls the pending and recently decided holds and the
-// approved plans, approves and denies holds and approves plans with the CSRF token
-// of this sign-in. Text from the server only ever goes
+// pgwarden approver page: polls the pending and recently decided holds, the
+// approved plans and the trash, approves and denies holds, approves plans, and
+// restores and purges trash items with the CSRF token of this sign-in. Text from the server only ever goes
 // into textContent, never into HTML.
 'use strict';
 (function () {
@@ -380,8 +380,194 @@
     }).then(function () { inFlight = false; });
   }
 
+  // --- The trash: what was dropped, per target, with Restore and Purge. ---
+  var TRASH_POLL_MS = 5000;
+  var trashCards = new Map(); // target + '/' + id -> { card }
+  var trashBoxes = new Map(); // target -> box
+
+  function bytes(n) {
+    if (n < 1024) return n + ' B';
+    var units = ['kB', 'MB', 'GB', 'TB'];
+    var v = n, u = -1;
+    do { v /= 1024; u++; } while (v >= 1024 && u < units.length - 1);
+    return v.toFixed(v < 10 ? 1 : 0) + ' ' + units[u];
+  }
+
+  function since(seconds) {
+    var s = Math.abs(seconds);
+    if (s >= 2 * 86400) return Math.floor(s / 86400) + ' days ' + Math.floor((s % 86400) / 3600) + ' h';
+    return duration(s);
+  }
+
+  function stamp(iso) {
+    var t = Date.parse(iso);
+    return isNaN(t) ? { text: iso, at: null } : { text: new Date(t).toLocaleString(), at: t / 1000 };
+  }
+
+  function rowsText(it) {
+    if (it.rows === undefined || it.rows === null) return null;
+    var n = it.rows.toLocaleString('en');
+    return (it.rows_capped ? 'more than ' + n : n) + (it.rows === 1 ? ' row' : ' rows');
+  }
+
+  function buildTrashItem(target, it) {
+    var card = el('article', 'trash-item');
+    card.id = 'trash-' + target + '-' + it.id;
+    card.dataset.itemId = it.id;
+    card.dataset.target = target;
+    var head = el('div', 'hold-head');
+    head.appendChild(el('span', 'hold-id', '#' + it.id));
+    head.appendChild(el('code', 'original', it.original));
+    head.appendChild(el('span', 'badge', it.kind));
+    if (it.expired) head.appendChild(el('span', 'badge expired', 'expired'));
+    card.appendChild(head);
+
+    var now = Date.now() / 1000;
+    var dl = el('dl', 'facts');
+    var at = stamp(it.trashed_at);
+    fact(dl, 'Dropped', at.text + (at.at ? ' (' + since(now - at.at) + ' ago)' : '') + ' by ' + it.trashed_by);
+    var size = bytes(it.size_bytes);
+    var rows = rowsText(it);
+    fact(dl, 'Size', rows ? rows + ' · ' + size : size);
+    if (it.expires_at) {
+      var ex = stamp(it.expires_at);
+      fact(dl, 'Expires', ex.text + (ex.at ? (ex.at > now ? ' (in ' + since(ex.at - now) + ')' :
+        ' (expired: purged at the next retention run)') : ''));
+    } else {
+      fact(dl, 'Expires', 'never');
+    }
+    var stmt = fact(dl, 'Statement', '');
+    stmt.textContent = '';
+    stmt.appendChild(el('code', null, it.statement));
+    fact(dl, 'Kept in', 'schema ' + it.trash_schema);
+    card.appendChild(dl);
+
+    var actions = el('div', 'actions');
+    var name = el('input', 'restore-as');
+    name.type = 'text';
+    name.placeholder = 'New name (optional)';
+    name.maxLength = 63;
+    name.setAttribute('aria-label', 'Restore trash item #' + it.id + ' under a new name');
+    var restore = el('button', 'approve restore', 'Restore');
+    restore.type = 'button';
+    var purge = el('button', 'deny purge', 'Purge');
+    purge.type = 'button';
+    actions.appendChild(name);
+    actions.appendChild(restore);
+    actions.appendChild(purge);
+    card.appendChild(actions);
+    var msg = el('p', 'msg');
+    msg.setAttribute('role', 'status');
+    card.appendChild(msg);
+
+    var base = '/ui/api/trash/' + encodeURIComponent(it.id) + '/';
+    var armed = null;
+    function disarm() {
+      if (armed) { clearTimeout(armed); armed = null; }
+      purge.textContent = 'Purge';
+      purge.classList.remove('armed');
+    }
+    function busy(b) { restore.disabled = purge.disabled = name.disabled = b; }
+    restore.addEventListener('click', function () {
+      disarm();
+      busy(true);
+      msg.className = 'msg';
+      var as = name.value.trim();
+      msg.textContent = 'Restoring…';
+      post(base + 'restore', as ? { as: as } : {}).then(function (r) {
+        card.classList.add('done');
+        msg.textContent = 'Restored as ' + r.as + '.';
+        setTimeout(refreshTrash, 1500);
+      }, function (e) {
+        msg.className = 'msg error';
+        msg.textContent = e.message;
+        busy(false);
+      });
+    });
+    purge.addEventListener('click', function () {
+      if (!armed) {
+        // Purging cannot be undone: the first click asks, the second purges.
+        purge.textContent = 'Really purge? It cannot be undone';
+        purge.classList.add('armed');
+        armed = setTimeout(disarm, 8000);
+        return;
+      }
+      disarm();
+      busy(true);
+      msg.className = 'msg';
+      msg.textContent = 'Purging…';
+      post(base + 'purge').then(function () {
+        card.classList.add('done');
+        msg.textContent = 'Purged: ' + it.original + ' is gone for good.';
+        setTimeout(refreshTrash, 1500);
+      }, function (e) {
+        msg.className = 'msg error';
+        msg.textContent = e.message;
+        busy(false);
+      });
+    });
+    return { card: card };
+  }
+
+  function renderTrash(data) {
+    var box = document.getElementById('trash');
+    var none = document.getElementById('no-trash');
+    var seen = new Set();
+    var count = 0;
+    (data.targets || []).forEach(function (t) {
+      var tbox = trashBoxes.get(t.target);
+      if (!tbox) {
+        tbox = el('div', 'trash-target');
+        tbox.dataset.target = t.target;
+        tbox.appendChild(el('h3', null, 'target ' + t.target));
+        trashBoxes.set(t.target, tbox);
+        box.appendChild(tbox);
+      }
+      tbox.hidden = t.items.length === 0;
+      t.items.forEach(function (it) {
+        var key = t.target + '/' + it.id;
+        seen.add(key);
+        count++;
+        if (!trashCards.has(key)) {
+          var e = buildTrashItem(t.target, it);
+          trashCards.set(key, e);
+          tbox.appendChild(e.card);
+        }
+      });
+    });
+    trashCards.forEach(function (e, key) {
+      if (!seen.has(key)) { e.card.remove(); trashCards.delete(key); }
+    });
+    document.getElementById('trash-count').textContent = String(count);
+    none.textContent = data.configured ? 'Nothing is in the trash.' :
+      'This proxy has no [trash] section, so it cannot show or restore the trash.';
+    none.hidden = count > 0;
+  }
+
+  var trashInFlight = false;
+  function refreshTrash() {
+    if (trashInFlight) return;
+    trashInFlight = true;
+    var err = document.getElementById('trash-error');
+    fetch('/ui/api/trash', { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
+      if (r.status === 401) { window.location.href = '/ui'; throw new Error('signed out'); }
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (!r.ok) throw new Error(j.error || ('HTTP ' + r.status));
+        return j;
+      });
+    }).then(function (data) {
+      renderTrash(data);
+      err.hidden = true;
+    }).catch(function (e) {
+      err.textContent = 'The trash could not be read: ' + e.message;
+      err.hidden = false;
+    }).then(function () { trashInFlight = false; });
+  }
+
   setupPlanForm();
   refresh();
+  refreshTrash();
+  setInterval(refreshTrash, TRASH_POLL_MS);
   setInterval(refresh, POLL_MS);
   setInterval(tick, 1000);
 })();

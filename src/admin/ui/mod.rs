@@ -44,6 +44,9 @@ pub fn router() -> Router<AdminState> {
         .route("/ui/api/holds/{id}/deny", post(deny))
         .route("/ui/api/plans", post(approve_plan))
         .route("/ui/api/plans/{id}/revoke", post(revoke_plan))
+        .route("/ui/api/trash", get(trash_list))
+        .route("/ui/api/trash/{id}/restore", post(trash_restore))
+        .route("/ui/api/trash/{id}/purge", post(trash_purge))
 }
 
 /// A request that carries a valid session cookie.
@@ -418,6 +421,46 @@ async fn revoke_plan(
         Err(r) => return *r,
     };
     hardened(super::revoke_plan_as(&st, &id, &s.approver, "ui").await)
+}
+
+/// The trash of the `[trash]` target, for the page's Trash section.
+async fn trash_list(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if st.signed_in(&headers).is_none() {
+        return signed_out();
+    }
+    hardened(super::trash::list_all(&st).await)
+}
+
+/// Restores a trash item from the page (sign-in, same origin, CSRF); the body may
+/// carry a new name (`{"as": "NAME"}`).
+async fn trash_restore(
+    State(st): State<AdminState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let s = match authorised(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let as_name = match super::trash::restore_name(&body) {
+        Ok(n) => n,
+        Err(r) => return hardened(*r),
+    };
+    hardened(super::trash::restore_as(&st, &s.approver, id, as_name, "ui").await)
+}
+
+/// Purges a trash item from the page (sign-in, same origin, CSRF).
+async fn trash_purge(
+    State(st): State<AdminState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Response {
+    let s = match authorised(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    hardened(super::trash::purge_as(&st, &s.approver, id, "ui").await)
 }
 
 #[cfg(test)]

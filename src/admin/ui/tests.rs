@@ -1,5 +1,5 @@
 //! The approver page's handlers, without a socket: sign-in, cookie flags, CSRF and
-//! same-origin checks, the own-statement rule, approve and deny.
+//! same-origin checks, the own-statement rule, approve and deny, and the trash actions.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -442,4 +442,54 @@ async fn plans_are_approved_on_the_page_with_the_api_rules() {
     let v: serde_json::Value =
         serde_json::from_str(&send(&s, get("/ui/api/holds", Some(&cookie))).await.body).unwrap();
     assert_eq!(v["plans"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn trash_actions_need_the_session_csrf_token_and_the_same_origin() {
+    let s = shared();
+    let r = send(&s, get("/ui/api/trash", None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    let (cookie, csrf) = sign_in(&s, ALICE).await;
+    let r = send(&s, get("/ui/api/trash", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["configured"], false, "no [trash] section: {v}");
+    assert!(r.headers.contains_key("content-security-policy"));
+
+    for path in ["/ui/api/trash/3/restore", "/ui/api/trash/3/purge"] {
+        for (csrf, extra, why) in [
+            (None, vec![], "no CSRF token"),
+            (Some("0".repeat(64)), vec![], "a wrong CSRF token"),
+            (
+                Some(csrf.clone()),
+                vec![("origin", "https://evil.example")],
+                "another origin",
+            ),
+        ] {
+            let r = send(&s, action(path, &cookie, csrf.as_deref(), &extra, "")).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}, {why}: {}", r.body);
+        }
+        let r = send(
+            &s,
+            action(path, "pgwarden_ui=v1.x.1.y", Some(&csrf), &[], ""),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+        // Past the checks: this proxy has no trash to act on.
+        let r = send(&s, action(path, &cookie, Some(&csrf), &[], "")).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.body);
+        assert!(r.body.contains("no [trash] section"), "{}", r.body);
+    }
+    let r = send(
+        &s,
+        action(
+            "/ui/api/trash/3/restore",
+            &cookie,
+            Some(&csrf),
+            &[],
+            "{\"as\": 5}",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 }
