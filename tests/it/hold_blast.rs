@@ -7,7 +7,8 @@
 //! read holds without a blast radius; with the example's `empty` rule enabled an
 //! exactly empty table is dropped at once and a table with one row is held. The
 //! example's trash rule is left out (DROP TABLE would go to the trash), except in
-//! the last test, where an empty table is dropped at once and not trashed.
+//! `with_the_trash_rule_…`, where an empty table is dropped at once and not trashed.
+//! The approver page shows the blast radius on the hold card (headless Chromium).
 
 use crate::support;
 
@@ -437,4 +438,75 @@ async fn with_the_trash_rule_an_empty_table_is_dropped_and_a_full_one_trashed() 
         vec!["one_row".to_string()],
         "only the table with rows is kept"
     );
+}
+
+/// The approver page's hold card shows the blast radius ("Would destroy") of a held
+/// DROP TABLE … CASCADE and TRUNCATE … CASCADE with the real figures, in headless
+/// Chromium; denied there, nothing is destroyed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_what_a_held_drop_or_truncate_would_destroy() {
+    use support::webdriver::Browser;
+    let cluster = PgCluster::start();
+    setup(&cluster).await;
+    let p = start(&cluster, false).await;
+    let base = format!("http://{}", p.proxy.admin_addr().expect("admin"));
+    let b = Browser::start(1100, 800).await;
+    b.goto(&format!("{base}/ui")).await;
+    let form = b
+        .wait_for("form#login", "Approver token", Duration::from_secs(30))
+        .await;
+    let input = b.find_in(&form, "input[name=token]").await;
+    b.type_into(&input, ALICE_TOKEN).await;
+    b.click(&b.find_in(&form, "button[type=submit]").await)
+        .await;
+    b.wait_for("header", "signed in as alice", Duration::from_secs(30))
+        .await;
+
+    let (c, mut rx) = connect(&p).await;
+    let cases = [
+        (
+            "DROP TABLE parent CASCADE /* page-drop */",
+            "would drop public.parent (5 rows) and 2 dependent objects \
+             (table constraint child_parent_id_fkey on public.child, view public.parent_view)",
+            "approver-page-blast.png",
+        ),
+        (
+            "TRUNCATE parent CASCADE /* page-truncate */",
+            "would empty public.parent (5 rows), and through foreign keys public.child (3 rows)",
+            "",
+        ),
+    ];
+    for (sql, want, shot) in cases {
+        let h = hold_on(&c, &mut rx, sql).await;
+        let card = b
+            .wait_for(
+                &format!("article.hold#hold-{}", h.id),
+                sql,
+                Duration::from_secs(30),
+            )
+            .await;
+        // The fact's name and its value, as the card shows them.
+        let shown = b
+            .script(&format!(
+                "var dl = document.querySelector('#hold-{} dl.facts'); var out = null; \
+                 dl.querySelectorAll('dt').forEach(function (dt) {{ \
+                   if (dt.textContent === 'Would destroy') out = dt.nextElementSibling.textContent; }}); \
+                 return out",
+                h.id
+            ))
+            .await;
+        assert_eq!(shown, serde_json::json!(want), "{sql}");
+        assert!(b.text(&card).await.contains("Would destroy"));
+        if !shot.is_empty() {
+            b.save_screenshot(shot).await;
+        }
+        let reason = b.find_in(&card, "input.reason").await;
+        b.type_into(&reason, "not today").await;
+        b.click(&b.find_in(&card, "button.deny").await).await;
+        assert_eq!(finished(h).await, Err("PW004".to_string()), "{sql}");
+    }
+    assert_eq!(server_count(&cluster, "parent").await, 5);
+    assert_eq!(server_count(&cluster, "child").await, 3);
+    assert!(usable(&c).await);
+    p.proxy.shutdown().await;
 }
