@@ -8,7 +8,8 @@
 //! exactly empty table is dropped at once and a table with one row is held. The
 //! example's trash rule is left out (DROP TABLE would go to the trash), except in
 //! `with_the_trash_rule_…`, where an empty table is dropped at once and not trashed.
-//! The approver page shows the blast radius on the hold card (headless Chromium).
+//! The approver page shows the blast radius on the hold card (headless Chromium),
+//! also on another replica sharing the control database.
 
 use crate::support;
 
@@ -509,4 +510,100 @@ async fn the_page_shows_what_a_held_drop_or_truncate_would_destroy() {
     assert_eq!(server_count(&cluster, "child").await, 3);
     assert!(usable(&c).await);
     p.proxy.shutdown().await;
+}
+
+/// Replicas: two pgwarden processes (the real binary) sharing one control
+/// database. A DROP held on A carries its blast radius to B: in B's `GET /holds`,
+/// `GET /holds/ID` and on B's approver page (headless Chromium). Denied on B, A's
+/// client gets the denial and nothing is destroyed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_replica_shows_the_blast_radius_of_a_hold() {
+    use std::net::SocketAddr;
+    use support::webdriver::Browser;
+    let token_env = "PGWARDEN_TEST_TOKEN_BLAST_REPLICAS";
+    let control_pw = "PGWARDEN_TEST_BLAST_CONTROL_PASSWORD";
+    std::env::set_var(token_env, ALICE_TOKEN);
+    std::env::set_var(control_pw, SUPERUSER_PASSWORD);
+    let target = PgCluster::start();
+    let control = PgCluster::start();
+    setup(&target).await;
+    let policy = example_policy(false);
+    let replica = |name: &'static str| {
+        let admin_port = free_port();
+        let extra = format!(
+            "\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\napprovers = {{ alice = {{ token_env = \"{token_env}\" }} }}\n\
+             \n[control]\nurl = \"host=127.0.0.1 port={} user={SUPERUSER} dbname={APP_DB}\"\n\
+             password_env = \"{control_pw}\"\nreplica = \"{name}\"\n\
+             poll_interval = \"250ms\"\nreplica_timeout = \"2s\"\n",
+            control.port()
+        );
+        let builder = prod_builder(&target)
+            .policy_toml(&policy)
+            .extra_toml(&extra);
+        (builder, SocketAddr::from(([127, 0, 0, 1], admin_port)))
+    };
+    let (builder, a_admin) = replica("a");
+    let a = builder.spawn_binary().await;
+    let (builder, b_admin) = replica("b");
+    let b = builder.spawn_binary().await;
+    for admin in [a_admin, b_admin] {
+        eventually(
+            "the replica is connected to the control database",
+            Duration::from_secs(20),
+            || async move { http::get(admin, "/readyz", None).await.json()["control"] == "ok" },
+        )
+        .await;
+    }
+
+    let (c, mut rx) = a
+        .endpoint()
+        .connect_with_messages(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await
+        .expect("connect to A");
+    let c = Arc::new(c);
+    let sql = "DROP TABLE parent CASCADE /* on-a */";
+    let want = "would drop public.parent (5 rows) and 2 dependent objects \
+                (table constraint child_parent_id_fkey on public.child, view public.parent_view)";
+    let h = hold_on(&c, &mut rx, sql).await;
+    let id = h.id;
+    eventually("B lists A's hold", Duration::from_secs(10), || async move {
+        let list = http::get(b_admin, "/holds", Some(ALICE_TOKEN)).await.json();
+        !blast_of_hold(&list, id).is_empty()
+    })
+    .await;
+    let list = http::get(b_admin, "/holds", Some(ALICE_TOKEN)).await.json();
+    assert_eq!(blast_of_hold(&list, id), want, "{list}");
+    let one = http::get(b_admin, &format!("/holds/{id}"), Some(ALICE_TOKEN))
+        .await
+        .json();
+    assert_eq!(one["blast"], want, "{one}");
+
+    let page = Browser::start(1100, 800).await;
+    page.goto(&format!("http://{b_admin}/ui")).await;
+    let form = page
+        .wait_for("form#login", "Approver token", Duration::from_secs(30))
+        .await;
+    let input = page.find_in(&form, "input[name=token]").await;
+    page.type_into(&input, ALICE_TOKEN).await;
+    page.click(&page.find_in(&form, "button[type=submit]").await)
+        .await;
+    let card = page
+        .wait_for(
+            &format!("article.hold#hold-{id}"),
+            "Would destroy",
+            Duration::from_secs(30),
+        )
+        .await;
+    let text = page.text(&card).await;
+    assert!(text.contains(want), "B's page card:\n{text}");
+    page.click(&page.find_in(&card, "button.deny").await).await;
+    assert_eq!(finished(h).await, Err("PW004".to_string()));
+    let decided = http::get(b_admin, &format!("/holds/{id}"), Some(ALICE_TOKEN))
+        .await
+        .json();
+    assert_eq!(decided["status"], "denied", "{decided}");
+    assert_eq!(server_count(&target, "parent").await, 5);
+    assert_eq!(server_count(&target, "child").await, 3);
+    a.kill().await;
+    b.kill().await;
 }
