@@ -30,7 +30,9 @@
 #                        PGWARDEN_ENVIRONMENT=ENV sets the target's environment and
 #                        PGWARDEN_POLICY=PATH its policy file (PGWARDEN_POLICY=measured:
 #                        the example policy with its commented-out impact rule in force,
-#                        so DELETE/UPDATE not bounded by a key are probed); rows are named
+#                        so DELETE/UPDATE not bounded by a key are probed;
+#                        PGWARDEN_POLICY=unmeasured: the example policy without its rules
+#                        that have impact limits, i.e. probing off); rows are named
 #                        pgwarden-NAME. Default: "allow-all:" (development target, no
 #                        policy) and "production:" (production target, the example policy).
 #   COUNTS=1             instead of the TPS table, count per transaction what each process
@@ -101,6 +103,16 @@ measured_policy() {
         { print }' "$1"
 }
 
+# unmeasured_policy FILE: FILE without its rules that have `impact` limits (probing
+# off: what those rules matched falls to the rules after them).
+unmeasured_policy() {
+    awk 'function flush() { if (!drop) printf "%s", buf; buf = ""; drop = 0 }
+        /^\[/ { flush() }
+        /^impact *=/ { drop = 1 }
+        { buf = buf $0 "\n" }
+        END { flush() }' "$1"
+}
+
 WORK=
 trap cleanup_all EXIT
 trap 'exit 130' INT TERM
@@ -133,12 +145,19 @@ else
         for v in "${vars[@]}"; do
             [[ $v =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "PGWARDEN_VARIANTS: '$v' in '$spec' is not VAR=VALUE"
         done
-        # PGWARDEN_POLICY=measured: the example policy with its impact rule uncommented
+        # PGWARDEN_POLICY=measured: the example policy with its impact rule in force;
+        # PGWARDEN_POLICY=unmeasured: without any rule that has impact limits
         for i in "${!vars[@]}"; do
-            if [[ ${vars[$i]} == PGWARDEN_POLICY=measured ]]; then
-                measured_policy "$REPO_ROOT/policy.example.toml" >"$WORK/measured-policy.toml"
-                vars[i]=PGWARDEN_POLICY=$WORK/measured-policy.toml
-            fi
+            case ${vars[$i]} in
+                PGWARDEN_POLICY=measured)
+                    measured_policy "$REPO_ROOT/policy.example.toml" >"$WORK/measured-policy.toml"
+                    vars[i]=PGWARDEN_POLICY=$WORK/measured-policy.toml
+                    ;;
+                PGWARDEN_POLICY=unmeasured)
+                    unmeasured_policy "$REPO_ROOT/policy.example.toml" >"$WORK/unmeasured-policy.toml"
+                    vars[i]=PGWARDEN_POLICY=$WORK/unmeasured-policy.toml
+                    ;;
+            esac
         done
         if start_pgwarden "$t" "${vars[@]}"; then
             TARGETS+=("$t")
