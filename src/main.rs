@@ -231,7 +231,11 @@ impl TrashAudit {
             bail!("restore and purge write an audit record: give --audit FILE (or PGWARDEN_TRASH_AUDIT), or --no-audit");
         };
         let (os_user, os_uid) = pgwarden::trash::who::os_account().map_err(anyhow::Error::msg)?;
-        let log = AuditLog::with_sink(Box::new(FileSink::new(path)), &path.display().to_string())?;
+        // Exclusive: a file a running proxy writes is refused (its writer holds the lock).
+        let log = AuditLog::with_sink(
+            Box::new(FileSink::exclusive(path)),
+            &path.display().to_string(),
+        )?;
         Ok(Some(TrashAudit {
             log,
             approver: conn.as_approver.clone().unwrap_or_else(|| os_user.clone()),

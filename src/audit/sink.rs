@@ -1,5 +1,8 @@
 //! Where sealed lines go: an append-only file (reopened on request or when the path
 //! no longer names the open file) or stdout. The writer thread drives a [`Sink`].
+//! A file's writer holds an advisory lock (flock) on it while open: each writer
+//! keeps its own hash chain, so two in one file would break it. An exclusive sink
+//! (`pgwarden trash`'s) refuses a file whose lock another writer holds.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -40,7 +43,14 @@ pub struct FileSink {
     reopen: bool,
     /// File length before the current batch, to cut a partly written batch.
     len_before: Option<u64>,
+    /// Refuse the file when another writer holds its lock (else: a warning).
+    exclusive: bool,
 }
+
+/// Why an exclusive sink refuses a file.
+pub const IN_USE: &str =
+    "another process is writing this file (a running pgwarden holds its lock); \
+     give this command an audit file of its own: two writers in one file break its hash chain";
 
 impl FileSink {
     pub fn new(path: impl Into<PathBuf>) -> FileSink {
@@ -50,6 +60,15 @@ impl FileSink {
             id: None,
             reopen: false,
             len_before: None,
+            exclusive: false,
+        }
+    }
+
+    /// A sink that refuses a file another writer holds the lock of ([`IN_USE`]).
+    pub fn exclusive(path: impl Into<PathBuf>) -> FileSink {
+        FileSink {
+            exclusive: true,
+            ..FileSink::new(path)
         }
     }
 
@@ -68,6 +87,22 @@ impl FileSink {
             opts.mode(0o600);
         }
         let mut file = opts.open(&self.path)?;
+        match try_lock(&file) {
+            Ok(true) => {}
+            Ok(false) if self.exclusive => {
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, IN_USE));
+            }
+            Ok(false) => tracing::warn!(
+                path = %self.path.display(),
+                "another process holds the audit log's lock: two writers in one file break its hash chain"
+            ),
+            Err(e) if self.exclusive => return Err(e),
+            Err(e) => tracing::warn!(
+                path = %self.path.display(),
+                error = %e,
+                "cannot lock the audit log; a second writer of this file would not be seen"
+            ),
+        }
         let state = continue_from(&mut file, &self.path)?;
         self.id = file_id(&file.metadata()?);
         self.file = Some(file);
@@ -85,6 +120,26 @@ impl FileSink {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Takes the file's advisory lock without waiting: false when another open file
+/// (another process, or another sink) holds it. Released when the file is closed.
+#[cfg(unix)]
+fn try_lock(file: &File) -> io::Result<bool> {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_: &File) -> io::Result<bool> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "file locks are not supported on this system",
+    ))
 }
 
 #[cfg(unix)]
@@ -258,4 +313,33 @@ fn parse_state(line: &[u8]) -> Result<ChainState, String> {
         seq,
         hash: hash.to_string(),
     })
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::*;
+
+    #[test]
+    fn an_exclusive_sink_refuses_a_file_another_writer_holds() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.jsonl");
+        let mut proxy = FileSink::new(&path);
+        proxy.prepare().expect("the first writer opens it");
+        let mut cli = FileSink::exclusive(&path);
+        let e = cli.prepare().expect_err("held by the first writer");
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(e.to_string(), IN_USE);
+        // A second non-exclusive writer only warns (the proxy's behaviour).
+        FileSink::new(&path).prepare().expect("warns, opens");
+        // Reopening (logrotate) lets go of the old file's lock before taking the new one.
+        proxy.reopen();
+        proxy.prepare().expect("reopened");
+        drop(proxy);
+        cli.prepare()
+            .expect("free once the first writer has closed it");
+        let other = dir.path().join("cli.jsonl");
+        FileSink::exclusive(&other)
+            .prepare()
+            .expect("a file of its own");
+    }
 }

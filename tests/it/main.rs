@@ -13,6 +13,7 @@ mod audit_cli;
 mod audit_full_disk;
 mod audit_ops;
 mod audit_proxy;
+mod audit_trash_cli;
 mod catalog_blast;
 mod classify_adversarial;
 mod classify_api;
