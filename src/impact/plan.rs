@@ -175,6 +175,12 @@ impl ProbePlan {
         format!("{}; {SETTINGS}; {}", self.begin(), self.timeouts())
     }
 
+    /// The counts so far, alone (before each measured statement of a message of
+    /// several, `session/relay/multi.rs`). Reply: rows for [`Snapshot::from_rows`].
+    pub fn counts(&self) -> String {
+        COUNTS.to_string()
+    }
+
     fn timeouts(&self) -> String {
         format!(
             "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",

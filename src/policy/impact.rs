@@ -293,6 +293,81 @@ impl Policy {
     }
 }
 
+/// How a Query message of several statements is measured (see
+/// [`Policy::impact_multi`]): per statement, its probe (`Some`) or nothing to
+/// measure (`None`: its verdict, an allow or audit, stands on its own).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiCall {
+    pub calls: Vec<Option<ProbeCall>>,
+    /// The message's verdict when every measured statement is within its limits:
+    /// the strictest of the unmeasured statements' verdicts and the measured
+    /// statements' `within` (an allow or audit).
+    pub within: Verdict,
+}
+
+impl Policy {
+    /// For a message of several statements whose verdict (`verdict`, from
+    /// [`Policy::evaluate_all`]) came from a rule with impact limits: which
+    /// statements to measure, each under its own rule. `None` when the verdict
+    /// stands unmeasured: it is not an impact rule's, a statement is refused or held
+    /// by a rule without limits (measuring cannot let the message through), or a
+    /// measured statement would still not be allowed within its limits.
+    pub fn impact_multi(
+        &self,
+        stmts: &[Statement],
+        ctx: &SessionContext<'_>,
+        verdict: &Verdict,
+    ) -> Option<MultiCall> {
+        let name = verdict.rule.as_deref()?;
+        self.impact_limits(name)?;
+        if stmts.len() < 2 {
+            return None;
+        }
+        let mut calls = Vec::with_capacity(stmts.len());
+        let mut within: Option<Verdict> = None;
+        let mut stricter = |v: Verdict| match &within {
+            Some(b) if !v.stricter_than(b) => {}
+            _ => within = Some(v),
+        };
+        for (i, stmt) in stmts.iter().enumerate() {
+            let mut v = self.evaluate(stmt, ctx);
+            v.statement_index = i;
+            let call = match v.rule.as_deref() {
+                Some(rule) => match self.impact_limits(rule) {
+                    Some((limits, over_action)) => {
+                        let mut w = self.evaluate_within_limits(stmt, ctx);
+                        w.statement_index = i;
+                        let mut over = v.clone();
+                        over.action = over_action;
+                        Some(ProbeCall {
+                            rule: Arc::from(rule),
+                            limits: limits.clone(),
+                            over,
+                            unknown: v.clone(),
+                            within: w,
+                        })
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            let standing = call.as_ref().map_or(&v, |c| &c.within);
+            if !matches!(standing.action, Action::Allow | Action::Audit) {
+                return None;
+            }
+            stricter(standing.clone());
+            calls.push(call);
+        }
+        if calls.iter().all(Option::is_none) {
+            return None;
+        }
+        Some(MultiCall {
+            calls,
+            within: within.unwrap_or_else(Verdict::allow),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,13 +544,43 @@ action = "block"
             ImpactStep::Decided(v) => assert_eq!(v.action, Action::Block),
             other => panic!("{other:?}"),
         }
-        // Two statements in one message are not measured.
+        // Two statements in one message are measured one by one (`impact_multi`).
         let two = vec![
             statement("UPDATE t SET v = 1 WHERE id > 0"),
             statement("SELECT 1"),
         ];
         let v = p.evaluate_all(&two, &prod());
         assert_eq!(p.impact_step(&two, &prod(), &v), ImpactStep::None);
+    }
+
+    #[test]
+    fn impact_multi_measures_each_statement_under_its_own_rule() {
+        let p = super::super::Policy::parse(FILE, "p.toml").expect("parses");
+        let multi = |sqls: &[&str]| {
+            let stmts: Vec<_> = sqls.iter().map(|s| statement(s)).collect();
+            let v = p.evaluate_all(&stmts, &prod());
+            p.impact_multi(&stmts, &prod(), &v)
+        };
+        let m = multi(&[
+            "SELECT 1",
+            "UPDATE t SET v = 1 WHERE id > 0",
+            "UPDATE u SET v = 2 WHERE id > 0",
+        ])
+        .expect("measured");
+        assert_eq!(m.calls.len(), 3);
+        assert!(m.calls[0].is_none());
+        for c in [&m.calls[1], &m.calls[2]] {
+            let c = c.as_ref().expect("measured");
+            assert_eq!((&*c.rule, c.within.action), ("large-writes", Action::Allow));
+        }
+        assert_eq!(m.calls[2].as_ref().map(|c| c.over.statement_index), Some(2));
+        assert_eq!(m.within.action, Action::Allow);
+        // A DELETE that the later rule blocks within the limits: measuring cannot
+        // let the message through.
+        assert_eq!(multi(&["SELECT 1", "DELETE FROM t WHERE id > 0"]), None);
+        // Nothing measured, or one statement only: not this path.
+        assert_eq!(multi(&["SELECT 1", "SELECT 2"]), None);
+        assert_eq!(multi(&["UPDATE t SET v = 1 WHERE id > 0"]), None);
     }
 
     #[test]

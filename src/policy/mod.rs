@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 pub use duration::{parse_duration, MAX_TIMEOUT};
 pub use empty::EMPTY_CLASSES;
 pub use error::PolicyError;
-pub use impact::{ImpactLimits, ImpactStep, Judgement, ProbeCall};
+pub use impact::{ImpactLimits, ImpactStep, Judgement, MultiCall, ProbeCall};
 pub use trash::{TrashRule, DEFAULT_RETENTION};
 pub use verdict::{Action, Confirm, SessionContext, Verdict, DEFAULT_HOLD_TIMEOUT};
 pub use window::Window;

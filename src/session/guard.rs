@@ -15,12 +15,14 @@ mod extended;
 mod holds;
 mod lookup;
 mod metrics;
+mod multi;
 mod probe;
 mod text_settings;
 mod trash;
 pub use blast::BlastOrder;
 pub use extended::{BatchPlan, Msg};
 pub use lookup::LookupOrder;
+pub use multi::MultiEnd;
 pub use probe::{ProbeOrder, ProbeResult};
 use text_settings::changes_text;
 pub use trash::{TrashOrder, TrashResult};
@@ -178,6 +180,10 @@ pub struct Guard {
     text_settings: text_settings::TextSettings,
     /// Which prepared statements are judged where they run (extended protocol).
     ext: extended::Extended,
+    /// For a message of several statements that reads exactly as UTF-8 text of the
+    /// client's bytes: the facts it was read with (its statements can be sent one
+    /// by one: `guard/multi.rs`).
+    multi_facts: Option<SessionFacts>,
 }
 
 /// The last forwarded statement's verdict, with everything it depended on: the same
@@ -231,6 +237,7 @@ impl Guard {
             token_audit: None,
             text_settings: Default::default(),
             ext: Default::default(),
+            multi_facts: None,
         }
     }
 
@@ -364,6 +371,10 @@ impl Guard {
             Cow::Owned(state.facts.unreadable())
         };
         let stmts = self.classify(&text, &facts);
+        let exact = matches!(text, Cow::Borrowed(_))
+            && text.as_bytes() == sql
+            && matches!(facts, Cow::Borrowed(_));
+        self.multi_facts = (exact && stmts.len() > 1).then(|| state.facts.clone());
         if changes_text(&stmts) {
             self.text_settings.changed(extended);
         }

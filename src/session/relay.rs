@@ -18,6 +18,7 @@ use std::sync::Arc;
 mod blast;
 mod extended;
 mod lookup;
+mod multi;
 mod probe;
 mod trash;
 

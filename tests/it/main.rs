@@ -41,6 +41,7 @@ mod harness_smoke;
 mod hold_blast;
 mod hold_events;
 mod impact_extended;
+mod impact_multi;
 mod impact_probe;
 mod impact_session;
 mod metrics_reload;

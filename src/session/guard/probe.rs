@@ -18,7 +18,7 @@ use super::{refuse, Decision, Guard, Outcome, Permit};
 #[derive(Debug)]
 pub struct ProbeOrder {
     pub plan: ProbePlan,
-    call: ProbeCall,
+    pub(super) call: ProbeCall,
     text: String,
     stmts: Vec<Statement>,
     /// The re-run of an approved impact hold: the impact the approver saw, which
@@ -30,6 +30,8 @@ pub struct ProbeOrder {
     /// An extended-protocol batch measured as a whole (`guard/extended.rs`);
     /// `None`: a simple Query.
     pub batch: Option<BatchInfo>,
+    /// A simple Query of several statements, run one by one (`guard/multi.rs`).
+    pub multi: Option<super::multi::MultiInfo>,
 }
 
 /// The extended-protocol batch a probe runs: the client's messages up to and with
@@ -45,6 +47,26 @@ pub struct BatchInfo {
 }
 
 impl ProbeOrder {
+    /// The order to measure a Query message of several statements.
+    pub(super) fn multi(
+        plan: ProbePlan,
+        call: ProbeCall,
+        text: String,
+        stmts: Vec<Statement>,
+        multi: super::multi::MultiInfo,
+    ) -> ProbeOrder {
+        ProbeOrder {
+            plan,
+            call,
+            text,
+            stmts,
+            approved: None,
+            wants_catalog: false,
+            batch: None,
+            multi: Some(multi),
+        }
+    }
+
     /// Brings the plan up to the transaction status the server reported last
     /// (`tx_status`), which requests relayed since the decision may have changed;
     /// `Err` (the reason) when the probe cannot run in it.
@@ -64,11 +86,11 @@ pub type TextRow<'a> = Vec<Option<&'a str>>;
 
 /// How long a session's catalog is trusted; DDL through the session marks it stale
 /// at once. DDL by other sessions is seen at the next load.
-const CATALOG_MAX_AGE: Duration = Duration::from_secs(30);
+pub(super) const CATALOG_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// Whether `limits` can be exceeded by a statement that changes at most one row of
 /// one table and nothing else (then a key-bounded statement needs measuring).
-fn one_row_may_exceed(limits: &crate::policy::ImpactLimits) -> bool {
+pub(super) fn one_row_may_exceed(limits: &crate::policy::ImpactLimits) -> bool {
     limits.rows.is_some_and(|r| r < 1) || (limits.share.is_some() && limits.share_min_rows < 1)
 }
 
@@ -86,7 +108,7 @@ pub enum ProbeResult {
 }
 
 impl ProbeResult {
-    fn unknown_reason(&self) -> Option<String> {
+    pub(super) fn unknown_reason(&self) -> Option<String> {
         match self {
             ProbeResult::Measured(Measured::Unknown(u)) => Some(u.describe()),
             ProbeResult::NotRun(why) => Some(format!("impact unknown: {why}")),
@@ -120,6 +142,11 @@ impl Guard {
             // A failed transaction runs nothing: the statement gets the server's
             // "current transaction is aborted" error, whatever the verdict.
             return Ok(None);
+        }
+        if stmts.len() > 1 {
+            // Several statements: measured one by one where that is faithful;
+            // otherwise the verdict (the rule's `on_unknown`) stands.
+            return Ok(self.multi_order(text, stmts, verdict, tx_status));
         }
         let step = self
             .shared
@@ -158,6 +185,7 @@ impl Guard {
                     approved: None,
                     wants_catalog,
                     batch: None,
+                    multi: None,
                 })))
             }
         }
@@ -169,7 +197,7 @@ impl Guard {
     /// out the decision.
     pub fn after_probe(&mut self, mut order: Box<ProbeOrder>, result: ProbeResult) -> Decision {
         if let Some(approved) = order.approved.take() {
-            return Self::after_rerun(&approved, &result, order.batch.is_some());
+            return rerun_refusal(&approved, &result, order.batch.is_some());
         }
         let (verdict, note) = match &result {
             ProbeResult::Failed => (order.call.within.clone(), None),
@@ -197,7 +225,7 @@ impl Guard {
 
     /// Carries out `verdict` on a measured statement, with `note` (the measured
     /// impact) in the audit record, the hold and the client's message.
-    fn decide_measured(
+    pub(super) fn decide_measured(
         &mut self,
         order: Box<ProbeOrder>,
         mut verdict: Verdict,
@@ -228,7 +256,9 @@ impl Guard {
                 Confirm::SelfConfirm => self.self_confirm(&text, &stmts, &verdict, extended),
                 Confirm::Approver => {
                     let d = self.hold_for_approver(&text, &stmts, &verdict, extended);
-                    if matches!(d, Decision::Hold { .. }) && order.approved.is_some() {
+                    if matches!(d, Decision::Hold { .. })
+                        && (order.approved.is_some() || order.multi.is_some())
+                    {
                         // Approval re-runs it, bounded by what was measured now.
                         self.held_probe = Some(order);
                     }
@@ -246,28 +276,6 @@ impl Guard {
             self.remember(&stmts, None);
         }
         decision
-    }
-
-    /// The re-run of an approved statement: it stands only if it changed no more
-    /// than the approver saw.
-    fn after_rerun(approved: &Impact, result: &ProbeResult, extended: bool) -> Decision {
-        let why = match result {
-            ProbeResult::Failed => return Decision::Forward(Permit(())),
-            ProbeResult::Measured(Measured::Known(now)) => match now.exceeds(approved) {
-                None => return Decision::Forward(Permit(())),
-                Some(why) => why,
-            },
-            other => other
-                .unknown_reason()
-                .unwrap_or_else(|| "impact unknown".to_string()),
-        };
-        refuse(
-            SqlState::PW_IMPACT_EXCEEDED,
-            "pgwarden rolled back the approved statement: it would now change more than was approved",
-            Some(&why),
-            Some("The data changed since the approval; send the statement again for a new decision."),
-            extended,
-        )
     }
 
     /// The rows of the catalog queries (`None`: they failed), read by the relay
@@ -356,4 +364,26 @@ impl Guard {
         );
         Some(order)
     }
+}
+
+/// The re-run of an approved statement: it stands only if it changed no more
+/// than the approver saw.
+pub(super) fn rerun_refusal(approved: &Impact, result: &ProbeResult, extended: bool) -> Decision {
+    let why = match result {
+        ProbeResult::Failed => return Decision::Forward(Permit(())),
+        ProbeResult::Measured(Measured::Known(now)) => match now.exceeds(approved) {
+            None => return Decision::Forward(Permit(())),
+            Some(why) => why,
+        },
+        other => other
+            .unknown_reason()
+            .unwrap_or_else(|| "impact unknown".to_string()),
+    };
+    refuse(
+        SqlState::PW_IMPACT_EXCEEDED,
+        "pgwarden rolled back the approved statement: it would now change more than was approved",
+        Some(&why),
+        Some("The data changed since the approval; send the statement again for a new decision."),
+        extended,
+    )
 }

@@ -25,7 +25,7 @@ use crate::session::state::SessionState;
 
 /// The most of a probed statement's replies pgwarden holds back; a statement whose
 /// replies are larger is rolled back as "impact unknown".
-const HELD_REPLIES_MAX: usize = 16 * 1024 * 1024;
+pub(super) const HELD_REPLIES_MAX: usize = 16 * 1024 * 1024;
 /// The most pgwarden reads of its own probe queries' replies.
 const OWN_REPLIES_MAX: usize = 4 * 1024 * 1024;
 /// How long past the probe's own statement_timeout pgwarden waits for the server
@@ -85,7 +85,7 @@ fn data_row(body: &[u8]) -> Option<Vec<Option<String>>> {
 }
 
 /// The row count at the end of a command tag ("DELETE 5", "INSERT 0 5").
-fn tag_rows(tag: &str) -> Option<u64> {
+pub(super) fn tag_rows(tag: &str) -> Option<u64> {
     tag.rsplit(' ').next()?.parse().ok()
 }
 
@@ -105,6 +105,9 @@ impl Relay {
         mut order: Box<ProbeOrder>,
         total: usize,
     ) -> Result<(), End> {
+        if order.multi.is_some() {
+            return self.probe_multi(order, total).await;
+        }
         let unit = match &order.batch {
             None => Unit::Query(total),
             Some(b) if self.cbuf.starts_with(&b.bytes) => Unit::Batch {
@@ -526,7 +529,7 @@ fn drop_command_tags(raw: &mut BytesMut) {
 
 /// Puts the messages of `extra` before `raw`'s final ReadyForQuery (only its
 /// ErrorResponse and notices: not its own ReadyForQuery or command tags).
-fn insert_before_ready(raw: &mut BytesMut, extra: &[u8]) {
+pub(super) fn insert_before_ready(raw: &mut BytesMut, extra: &[u8]) {
     let mut picked = Vec::new();
     let mut rest = BytesMut::from(extra);
     while let Ok(Some(m)) = crate::protocol::frame::split_next(&mut rest, usize::MAX) {
