@@ -393,11 +393,21 @@ fn trash_note(stmt: &Statement, rule: &crate::policy::TrashRule) -> TrashNote {
         covered: false,
         text: format!("not covered ({why}): the fallback above applies"),
     };
-    if !stmt.classes.contains(&crate::classify::Class::DropTable) {
-        return uncovered("only DROP TABLE is trashed so far");
-    }
     match crate::trash::statement::read(&stmt.sql) {
         Err(u) => uncovered(&u.0),
+        Ok(r) if !stmt.classes.contains(&r.class()) => uncovered("not a statement of its class"),
+        Ok(crate::trash::statement::TrashRequest::Truncate { .. }) => TrashNote {
+            covered: true,
+            text: format!(
+                "its rows are copied to the trash before it runs, restorable with \
+                 `pgwarden trash restore ID` for {}, while its tables hold at most {} bytes; \
+                 the fallback applies over that size, when it is sent with other statements or \
+                 over the extended protocol, or when the trash cannot keep it faithfully \
+                 (e.g. a foreign table)",
+                format_duration(rule.retention),
+                rule.truncate_max_bytes
+            ),
+        },
         Ok(_) => TrashNote {
             covered: true,
             text: format!(

@@ -406,29 +406,50 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
                 "impact limits cannot be combined with action = \"trash\"".into(),
             ));
         }
-        if classes & !super::matchers::class_bit(crate::classify::Class::DropTable) != 0 {
+        let truncate_max_bytes = match &r.truncate_max_size {
+            None => super::trash::DEFAULT_TRUNCATE_MAX_BYTES,
+            Some(s) => super::trash::parse_size(s.get_ref())
+                .map_err(|m| cx.err(&s.span(), &k("truncate_max_size"), m))?,
+        };
+        let covered = [
+            crate::classify::Class::DropTable,
+            crate::classify::Class::DropView,
+            crate::classify::Class::Truncate,
+        ]
+        .into_iter()
+        .fold(0, |bits, c| bits | super::matchers::class_bit(c));
+        if classes & !covered != 0 {
             cx.warn(
                 &r.action.span(),
                 format!(
-                    "rule '{name}': action = \"trash\" is carried out for DROP TABLE only: \
-                     every other statement this rule matches gets the fallback (\"{fallback}\")"
+                    "rule '{name}': action = \"trash\" is carried out for DROP TABLE, DROP VIEW, \
+                     DROP MATERIALIZED VIEW and TRUNCATE only: every other statement this rule \
+                     matches gets the fallback (\"{fallback}\")"
                 ),
             );
         }
         Some(super::trash::TrashRule {
             retention,
             fallback,
+            truncate_max_bytes,
         })
     } else {
-        if let Some(s) = r.retention.as_ref().or(r.fallback.as_ref()) {
+        if let Some(s) = r
+            .retention
+            .as_ref()
+            .or(r.fallback.as_ref())
+            .or(r.truncate_max_size.as_ref())
+        {
             return Err(cx.err(
                 &s.span(),
                 &k(if r.retention.is_some() {
                     "retention"
-                } else {
+                } else if r.fallback.is_some() {
                     "fallback"
+                } else {
+                    "truncate_max_size"
                 }),
-                "retention and fallback belong to action = \"trash\"".into(),
+                "retention, fallback and truncate_max_size belong to action = \"trash\"".into(),
             ));
         }
         None

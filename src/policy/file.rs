@@ -60,6 +60,8 @@ pub(crate) struct RawRule {
     pub retention: Option<Spanned<String>>,
     /// With `action = "trash"`: what applies when the trash cannot keep the data.
     pub fallback: Option<Spanned<String>>,
+    /// With `action = "trash"`: the most a TRUNCATE's tables may hold to be copied.
+    pub truncate_max_size: Option<Spanned<String>>,
 }
 
 /// A string or a list of strings (`users = "deploy"` or `users = ["a", "b"]`).

@@ -20,6 +20,35 @@ pub struct TrashRule {
     pub retention: Duration,
     /// What applies when the trash cannot stand in for the statement.
     pub fallback: Action,
+    /// A TRUNCATE is trashed (its rows copied) only while the tables it empties
+    /// hold at most this many bytes (`truncate_max_size`); over it, the fallback.
+    pub truncate_max_bytes: u64,
+}
+
+/// The TRUNCATE size limit when the rule gives no `truncate_max_size`.
+pub const DEFAULT_TRUNCATE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Parses a size: a number and a unit `B`, `kB`, `MB`, `GB` (1024-based, as
+/// PostgreSQL's `pg_size_pretty`): `"64MB"`, `"512kB"`. At most 1 TB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("'{text}' is not a size (use e.g. \"64MB\", \"512kB\", \"2GB\")");
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let mult: u64 = match unit.trim() {
+        "B" => 1,
+        "kB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        "TB" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    let v = n.checked_mul(mult).ok_or_else(bad)?;
+    if v > 1 << 40 {
+        return Err(format!("size '{text}' is over 1TB"));
+    }
+    Ok(v)
 }
 
 /// Parses a retention: `<number><unit>` parts, units `d`, `h`, `m`, `s`
@@ -104,6 +133,25 @@ mod tests {
     }
 
     #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MB"), Ok(64 << 20));
+        assert_eq!(parse_size("512kB"), Ok(512 << 10));
+        assert_eq!(parse_size("0B"), Ok(0));
+        assert_eq!(parse_size("2 GB"), Ok(2 << 30));
+        for t in [
+            "",
+            "MB",
+            "64",
+            "64mb",
+            "-1MB",
+            "2000TB",
+            "99999999999999999999B",
+        ] {
+            assert!(parse_size(t).is_err(), "{t}");
+        }
+    }
+
+    #[test]
     fn fallbacks() {
         assert_eq!(parse_fallback("hold"), Ok(Action::Hold));
         assert_eq!(parse_fallback("block"), Ok(Action::Block));
@@ -144,6 +192,7 @@ fallback = "block"
             Some(TrashRule {
                 retention: Duration::from_secs(3 * 86_400),
                 fallback: Action::Block,
+                truncate_max_bytes: DEFAULT_TRUNCATE_MAX_BYTES,
             })
         );
         assert!(
@@ -151,11 +200,25 @@ fallback = "block"
             "{:?}",
             p.warnings()
         );
+        let sized = FILE.replace(
+            "classes = [\"drop.table\"]",
+            "classes = [\"drop.table\", \"drop.view\", \"truncate\"]\ntruncate_max_size = \"2MB\"",
+        );
+        let s = super::super::Policy::parse(&sized, "p.toml").expect("parses");
+        assert_eq!(
+            s.trash_rule("drops-to-trash").map(|t| t.truncate_max_bytes),
+            Some(2 << 20)
+        );
+        assert!(
+            !s.warnings().iter().any(|w| w.contains("trash")),
+            "{:?}",
+            s.warnings()
+        );
         let wide = FILE.replace("[\"drop.table\"]", "[\"drop.*\"]");
         let w = super::super::Policy::parse(&wide, "p.toml").expect("parses");
         assert!(
             w.warnings().iter().any(|w| w.starts_with(
-                "p.toml:8: rule 'drops-to-trash': action = \"trash\" is carried out for DROP TABLE only"
+                "p.toml:8: rule 'drops-to-trash': action = \"trash\" is carried out for DROP TABLE, DROP VIEW"
             )),
             "{:?}",
             w.warnings()
@@ -174,7 +237,8 @@ fallback = "block"
             p.trash_rule("drops-to-trash"),
             Some(TrashRule {
                 retention: DEFAULT_RETENTION,
-                fallback: Action::Hold
+                fallback: Action::Hold,
+                truncate_max_bytes: DEFAULT_TRUNCATE_MAX_BYTES,
             })
         );
     }
@@ -195,7 +259,12 @@ fallback = "block"
             (
                 "action = \"trash\"",
                 "action = \"hold\"",
-                "p.toml:9: rule[1].retention: retention and fallback belong to action = \"trash\"",
+                "p.toml:9: rule[1].retention: retention, fallback and truncate_max_size belong to action = \"trash\"",
+            ),
+            (
+                "fallback = \"block\"",
+                "fallback = \"block\"\ntruncate_max_size = \"64 apples\"",
+                "p.toml:11: rule[1].truncate_max_size: '64 apples' is not a size",
             ),
             (
                 "fallback = \"block\"",

@@ -60,13 +60,17 @@ impl ForeignKey {
     }
 }
 
-/// What the catalog says about a table (as the client's session resolves its name).
+/// What the catalog says about the relations a DROP names (as the client's session
+/// resolves their names).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct TableFacts {
-    /// The table itself.
-    pub table: Rel,
-    /// Whether the table is a partition or an inheritance child of another table.
+    /// The relations the statement names, in its order (the ones that resolved).
+    pub tables: Vec<Rel>,
+    /// Whether one of them is a partition or an inheritance child of another table.
     pub is_child: bool,
+    /// Whether one of the moved plain tables has inheritance (not partition)
+    /// children.
+    pub inherited: bool,
     /// Its partitions or inheritance children, recursively.
     pub children: Vec<Rel>,
     /// Views and materialized views that depend on the table or its partitions,
@@ -113,14 +117,31 @@ const FK_JSON: &str = "pg_catalog.json_build_object('schema', n.nspname, 'table'
      || CASE WHEN k.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END \
      || CASE WHEN NOT k.convalidated THEN ' NOT VALID' ELSE '' END)";
 
-/// The query: one row, one column, a JSON document or NULL when `relation_text`
-/// (a quoted, possibly schema-qualified name) does not resolve to a table.
-pub fn sql(relation_text: &str) -> String {
-    let rel = super::literal(relation_text);
+/// `ARRAY[…]::text[]` of the names as literals.
+fn name_array(names: &[String]) -> String {
+    let lits: Vec<String> = names.iter().map(|n| super::literal(n)).collect();
+    format!("ARRAY[{}]::pg_catalog.text[]", lits.join(", "))
+}
+
+/// `'a', 'b'` of relkinds.
+fn kind_list(kinds: &[&str]) -> String {
+    let lits: Vec<String> = kinds.iter().map(|k| super::literal(k)).collect();
+    lits.join(", ")
+}
+
+/// The query: no row when none of `names` (quoted, possibly schema-qualified
+/// names) resolves to a relation of one of `relkinds`, else one row, one column, a
+/// JSON document about the ones that do.
+pub fn sql(names: &[String], relkinds: &[&str]) -> String {
+    let arr = name_array(names);
+    let kinds = kind_list(relkinds);
     format!(
-        "WITH RECURSIVE t AS (
-  SELECT c.oid FROM pg_catalog.pg_class c
-  WHERE c.oid = pg_catalog.to_regclass({rel}) AND c.relkind IN ('r', 'p')
+        "WITH RECURSIVE named AS (
+  SELECT c.oid, pg_catalog.min(u.n) AS n FROM pg_catalog.unnest({arr}) WITH ORDINALITY u(x, n)
+  JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(u.x)
+  WHERE c.relkind IN ({kinds}) GROUP BY c.oid
+), t AS (
+  SELECT oid FROM named
 ), kids AS (
   SELECT i.inhrelid AS oid FROM pg_catalog.pg_inherits i JOIN t ON i.inhparent = t.oid
   UNION
@@ -156,9 +177,12 @@ pub fn sql(relation_text: &str) -> String {
     OR (d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.refobjid IN (SELECT oid FROM types)))
 )
 SELECT pg_catalog.json_build_object(
-  'table', (SELECT {rel_json} FROM pg_catalog.pg_class c
-            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = t.oid),
-  'is_child', EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = t.oid),
+  'tables', (SELECT pg_catalog.json_agg({rel_json} ORDER BY x.n) FROM named x
+             JOIN pg_catalog.pg_class c ON c.oid = x.oid
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace),
+  'is_child', EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid IN (SELECT oid FROM t)),
+  'inherited', EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class p
+             ON p.oid = i.inhparent WHERE i.inhparent IN (SELECT oid FROM tabs) AND p.relkind <> 'p'),
   'children', (SELECT coalesce(pg_catalog.json_agg({rel_json} ORDER BY c.oid), '[]')
                FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                WHERE c.oid IN (SELECT oid FROM kids)),
@@ -204,7 +228,7 @@ SELECT pg_catalog.json_build_object(
                  FROM pg_catalog.pg_statistic_ext s WHERE s.stxrelid IN (SELECT oid FROM moved)),
   'size', (SELECT coalesce(pg_catalog.sum(pg_catalog.pg_total_relation_size(oid)), 0)::int8
            FROM moved)
-)::text FROM t",
+)::text WHERE EXISTS (SELECT 1 FROM t)",
         rel_json = "pg_catalog.json_build_object('schema', n.nspname, 'name', c.relname, \
                     'kind', c.relkind, 'persistence', c.relpersistence)",
         fk_json = FK_JSON,
@@ -235,17 +259,21 @@ mod tests {
 
     #[test]
     fn name_is_a_literal() {
-        let q = sql("\"a'b\"");
-        assert!(q.contains("to_regclass(E'\"a''b\"')"), "{q}");
+        let q = sql(&["\"a'b\"".into(), "t".into()], &["r", "p"]);
+        assert!(
+            q.contains("ARRAY[E'\"a''b\"', E't']::pg_catalog.text[]"),
+            "{q}"
+        );
+        assert!(q.contains("relkind IN (E'r', E'p')"), "{q}");
     }
 
     #[test]
     fn reads_the_document() {
-        let doc = r#"{"table":{"schema":"public","name":"t","kind":"r","persistence":"p"},
-            "is_child":false,"children":[],"views":[],"fks_out":[],"fks_in":[],
+        let doc = r#"{"tables":[{"schema":"public","name":"t","kind":"r","persistence":"p"}],
+            "is_child":false,"inherited":false,"children":[],"views":[],"fks_out":[],"fks_in":[],
             "other_dependents":[],"publications":[],"statistics":[],"size":8192}"#;
         let facts = read(&[vec![Some(doc)]]).expect("reads").expect("some");
-        assert_eq!(facts.table.name, "t");
+        assert_eq!(facts.tables[0].name, "t");
         assert_eq!(facts.size, 8192);
         assert_eq!(read(&[]), Ok(None));
         assert!(read(&[vec![Some("{}")]]).is_err());

@@ -17,12 +17,14 @@
 //! `DROP SCHEMA … CASCADE`.
 
 pub mod connect;
+pub mod dispatch;
 pub mod facts;
 pub mod plan;
 pub mod registry;
 pub mod retention;
 pub mod run;
 pub mod statement;
+pub mod truncate;
 pub mod who;
 
 /// The schema holding the registry table.

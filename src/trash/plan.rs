@@ -21,7 +21,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::facts::{ForeignKey, Rel, TableFacts};
-use super::statement::TrashRequest;
+use super::statement::{RelKind, TrashRequest};
+use super::truncate::RowsCopy;
 use super::{ident, item_schema, literal, qualified, REGISTRY_SCHEMA};
 
 /// One object moved into the trash, under its original schema and name.
@@ -33,6 +34,9 @@ pub struct Moved {
     pub kind: String,
     pub schema: String,
     pub name: String,
+    /// For a TRUNCATE (`role` = `rows`): where the rows were copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<Box<RowsCopy>>,
 }
 
 /// A foreign key pgwarden removed, to be re-created on restore.
@@ -67,8 +71,10 @@ impl std::fmt::Display for NotFaithful {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrashPlan {
     pub id: i64,
-    /// `schema.name` of the trashed table, for messages.
+    /// `schema.name` of the (first) trashed table, for messages.
     pub original: String,
+    /// What was kept, for the NOTICE (`table "public"."t"`, …).
+    pub what: String,
     pub statements: Vec<String>,
     pub moved: Vec<Moved>,
     pub removed: Vec<Removed>,
@@ -78,10 +84,15 @@ pub struct TrashPlan {
 impl TrashPlan {
     /// The NOTICE the client gets instead of nothing.
     pub fn notice(&self) -> String {
+        let verb = if self.what.starts_with("tables ") || self.what.starts_with("the rows of ") {
+            "were"
+        } else {
+            "was"
+        };
         format!(
-            "pgwarden: table {} was moved to the trash as item {} (schema {}) instead of being \
+            "pgwarden: {} {verb} moved to the trash as item {} (schema {}) instead of being \
              destroyed; restore it with `pgwarden trash restore {}`",
-            self.original,
+            self.what,
             self.id,
             item_schema(self.id),
             self.id
@@ -98,6 +109,8 @@ pub struct Context<'a> {
     pub statement: &'a str,
     /// How long the item is kept before a purge may remove it.
     pub retention: Option<Duration>,
+    /// A TRUNCATE is trashed only while its tables hold at most this many bytes.
+    pub truncate_max_bytes: u64,
 }
 
 fn relation_keyword(kind: &str) -> &'static str {
@@ -114,6 +127,7 @@ fn moved(role: &str, r: &Rel) -> Moved {
         kind: r.kind.clone(),
         schema: r.schema.clone(),
         name: r.name.clone(),
+        rows: None,
     }
 }
 
@@ -124,30 +138,82 @@ fn removed(side: &str, k: &ForeignKey) -> Removed {
     }
 }
 
-/// Plans the trash for `request` with the catalog's `facts` (`None`: the name did
-/// not resolve to a table) as item `id`.
+/// The registry row of item `id` (`first`: the original name recorded).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn registry_insert(
+    id: i64,
+    kind: &str,
+    first: &Rel,
+    schema: &str,
+    cx: &Context<'_>,
+    moved: &[Moved],
+    removed: &[Removed],
+    size: i64,
+) -> String {
+    let expires = match cx.retention {
+        Some(d) => format!(
+            "pg_catalog.now() + pg_catalog.make_interval(secs => {})",
+            d.as_secs()
+        ),
+        None => "NULL".to_string(),
+    };
+    format!(
+        "INSERT INTO {}.registry (id, kind, original_schema, original_name, trash_schema, \
+         trashed_by, statement, moved, removed, size_bytes, expires_at) \
+         VALUES ({id}, {}, {}, {}, {}, {}, {}, {}::jsonb, {}::jsonb, {size}, {expires})",
+        ident(REGISTRY_SCHEMA),
+        literal(kind),
+        literal(&first.schema),
+        literal(&first.name),
+        literal(schema),
+        literal(cx.by),
+        literal(cx.statement),
+        literal(&to_json(&moved)),
+        literal(&to_json(&removed)),
+    )
+}
+
+/// Plans the trash for a DROP of tables, views or materialized views with the
+/// catalog's `facts` (`None`: no name resolved) as item `id`.
 pub fn plan(
     request: &TrashRequest,
     facts: Option<&TableFacts>,
     id: i64,
     cx: &Context<'_>,
 ) -> Result<Plan, NotFaithful> {
+    let TrashRequest::DropRelations { kind, names, .. } = request else {
+        return Err(NotFaithful("not a DROP of tables or views".into()));
+    };
     let Some(f) = facts else {
         // The server accepted the statement (checked before planning), so this is
-        // DROP TABLE IF EXISTS of a missing table: it removes nothing.
-        return Ok(Plan::AsWritten("the table does not exist"));
+        // DROP … IF EXISTS of missing names: it removes nothing.
+        return Ok(Plan::AsWritten("nothing it names exists"));
     };
-    if f.table.persistence == "t" {
+    let Some(first) = f.tables.first() else {
+        return Ok(Plan::AsWritten("nothing it names exists"));
+    };
+    if f.tables.iter().all(|t| t.persistence == "t") {
         return Ok(Plan::AsWritten("a temporary table"));
     }
     let nf = |why: String| Err(NotFaithful(why));
+    if f.tables.iter().any(|t| t.persistence == "t") {
+        return nf("temporary and permanent tables in one statement".into());
+    }
+    if f.tables.len() < names.len() {
+        // IF EXISTS with some names missing: the others are kept all the same.
+        tracing::debug!("trash: some names of the DROP do not exist");
+    }
     if f.is_child {
         return nf(format!(
-            "{} is a partition or inheritance child of another table",
-            qualified(&f.table.schema, &f.table.name)
+            "{} a partition or inheritance child of another table",
+            if f.tables.len() == 1 {
+                format!("{} is", qualified(&first.schema, &first.name))
+            } else {
+                "one of the tables is".to_string()
+            }
         ));
     }
-    if f.table.kind != "p" && !f.children.is_empty() {
+    if f.inherited {
         return nf("the table has inheritance children".into());
     }
     if f.children.iter().any(|c| c.kind != "r" && c.kind != "p") {
@@ -173,23 +239,17 @@ pub fn plan(
     let schema = item_schema(id);
     let mut statements = vec![format!("CREATE SCHEMA {}", ident(&schema))];
     let mut removed_list = Vec::new();
-    for k in &f.fks_out {
-        statements.push(format!(
-            "ALTER TABLE {} DROP CONSTRAINT {}",
-            qualified(&k.schema, &k.table),
-            ident(&k.name)
-        ));
-        removed_list.push(removed("out", k));
+    for (side, keys) in [("out", &f.fks_out), ("in", &f.fks_in)] {
+        for k in keys {
+            statements.push(format!(
+                "ALTER TABLE {} DROP CONSTRAINT {}",
+                qualified(&k.schema, &k.table),
+                ident(&k.name)
+            ));
+            removed_list.push(removed(side, k));
+        }
     }
-    for k in &f.fks_in {
-        statements.push(format!(
-            "ALTER TABLE {} DROP CONSTRAINT {}",
-            qualified(&k.schema, &k.table),
-            ident(&k.name)
-        ));
-        removed_list.push(removed("in", k));
-    }
-    let mut moved_list = vec![moved("table", &f.table)];
+    let mut moved_list: Vec<Moved> = f.tables.iter().map(|t| moved("table", t)).collect();
     moved_list.extend(f.children.iter().map(|c| moved("partition", c)));
     moved_list.extend(f.views.iter().map(|v| moved("view", v)));
     for m in &moved_list {
@@ -200,30 +260,35 @@ pub fn plan(
             ident(&schema)
         ));
     }
-    let expires = match cx.retention {
-        Some(d) => format!(
-            "pg_catalog.now() + pg_catalog.make_interval(secs => {})",
-            d.as_secs()
-        ),
-        None => "NULL".to_string(),
-    };
-    statements.push(format!(
-        "INSERT INTO {}.registry (id, kind, original_schema, original_name, trash_schema, \
-         trashed_by, statement, moved, removed, size_bytes, expires_at) \
-         VALUES ({id}, 'table', {}, {}, {}, {}, {}, {}::jsonb, {}::jsonb, {}, {expires})",
-        ident(REGISTRY_SCHEMA),
-        literal(&f.table.schema),
-        literal(&f.table.name),
-        literal(&schema),
-        literal(cx.by),
-        literal(cx.statement),
-        literal(&to_json(&moved_list)),
-        literal(&to_json(&removed_list)),
+    statements.push(registry_insert(
+        id,
+        kind.item_kind(),
+        first,
+        &schema,
+        cx,
+        &moved_list,
+        &removed_list,
         f.size,
     ));
+    let noun = match kind {
+        RelKind::Table => "table",
+        RelKind::View => "view",
+        RelKind::MaterializedView => "materialized view",
+    };
+    let what = match f.tables.as_slice() {
+        [t] => format!("{noun} {}", qualified(&t.schema, &t.name)),
+        ts => format!(
+            "{noun}s {}",
+            ts.iter()
+                .map(|t| qualified(&t.schema, &t.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     Ok(Plan::Trash(TrashPlan {
         id,
-        original: qualified(&f.table.schema, &f.table.name),
+        original: qualified(&first.schema, &first.name),
+        what,
         statements,
         moved: moved_list,
         removed: removed_list,
@@ -265,8 +330,9 @@ mod tests {
 
     fn facts() -> TableFacts {
         TableFacts {
-            table: rel("public", "t", "r"),
+            tables: vec![rel("public", "t", "r")],
             is_child: false,
+            inherited: false,
             children: vec![],
             views: vec![],
             fks_out: vec![],
@@ -282,6 +348,7 @@ mod tests {
         by: "alice",
         statement: "DROP TABLE t",
         retention: Some(Duration::from_secs(3600)),
+        truncate_max_bytes: 0,
     };
 
     fn trash(sql: &str, f: &TableFacts) -> Result<TrashPlan, NotFaithful> {
@@ -329,14 +396,51 @@ mod tests {
     }
 
     #[test]
+    fn several_tables_are_one_item() {
+        let mut f = facts();
+        f.tables.push(rel("s", "u", "r"));
+        let p = trash("DROP TABLE t, s.u", &f).expect("plan");
+        assert_eq!(
+            &p.statements[1..3],
+            &[
+                "ALTER TABLE \"public\".\"t\" SET SCHEMA \"pgwarden_trash_3\"",
+                "ALTER TABLE \"s\".\"u\" SET SCHEMA \"pgwarden_trash_3\"",
+            ]
+        );
+        assert_eq!(p.moved.iter().filter(|m| m.role == "table").count(), 2);
+        assert!(
+            p.notice()
+                .contains("tables \"public\".\"t\", \"s\".\"u\" were moved"),
+            "{}",
+            p.notice()
+        );
+        let mut g = f.clone();
+        g.tables[1].persistence = "t".into();
+        assert!(trash("DROP TABLE t, s.u", &g).is_err(), "temporary and not");
+        let mut m = facts();
+        m.tables[0].kind = "m".into();
+        let p = trash("DROP MATERIALIZED VIEW t", &m).expect("plan");
+        assert_eq!(
+            p.statements[1],
+            "ALTER MATERIALIZED VIEW \"public\".\"t\" SET SCHEMA \"pgwarden_trash_3\""
+        );
+        assert!(
+            p.statements[2].contains("E'materialized_view'"),
+            "{}",
+            p.statements[2]
+        );
+    }
+
+    #[test]
     fn partitions_move_too() {
         let mut f = facts();
-        f.table.kind = "p".into();
+        f.tables[0].kind = "p".into();
         f.children = vec![rel("public", "t2025", "r")];
         let p = trash("DROP TABLE t", &f).expect("plan");
         assert_eq!(p.moved[1].role, "partition");
         let mut g = facts();
         g.children = vec![rel("public", "kid", "r")];
+        g.inherited = true;
         assert!(trash("DROP TABLE t CASCADE", &g).is_err(), "inheritance");
     }
 
@@ -382,7 +486,7 @@ mod tests {
         let req = read("DROP TABLE IF EXISTS t").expect("reads");
         assert!(matches!(plan(&req, None, 1, &CX), Ok(Plan::AsWritten(_))));
         let mut f = facts();
-        f.table.persistence = "t".into();
+        f.tables[0].persistence = "t".into();
         assert!(matches!(
             plan(&req, Some(&f), 1, &CX),
             Ok(Plan::AsWritten(_))

@@ -169,8 +169,12 @@ impl Item {
         }
     }
 
-    /// A query whose rows name every object a restore would need but is taken.
+    /// A query whose rows name every object a restore would need but is taken
+    /// (for a TRUNCATE item: every table that has rows again).
     pub fn taken_sql(&self, as_name: Option<&str>) -> String {
+        if self.kind == "truncate" {
+            return super::truncate::not_empty_sql(&self.moved);
+        }
         let checks: Vec<String> = self
             .moved
             .iter()
@@ -189,16 +193,35 @@ impl Item {
     /// The statements that put the item back (run in one transaction after
     /// [`Item::taken_sql`] returned nothing).
     pub fn restore_plan(&self, as_name: Option<&str>) -> Result<Vec<String>, String> {
-        if self.kind != "table" {
+        let trash = &self.trash_schema;
+        let mut out = Vec::new();
+        if self.kind == "truncate" {
+            if as_name.is_some() {
+                return Err("--as: the rows of a TRUNCATE go back into their own tables".into());
+            }
+            for m in &self.moved {
+                if let Some(r) = &m.rows {
+                    out.extend(super::truncate::restore_rows(trash, m, r));
+                }
+            }
+            out.push(format!("DROP SCHEMA {} CASCADE", ident(trash)));
+            out.push(self.delete_sql());
+            return Ok(out);
+        }
+        if !matches!(self.kind.as_str(), "table" | "view" | "materialized_view") {
             return Err(format!("restoring a {} is not supported", self.kind));
         }
         if let Some(n) = as_name {
             if n.is_empty() || n.len() > 63 {
                 return Err("--as: a table name of 1 to 63 bytes".into());
             }
+            let tables = self.moved.iter().filter(|m| m.role == "table").count();
+            if tables > 1 {
+                return Err(format!(
+                    "--as: the item holds {tables} objects the DROP named; restore it under their own names"
+                ));
+            }
         }
-        let trash = &self.trash_schema;
-        let mut out = Vec::new();
         let main = self
             .moved
             .iter()

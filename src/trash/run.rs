@@ -4,9 +4,10 @@
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::plan::{plan, Context, Plan, TrashPlan};
+use super::dispatch;
+use super::plan::{Context, Plan, TrashPlan};
 use super::registry::{self, Item};
-use super::{as_written_open, as_written_undo, facts, statement};
+use super::{as_written_open, as_written_undo, statement};
 use crate::impact::{ProbePlan, ProbeSettings};
 
 /// Why a trash operation did not happen.
@@ -24,8 +25,9 @@ pub enum TrashError {
     /// No item with this id.
     #[error("no trash item {0}")]
     NotFound(i64),
-    /// Restoring would need names that are in use.
-    #[error("cannot restore: {0} (restore under another name with --as NAME)")]
+    /// Restoring would need names that are in use (or, for a TRUNCATE, tables
+    /// that are empty); the message says which and what to do.
+    #[error("cannot restore: {0}")]
     Taken(String),
     /// A step failed (the server's message); nothing was changed.
     #[error("{0}")]
@@ -154,23 +156,28 @@ async fn trash_steps(
     }
     as_written.map_err(TrashError::Refused)?;
 
-    let facts_rows = rows(c, &facts::sql(&request.relation_text()))
+    let facts_rows = rows(c, &dispatch::facts_sql(request))
         .await
         .map_err(failed)?;
-    let table = facts::read(&borrowed(&facts_rows)).map_err(TrashError::Failed)?;
-    if table.is_some() && one(c, registry::EXISTS_SQL).await?.as_deref() != Some("true") {
+    let facts =
+        dispatch::read_facts(request, &borrowed(&facts_rows)).map_err(TrashError::Failed)?;
+    let keeps = dispatch::keeps_something(facts.as_ref());
+    if keeps && one(c, registry::EXISTS_SQL).await?.as_deref() != Some("true") {
         c.batch_execute(&registry::bootstrap_sql())
             .await
             .map_err(failed)?;
     }
-    let id = match table {
-        Some(_) => one(c, registry::NEXT_ID_SQL)
+    let id = if keeps {
+        one(c, registry::NEXT_ID_SQL)
             .await?
             .and_then(|v| v.parse::<i64>().ok())
-            .ok_or_else(|| TrashError::Failed("no trash item id".into()))?,
-        None => 0,
+            .ok_or_else(|| TrashError::Failed("no trash item id".into()))?
+    } else {
+        0
     };
-    match plan(request, table.as_ref(), id, cx).map_err(|n| TrashError::NotFaithful(n.0))? {
+    match dispatch::plan(request, facts.as_ref(), id, cx)
+        .map_err(|n| TrashError::NotFaithful(n.0))?
+    {
         Plan::AsWritten(why) => {
             c.batch_execute(sql).await.map_err(TrashError::Refused)?;
             Ok(Outcome::AsWritten(why))
@@ -250,9 +257,12 @@ pub async fn restore(c: &Client, id: i64, as_name: Option<&str>) -> Result<Item,
             .filter_map(|r| r.into_iter().next().flatten())
             .collect();
         if !names.is_empty() {
+            if item.kind == "truncate" {
+                return Err(TrashError::Taken(names.join("; ")));
+            }
             let verb = if names.len() == 1 { "exists" } else { "exist" };
             return Err(TrashError::Taken(format!(
-                "{} already {verb}",
+                "{} already {verb} (restore under another name with --as NAME)",
                 names.join(", ")
             )));
         }

@@ -3,33 +3,116 @@
 use pg_query::protobuf::{DropBehavior, ObjectType};
 use pg_query::NodeEnum;
 
+/// A relation as the client named it (schema optional: the client's search_path
+/// resolves it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl RelName {
+    /// `schema.name` as written (quoted), for `to_regclass` in the client's
+    /// search_path.
+    pub fn text(&self) -> String {
+        match &self.schema {
+            Some(s) => super::qualified(s, &self.name),
+            None => super::ident(&self.name),
+        }
+    }
+}
+
+/// What kind of relation a DROP names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelKind {
+    Table,
+    View,
+    MaterializedView,
+}
+
+impl RelKind {
+    /// The `pg_class.relkind` values a name of this kind resolves to.
+    pub fn relkinds(self) -> &'static [&'static str] {
+        match self {
+            RelKind::Table => &["r", "p"],
+            RelKind::View => &["v"],
+            RelKind::MaterializedView => &["m"],
+        }
+    }
+
+    /// The command tag of the DROP.
+    pub fn drop_tag(self) -> &'static str {
+        match self {
+            RelKind::Table => "DROP TABLE",
+            RelKind::View => "DROP VIEW",
+            RelKind::MaterializedView => "DROP MATERIALIZED VIEW",
+        }
+    }
+
+    /// The registry's `kind` for an item of this DROP.
+    pub fn item_kind(self) -> &'static str {
+        match self {
+            RelKind::Table => "table",
+            RelKind::View => "view",
+            RelKind::MaterializedView => "materialized_view",
+        }
+    }
+}
+
 /// A statement the trash may replace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrashRequest {
-    /// `DROP TABLE [IF EXISTS] name [CASCADE]` with one table.
-    DropTable {
-        schema: Option<String>,
-        name: String,
+    /// `DROP TABLE|VIEW|MATERIALIZED VIEW [IF EXISTS] name [, …] [CASCADE]`.
+    DropRelations {
+        kind: RelKind,
+        names: Vec<RelName>,
         cascade: bool,
         missing_ok: bool,
+    },
+    /// `TRUNCATE [TABLE] name [, …] [RESTART IDENTITY] [CASCADE]` (no `ONLY`).
+    Truncate {
+        names: Vec<RelName>,
+        restart_identity: bool,
+        cascade: bool,
     },
 }
 
 impl TrashRequest {
-    /// `schema.name` as written (quoted), for `to_regclass` in the client's
-    /// search_path.
-    pub fn relation_text(&self) -> String {
+    /// The names the statement gives.
+    pub fn names(&self) -> &[RelName] {
         match self {
-            TrashRequest::DropTable { schema, name, .. } => match schema {
-                Some(s) => super::qualified(s, name),
-                None => super::ident(name),
-            },
+            TrashRequest::DropRelations { names, .. } | TrashRequest::Truncate { names, .. } => {
+                names
+            }
         }
     }
 
     pub fn cascade(&self) -> bool {
         match self {
-            TrashRequest::DropTable { cascade, .. } => *cascade,
+            TrashRequest::DropRelations { cascade, .. }
+            | TrashRequest::Truncate { cascade, .. } => *cascade,
+        }
+    }
+
+    /// The command tag the client gets when the trash stands in for it.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            TrashRequest::DropRelations { kind, .. } => kind.drop_tag(),
+            TrashRequest::Truncate { .. } => "TRUNCATE TABLE",
+        }
+    }
+
+    /// The classifier's class the statement has (the guard checks that the
+    /// classifier agrees before carrying it out).
+    pub fn class(&self) -> crate::classify::Class {
+        use crate::classify::Class;
+        match self {
+            TrashRequest::DropRelations {
+                kind: RelKind::Table,
+                ..
+            } => Class::DropTable,
+            TrashRequest::DropRelations { .. } => Class::DropView,
+            TrashRequest::Truncate { .. } => Class::Truncate,
         }
     }
 }
@@ -47,6 +130,9 @@ pub fn read(sql: &str) -> Result<TrashRequest, Unsupported> {
         .unwrap_or_else(|| Err(Unsupported("could not be read".into())))
 }
 
+/// What is not trashed yet, for the reasons the fallback gives.
+pub const NOT_YET: &str = "DROP SCHEMA and DROP DATABASE are not trashed yet";
+
 fn read_tree(sql: &str) -> Result<TrashRequest, Unsupported> {
     let parsed = pg_query::parse(sql, 0).map_err(|_| Unsupported("unparsed".into()))?;
     let stmts = &parsed.protobuf.stmts;
@@ -58,41 +144,89 @@ fn read_tree(sql: &str) -> Result<TrashRequest, Unsupported> {
         .as_ref()
         .and_then(|s| s.node.as_ref())
         .ok_or_else(|| Unsupported("empty statement".into()))?;
-    let NodeEnum::DropStmt(d) = node else {
-        return Err(Unsupported("not a DROP statement".into()));
-    };
-    if d.remove_type != ObjectType::ObjectTable as i32 {
-        return Err(Unsupported(
-            "only DROP TABLE is trashed so far (DROP SCHEMA, DATABASE, MATERIALIZED VIEW and TRUNCATE are not)".into(),
-        ));
+    match node {
+        NodeEnum::DropStmt(d) => read_drop(d),
+        NodeEnum::TruncateStmt(t) => read_truncate(t),
+        NodeEnum::DropdbStmt(_) => Err(Unsupported(NOT_YET.into())),
+        _ => Err(Unsupported(
+            "not a DROP TABLE, DROP VIEW, DROP MATERIALIZED VIEW or TRUNCATE".into(),
+        )),
     }
-    if d.objects.len() != 1 {
-        return Err(Unsupported("DROP TABLE of several tables".into()));
-    }
-    let NodeEnum::List(list) = d.objects[0]
-        .node
-        .as_ref()
-        .ok_or_else(|| Unsupported("no table name".into()))?
-    else {
-        return Err(Unsupported("unexpected table name form".into()));
+}
+
+fn read_drop(d: &pg_query::protobuf::DropStmt) -> Result<TrashRequest, Unsupported> {
+    let kind = match ObjectType::try_from(d.remove_type) {
+        Ok(ObjectType::ObjectTable) => RelKind::Table,
+        Ok(ObjectType::ObjectView) => RelKind::View,
+        Ok(ObjectType::ObjectMatview) => RelKind::MaterializedView,
+        _ => return Err(Unsupported(NOT_YET.into())),
     };
-    let mut parts = Vec::new();
-    for item in &list.items {
-        match item.node.as_ref() {
-            Some(NodeEnum::String(s)) => parts.push(s.sval.clone()),
-            _ => return Err(Unsupported("unexpected table name form".into())),
+    if d.concurrent {
+        return Err(Unsupported("DROP … CONCURRENTLY".into()));
+    }
+    let mut names = Vec::new();
+    for o in &d.objects {
+        let Some(NodeEnum::List(list)) = o.node.as_ref() else {
+            return Err(Unsupported("unexpected name form".into()));
+        };
+        let mut parts = Vec::new();
+        for item in &list.items {
+            match item.node.as_ref() {
+                Some(NodeEnum::String(s)) => parts.push(s.sval.clone()),
+                _ => return Err(Unsupported("unexpected name form".into())),
+            }
         }
+        names.push(rel_name(&parts)?);
     }
-    let (schema, name) = match parts.as_slice() {
-        [n] => (None, n.clone()),
-        [s, n] => (Some(s.clone()), n.clone()),
-        _ => return Err(Unsupported("a table name with a database part".into())),
-    };
-    Ok(TrashRequest::DropTable {
-        schema,
-        name,
+    if names.is_empty() {
+        return Err(Unsupported("no name".into()));
+    }
+    Ok(TrashRequest::DropRelations {
+        kind,
+        names,
         cascade: d.behavior == DropBehavior::DropCascade as i32,
         missing_ok: d.missing_ok,
+    })
+}
+
+fn rel_name(parts: &[String]) -> Result<RelName, Unsupported> {
+    match parts {
+        [n] => Ok(RelName {
+            schema: None,
+            name: n.clone(),
+        }),
+        [s, n] => Ok(RelName {
+            schema: Some(s.clone()),
+            name: n.clone(),
+        }),
+        _ => Err(Unsupported("a name with a database part".into())),
+    }
+}
+
+fn read_truncate(t: &pg_query::protobuf::TruncateStmt) -> Result<TrashRequest, Unsupported> {
+    let mut names = Vec::new();
+    for r in &t.relations {
+        let Some(NodeEnum::RangeVar(rv)) = r.node.as_ref() else {
+            return Err(Unsupported("unexpected table name form".into()));
+        };
+        if !rv.catalogname.is_empty() {
+            return Err(Unsupported("a name with a database part".into()));
+        }
+        if !rv.inh {
+            return Err(Unsupported("TRUNCATE ONLY".into()));
+        }
+        names.push(RelName {
+            schema: (!rv.schemaname.is_empty()).then(|| rv.schemaname.clone()),
+            name: rv.relname.clone(),
+        });
+    }
+    if names.is_empty() {
+        return Err(Unsupported("no table name".into()));
+    }
+    Ok(TrashRequest::Truncate {
+        names,
+        restart_identity: t.restart_seqs,
+        cascade: t.behavior == DropBehavior::DropCascade as i32,
     })
 }
 
@@ -100,47 +234,114 @@ fn read_tree(sql: &str) -> Result<TrashRequest, Unsupported> {
 mod tests {
     use super::*;
 
-    fn table(schema: Option<&str>, name: &str, cascade: bool, missing_ok: bool) -> TrashRequest {
-        TrashRequest::DropTable {
+    fn n(schema: Option<&str>, name: &str) -> RelName {
+        RelName {
             schema: schema.map(str::to_string),
             name: name.to_string(),
+        }
+    }
+
+    fn drop(kind: RelKind, names: Vec<RelName>, cascade: bool, missing_ok: bool) -> TrashRequest {
+        TrashRequest::DropRelations {
+            kind,
+            names,
             cascade,
             missing_ok,
         }
     }
 
     #[test]
-    fn drop_table_forms() {
+    fn drop_forms() {
+        use RelKind::*;
         let cases: &[(&str, TrashRequest)] = &[
-            ("DROP TABLE t", table(None, "t", false, false)),
+            (
+                "DROP TABLE t",
+                drop(Table, vec![n(None, "t")], false, false),
+            ),
             (
                 "drop table Public.\"T x\"",
-                table(Some("public"), "T x", false, false),
+                drop(Table, vec![n(Some("public"), "T x")], false, false),
             ),
             (
                 "DROP TABLE IF EXISTS t CASCADE",
-                table(None, "t", true, true),
+                drop(Table, vec![n(None, "t")], true, true),
             ),
-            ("DROP TABLE t RESTRICT;", table(None, "t", false, false)),
+            (
+                "DROP TABLE t RESTRICT;",
+                drop(Table, vec![n(None, "t")], false, false),
+            ),
+            (
+                "DROP TABLE a, s.b CASCADE",
+                drop(Table, vec![n(None, "a"), n(Some("s"), "b")], true, false),
+            ),
+            (
+                "DROP MATERIALIZED VIEW IF EXISTS m",
+                drop(MaterializedView, vec![n(None, "m")], false, true),
+            ),
+            (
+                "DROP VIEW v, w",
+                drop(View, vec![n(None, "v"), n(None, "w")], false, false),
+            ),
         ];
         for (sql, want) in cases {
             assert_eq!(read(sql).as_ref(), Ok(want), "{sql}");
         }
+        assert_eq!(n(Some("a\"b"), "t").text(), "\"a\"\"b\".\"t\"");
         assert_eq!(
-            table(Some("a\"b"), "t", false, false).relation_text(),
-            "\"a\"\"b\".\"t\""
+            read("DROP MATERIALIZED VIEW m").map(|r| r.tag()),
+            Ok("DROP MATERIALIZED VIEW")
         );
     }
 
     #[test]
+    fn truncate_forms() {
+        let cases: &[(&str, TrashRequest)] = &[
+            (
+                "TRUNCATE t",
+                TrashRequest::Truncate {
+                    names: vec![n(None, "t")],
+                    restart_identity: false,
+                    cascade: false,
+                },
+            ),
+            (
+                "truncate table a, s.b restart identity cascade",
+                TrashRequest::Truncate {
+                    names: vec![n(None, "a"), n(Some("s"), "b")],
+                    restart_identity: true,
+                    cascade: true,
+                },
+            ),
+            (
+                "TRUNCATE t CONTINUE IDENTITY RESTRICT",
+                TrashRequest::Truncate {
+                    names: vec![n(None, "t")],
+                    restart_identity: false,
+                    cascade: false,
+                },
+            ),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(read(sql).as_ref(), Ok(want), "{sql}");
+        }
+        assert_eq!(read("TRUNCATE t").map(|r| r.tag()), Ok("TRUNCATE TABLE"));
+    }
+
+    #[test]
     fn not_covered() {
+        for sql in ["DROP SCHEMA s", "DROP DATABASE d"] {
+            assert_eq!(read(sql), Err(Unsupported(NOT_YET.into())), "{sql}");
+        }
         for sql in [
-            "DROP TABLE a, b",
-            "DROP VIEW v",
             "DROP SCHEMA s",
-            "TRUNCATE t",
+            "DROP DATABASE d",
+            "DROP DATABASE IF EXISTS d WITH (FORCE)",
+            "DROP INDEX i",
+            "DROP INDEX CONCURRENTLY i",
+            "TRUNCATE ONLY t",
             "DROP TABLE t; DROP TABLE u",
             "DROP TABLE db.s.t",
+            "TRUNCATE db.s.t",
             "SELEC",
         ] {
             assert!(read(sql).is_err(), "{sql}");

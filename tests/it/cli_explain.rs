@@ -184,9 +184,7 @@ explain_cases! {
     drop_table_prod: "prod", "DROP TABLE users" => 2,
         ["classes: drop.table", "objects: users", TRASHED, TRASH, TRASH_NOTE, "message: Destroys data"];
     drop_table_if_exists_several: "prod", "DROP TABLE IF EXISTS a, b CASCADE" => 2,
-        ["classes: drop.table", "objects: a, b",
-         "verdict: HOLD (confirm: approver, timeout 10m) by rule 'drops-go-to-the-trash'",
-         "trash:   not covered (DROP TABLE of several tables): the fallback above applies"];
+        ["classes: drop.table", "objects: a, b", TRASHED, TRASH, TRASH_NOTE];
     drop_schema_qualified: "prod", "DROP SCHEMA billing CASCADE" => 2,
         ["classes: drop.schema", "objects: billing", DROPS];
     drop_index: "prod", "DROP INDEX CONCURRENTLY i" => 2, ["classes: drop.index", DROPS];

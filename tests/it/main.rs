@@ -66,5 +66,8 @@ mod startup_guard;
 mod startup_limit;
 mod tools_migrations;
 mod tools_production;
+mod trash_matview;
 mod trash_proxy;
+mod trash_several;
 mod trash_table;
+mod trash_truncate;

@@ -48,6 +48,7 @@ const CX: Context<'static> = Context {
     by: "alice",
     statement: "test",
     retention: Some(Duration::from_secs(3600)),
+    truncate_max_bytes: 1 << 20,
 };
 
 async fn fixture() -> (PgCluster, Client) {

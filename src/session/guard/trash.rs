@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::classify::{Class, Statement};
+use crate::classify::Statement;
 use crate::impact::{ProbePlan, ProbeSettings};
 use crate::policy::{Policy, Verdict};
 use crate::trash::plan::Context;
@@ -25,6 +25,8 @@ pub struct TrashOrder {
     verdict: Verdict,
     pub request: TrashRequest,
     pub retention: Duration,
+    /// The rule's limit for a TRUNCATE's copy.
+    pub truncate_max_bytes: u64,
     /// Numbers pgwarden's savepoint, as for the impact probe.
     seq: u64,
     user: String,
@@ -44,6 +46,7 @@ impl TrashOrder {
             by: &self.user,
             statement: &self.text,
             retention: Some(self.retention),
+            truncate_max_bytes: self.truncate_max_bytes,
         }
     }
 }
@@ -97,14 +100,18 @@ impl Guard {
                     .into(),
             ));
         };
-        if !stmt.classes.contains(&Class::DropTable) {
+        let request = statement::read(text).map_err(|u| Some(u.0))?;
+        // The classifier must agree on what the statement is (its classes are what
+        // the rule matched).
+        if !stmt.classes.contains(&request.class()) {
             return Err(Some(format!(
-                "only DROP TABLE is trashed so far ({} is not)",
+                "the statement's classes ({}) are not the {} the trash reads",
                 stmt.classes
                     .iter()
                     .map(|c| c.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                request.class().as_str()
             )));
         }
         // `E` is also a FunctionCall's status here: only a simple Query in a
@@ -112,7 +119,6 @@ impl Guard {
         if !matches!(self.tx_status, b'I' | b'T') {
             return Err(Some("the transaction is not in a state to run it".into()));
         }
-        let request = statement::read(text).map_err(|u| Some(u.0))?;
         self.probes += 1;
         Ok(Box::new(TrashOrder {
             text: text.to_string(),
@@ -120,6 +126,7 @@ impl Guard {
             verdict: verdict.clone(),
             request,
             retention: rule.retention,
+            truncate_max_bytes: rule.truncate_max_bytes,
             seq: self.probes,
             user: self.user.clone(),
         }))
@@ -129,6 +136,7 @@ impl Guard {
     /// `Refused` means: give the client the replies the relay built (the trash's
     /// answer, or the server's error); for `AsWritten`: forward the statement as it
     /// is. For `Fallback`, the rule's fallback (a hold or a refusal).
+    #[allow(clippy::boxed_local)] // the order travels boxed in `Decision::Trash`
     pub fn after_trash(&mut self, order: Box<TrashOrder>, result: TrashResult) -> Decision {
         let TrashOrder {
             text,

@@ -18,8 +18,8 @@ use super::{End, Relay};
 use crate::impact::{ProbePlan, SavedSettings};
 use crate::protocol::{backend, originate, sqlstate::SqlState};
 use crate::session::guard::{Decision, TrashOrder, TrashResult};
-use crate::trash::plan::{plan, Plan};
-use crate::trash::{as_written_open, as_written_undo, facts, registry};
+use crate::trash::plan::Plan;
+use crate::trash::{as_written_open, as_written_undo, dispatch, registry};
 
 /// What the steps after the as-written check found.
 enum Steps {
@@ -52,7 +52,12 @@ fn pick(raw: &[u8], tags: &[u8]) -> BytesMut {
 /// The client's answer to a trashed DROP: the server's notices of the as-written
 /// run (e.g. "drop cascades to view …"), pgwarden's NOTICE, the command tag, and
 /// ReadyForQuery with `status`.
-fn trashed_reply(notices: &[u8], p: &crate::trash::plan::TrashPlan, status: u8) -> BytesMut {
+fn trashed_reply(
+    notices: &[u8],
+    p: &crate::trash::plan::TrashPlan,
+    tag: &str,
+    status: u8,
+) -> BytesMut {
     let mut out = BytesMut::from(notices);
     let message = p.notice();
     let hint = format!(
@@ -66,7 +71,7 @@ fn trashed_reply(notices: &[u8], p: &crate::trash::plan::TrashPlan, status: u8) 
         detail: None,
         hint: Some(&hint),
     }));
-    out.extend_from_slice(&command_complete("DROP TABLE"));
+    out.extend_from_slice(&command_complete(tag));
     out.extend_from_slice(&originate::ready_for_query(status));
     out
 }
@@ -185,6 +190,7 @@ impl Relay {
 
         // 4. Recorded (before it stands), then kept.
         let retention = order.retention;
+        let tag = order.request.tag();
         let decision = self.guard.after_trash(order, TrashResult::Trashed);
         let decision = self.audited(decision, false).await;
         if !matches!(decision, Decision::Forward(_)) {
@@ -214,7 +220,7 @@ impl Relay {
         } else {
             tracing::info!(item = p.id, table = %p.original, "trash: table moved to the trash");
             self.guard.record_trash(&p, retention);
-            trashed_reply(&notices, &p, kept.status)
+            trashed_reply(&notices, &p, tag, kept.status)
         };
         self.deliver(reply, pbuf, total)
     }
@@ -228,7 +234,7 @@ impl Relay {
         timeout: std::time::Duration,
     ) -> Result<Steps, End> {
         let failed = |what: &str, code: &str| Steps::Fallback(format!("{what} (SQLSTATE {code})"));
-        let sql = facts::sql(&order.request.relation_text());
+        let sql = dispatch::facts_sql(&order.request);
         let r = self
             .roundtrip(&query_message(&sql), pbuf, false, timeout)
             .await?;
@@ -240,18 +246,20 @@ impl Relay {
             .first()
             .map(|rows| as_refs(rows))
             .unwrap_or_default();
-        let table = match facts::read(&rows) {
+        let facts = match dispatch::read_facts(&order.request, &rows) {
             Ok(t) => t,
             Err(e) => return Ok(Steps::Fallback(format!("the table's facts: {e}"))),
         };
         let cx = order.context();
-        let Some(table) = table else {
-            return Ok(match plan(&order.request, None, 0, &cx) {
-                Ok(Plan::AsWritten(why)) => Steps::AsWritten(why),
-                Ok(Plan::Trash(_)) => Steps::Fallback("no table to move".into()),
-                Err(n) => Steps::Fallback(n.to_string()),
-            });
-        };
+        if !dispatch::keeps_something(facts.as_ref()) {
+            return Ok(
+                match dispatch::plan(&order.request, facts.as_ref(), 0, &cx) {
+                    Ok(Plan::AsWritten(why)) => Steps::AsWritten(why),
+                    Ok(Plan::Trash(_)) => Steps::Fallback("nothing to move".into()),
+                    Err(n) => Steps::Fallback(n.to_string()),
+                },
+            );
+        }
         let exists = self
             .roundtrip(&query_message(registry::EXISTS_SQL), pbuf, false, timeout)
             .await?;
@@ -288,7 +296,7 @@ impl Relay {
         let Some(id) = id.filter(|_| next.error.is_none()) else {
             return Ok(Steps::Fallback("no trash item id".into()));
         };
-        let p = match plan(&order.request, Some(&table), id, &cx) {
+        let p = match dispatch::plan(&order.request, facts.as_ref(), id, &cx) {
             Ok(Plan::Trash(p)) => p,
             Ok(Plan::AsWritten(why)) => return Ok(Steps::AsWritten(why)),
             Err(n) => return Ok(Steps::Fallback(n.to_string())),
@@ -343,6 +351,7 @@ mod tests {
         let p = crate::trash::plan::TrashPlan {
             id: 4,
             original: "public.t".into(),
+            what: "table \"public\".\"t\"".into(),
             statements: Vec::new(),
             moved: Vec::new(),
             removed: Vec::new(),
@@ -356,7 +365,7 @@ mod tests {
             )),
             &[backend::NOTICE_RESPONSE],
         );
-        let r = trashed_reply(&notice, &p, b'T');
+        let r = trashed_reply(&notice, &p, "DROP TABLE", b'T');
         let mut rest = r.clone();
         let mut tags = Vec::new();
         while let Ok(Some(m)) = crate::protocol::frame::split_next(&mut rest, usize::MAX) {
