@@ -55,6 +55,7 @@ pub(super) fn trash_message(e: &TrashError) -> (StatusCode, String) {
             StatusCode::CONFLICT,
             format!("cannot restore: {what}; restore it under another name"),
         ),
+        TrashError::NotEmpty(what) => (StatusCode::CONFLICT, format!("cannot restore: {what}")),
         TrashError::Failed(m) | TrashError::Unsupported(m) | TrashError::NotFaithful(m) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("the target refused: {m}; nothing was changed"),
@@ -114,7 +115,8 @@ pub(super) fn rows_sql(item: &Item) -> Option<String> {
             format!(
                 "(SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ONLY {}.{} LIMIT {ROW_CAP}) s)",
                 ident(&item.trash_schema),
-                ident(&m.name)
+                // A TRUNCATE item's rows are in a copy of their own.
+                ident(m.rows.as_ref().map_or(m.name.as_str(), |r| r.copy.as_str()))
             )
         })
         .collect();
@@ -323,6 +325,7 @@ mod tests {
                     kind: kind.to_string(),
                     schema: "public".into(),
                     name: name.to_string(),
+                    rows: None,
                 })
                 .collect(),
             removed: Vec::new(),

@@ -25,10 +25,13 @@ pub enum TrashError {
     /// No item with this id.
     #[error("no trash item {0}")]
     NotFound(i64),
-    /// Restoring would need names that are in use (or, for a TRUNCATE, tables
-    /// that are empty); the message says which and what to do.
-    #[error("cannot restore: {0}")]
+    /// Restoring would need names that are in use.
+    #[error("cannot restore: {0} (restore under another name with --as NAME)")]
     Taken(String),
+    /// Restoring a TRUNCATE's rows needs its tables empty; the message says which
+    /// has rows again.
+    #[error("cannot restore: {0}")]
+    NotEmpty(String),
     /// A step failed (the server's message); nothing was changed.
     #[error("{0}")]
     Failed(String),
@@ -258,11 +261,11 @@ pub async fn restore(c: &Client, id: i64, as_name: Option<&str>) -> Result<Item,
             .collect();
         if !names.is_empty() {
             if item.kind == "truncate" {
-                return Err(TrashError::Taken(names.join("; ")));
+                return Err(TrashError::NotEmpty(names.join("; ")));
             }
             let verb = if names.len() == 1 { "exists" } else { "exist" };
             return Err(TrashError::Taken(format!(
-                "{} already {verb} (restore under another name with --as NAME)",
+                "{} already {verb}",
                 names.join(", ")
             )));
         }
