@@ -88,7 +88,17 @@ async fn refill(cluster: &PgCluster) {
 async fn tables(cluster: &PgCluster) {
     victim_table(cluster, "t", 20, SCRAM_USER).await;
     victim_table(cluster, "u", 20, SCRAM_USER).await;
-    su_exec(cluster, "ANALYZE t, u").await;
+    // A deferred foreign key: checked at COMMIT, after the last statement ran.
+    su_exec(
+        cluster,
+        "CREATE TABLE p (id int PRIMARY KEY);
+         INSERT INTO p SELECT generate_series(1, 20);
+         CREATE TABLE c (pid int REFERENCES p DEFERRABLE INITIALLY DEFERRED);
+         INSERT INTO c VALUES (19), (20);
+         GRANT ALL ON p, c TO PUBLIC;
+         ANALYZE t, u, p, c",
+    )
+    .await;
 }
 
 /// One message's replies as comparable lines: every message's type and exact
@@ -153,6 +163,9 @@ const SCENARIO: &[&str] = &[
     "DELETE FROM t WHERE id > 14 AND id < 17 /* m17 */; UPDATE u SET v = 'x' WHERE id = 2",
     "SHOW statement_timeout",
     "SHOW lock_timeout",
+    // A deferred constraint fails at COMMIT: the error takes the last tag's place.
+    "DELETE FROM p WHERE id > 18 /* m18 */; SELECT count(*) FROM p",
+    "SELECT count(*) FROM p",
 ];
 
 async fn run_scenario(ep: &Endpoint) -> Vec<String> {
@@ -170,7 +183,7 @@ async fn within_the_limit_every_statement_runs_once_and_replies_are_as_direct() 
     let cluster = logged_cluster();
     tables(&cluster).await;
     let direct = run_scenario(&cluster.endpoint()).await;
-    let after_direct: Vec<usize> = (1..=17)
+    let after_direct: Vec<usize> = (1..=18)
         .map(|i| times_logged(&cluster, &format!("/* m{i} */")))
         .collect();
     let direct_counts = (
@@ -191,7 +204,7 @@ async fn within_the_limit_every_statement_runs_once_and_replies_are_as_direct() 
     assert_eq!(got.len(), direct.len());
     // Each marked statement ran exactly once through pgwarden (the direct run
     // logged each message as one line).
-    for i in 1..=17 {
+    for i in 1..=18 {
         let marker = format!("/* m{i} */");
         let now = times_logged(&cluster, &marker);
         let before = after_direct[(i - 1) as usize];
