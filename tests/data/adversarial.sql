@@ -421,3 +421,39 @@ CREATE TEMP TABLE t1 (x int); TRUNCATE t1, audit
 -- expect: truncate
 -- destroys directly
 CREATE TEMP TABLE t1 (x int); TRUNCATE pg_temp.t1, public.audit
+--@@
+-- expect: delete.bounded
+-- destroys directly
+DELETE FROM orders WHERE id > 0
+--@@
+-- expect: delete.maybe_unbounded
+-- destroys directly
+DELETE FROM orders WHERE id > -2147483648
+--@@
+-- expect: update.maybe_unbounded
+-- destroys directly
+UPDATE users SET email = 'gone' WHERE length(email) >= 0
+--@@
+-- expect: delete.bounded
+-- destroys directly
+DELETE FROM orders WHERE id BETWEEN -2147483648 AND 2147483647
+--@@
+-- expect: delete.bounded
+-- destroys directly
+DELETE FROM orders USING users WHERE orders.user_id = users.id
+--@@
+-- expect: update.bounded
+-- destroys directly
+UPDATE users SET email = 'gone' FROM orders WHERE orders.user_id = users.id
+--@@
+-- expect: merge.delete
+-- destroys directly
+MERGE INTO orders USING orders s ON orders.id = s.id WHEN MATCHED THEN DELETE
+--@@
+-- expect: delete.bounded
+-- destroys directly
+PREPARE p(int) AS DELETE FROM orders WHERE id > $1; EXECUTE p(-1)
+--@@
+-- expect: delete.bounded
+-- destroys directly
+WITH d AS (DELETE FROM orders WHERE id > 0 RETURNING *) SELECT count(*) FROM d

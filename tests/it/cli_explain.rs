@@ -176,6 +176,10 @@ const TRASHED: &str = "verdict: TRASH, fallback HOLD (confirm: approver, timeout
 const TRASH_NOTE: &str = "trash:   moved to the trash, restorable with `pgwarden trash restore ID`";
 const UNBOUNDED: &str = "BLOCK by rule 'no-unbounded-writes'";
 const PROD_DEFAULT: &str = "ALLOW by the production default";
+const MEASURED: &str = "measured: at run time by rule 'large-writes-need-a-second-person': kept when \
+within rows = 1000 and share = 10 % (of tables where over 10 rows change) (→ ALLOW by the production \
+default), else HOLD (confirm: approver, timeout 10m); impact unknown → HOLD (confirm: approver, timeout 10m)";
+const KEY_BOUND: &str = "; no probe when the target's catalog proves it bounded by a key\n";
 
 explain_cases! {
     // A plain DROP TABLE goes to the trash in production (exit 2: its fallback is a
@@ -200,24 +204,32 @@ explain_cases! {
         ["alter.drop_column", DROPS];
     reassign_owned: "prod", "REASSIGN OWNED BY a TO b" => 2, ["classes: reassign_owned", DROPS];
 
-    // Unbounded writes are blocked; bounded ones pass; unprovable ones are held.
+    // Unbounded writes are blocked; the others are measured at run time and shown
+    // with their verdict within the limits (exit 0).
     delete_no_where: "prod", "DELETE FROM orders" => 3,
         ["classes: delete.unbounded", "objects: orders", UNBOUNDED, "message: This statement would change every row"];
     delete_always_true: "prod", "DELETE FROM orders WHERE 1 = 1" => 3, ["delete.unbounded", UNBOUNDED];
     delete_or_true: "prod", "DELETE FROM orders WHERE id = 5 OR true" => 3, ["delete.unbounded", UNBOUNDED];
     update_no_where: "prod", "UPDATE users SET admin = true" => 3, ["classes: update.unbounded", UNBOUNDED];
     update_id_equals_id: "prod", "UPDATE users SET x = 1 WHERE id = id" => 3, ["update.unbounded", UNBOUNDED];
-    delete_bounded: "prod", "DELETE FROM orders WHERE id = 42" => 0, ["classes: delete.bounded", PROD_DEFAULT];
-    update_bounded_param: "prod", "UPDATE users SET name = $1 WHERE id = $2" => 0, ["classes: update.bounded", PROD_DEFAULT];
-    delete_maybe_unbounded: "prod", "DELETE FROM orders WHERE $1" => 2,
-        ["classes: delete.maybe_unbounded", HOLD_SELF, "by rule 'maybe-unbounded-writes'"];
-    update_maybe_unbounded: "prod", "UPDATE t SET x = 1 WHERE f(id)" => 2,
-        ["update.maybe_unbounded", "by rule 'maybe-unbounded-writes'"];
+    delete_bounded: "prod", "DELETE FROM orders WHERE id = 42" => 0,
+        ["classes: delete.bounded", PROD_DEFAULT, MEASURED, KEY_BOUND];
+    delete_all_matching: "prod", "DELETE FROM orders WHERE id > 0" => 0,
+        ["classes: delete.bounded", PROD_DEFAULT, MEASURED, "impact unknown → HOLD (confirm: approver, timeout 10m)\n",
+         "1 of them measured at run time"];
+    update_bounded_param: "prod", "UPDATE users SET name = $1 WHERE id = $2" => 0,
+        ["classes: update.bounded", PROD_DEFAULT, MEASURED, KEY_BOUND];
+    delete_maybe_unbounded: "prod", "DELETE FROM orders WHERE $1" => 0,
+        ["classes: delete.maybe_unbounded", PROD_DEFAULT, MEASURED];
+    // A function call is held for its author anyway: measuring cannot let it through,
+    // so the strictest verdict (impact unknown) decides, unmeasured.
+    update_maybe_unbounded_call: "prod", "UPDATE t SET x = 1 WHERE f(id)" => 2,
+        ["update.maybe_unbounded", "code.call", HOLD_APPROVER, "by rule 'large-writes-need-a-second-person'"];
     cte_delete_in_select: "prod", "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d" => 3,
         ["delete.unbounded", UNBOUNDED];
     explain_analyze_delete: "prod", "EXPLAIN ANALYZE DELETE FROM t" => 3, ["delete.unbounded", UNBOUNDED];
-    merge_delete: "prod", "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE" => 2,
-        ["merge.delete", "by rule 'maybe-unbounded-writes'"];
+    merge_delete: "prod", "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE" => 0,
+        ["merge.delete", PROD_DEFAULT, MEASURED];
 
     // Reads and writes pass.
     select_plain: "prod", "SELECT * FROM users WHERE id = 1" => 0, ["classes: read", "objects: users", PROD_DEFAULT];
@@ -418,15 +430,16 @@ fn migration_file_with_several_statements() {
             "[1] CREATE TABLE people",
             "[2] ALTER TABLE users ADD COLUMN first_name text",
             "[3] UPDATE users SET first_name",
-            // `name IS NOT NULL` may well be every row: not provably bounded.
+            // `name IS NOT NULL` may well be every row: measured at run time.
             "classes: update.maybe_unbounded",
-            "by rule 'maybe-unbounded-writes'",
+            MEASURED,
             "[4] CREATE FUNCTION touch()",
             "classes: create.code",
             "[5] ALTER TABLE users DROP COLUMN name",
             "classes: alter.drop_column",
             DROPS,
-            "5 statements: 0 allow, 2 audit, 3 hold, 0 block → hold (exit 2)",
+            "5 statements: 1 allow, 2 audit, 2 hold, 0 block → hold (exit 2)\n\
+             1 of them measured at run time, counted by their verdict within the limits",
         ],
     );
 }

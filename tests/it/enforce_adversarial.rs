@@ -56,6 +56,7 @@ pub(crate) fn all_holds_block() -> String {
         out.push_str(
             &line
                 .replace("action = \"hold\"", "action = \"block\"")
+                .replace("on_unknown = \"hold\"", "on_unknown = \"block\"")
                 .replace("action = \"trash\"", "action = \"block\""),
         );
         out.push('\n');

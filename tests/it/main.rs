@@ -50,6 +50,7 @@ mod plans_alembic;
 mod policy_check;
 mod policy_engine;
 mod policy_example;
+mod policy_example_impact;
 mod policy_watch;
 mod proxy_auth;
 mod proxy_bounds;

@@ -65,8 +65,10 @@ macro_rules! example_verdicts {
 example_verdicts! {
     ex_read_allowed: "production", ["read"] => Allow;
     ex_insert_allowed: "production", ["write"] => Allow;
-    ex_bounded_delete_allowed: "production", ["delete.bounded"] => Allow;
-    ex_bounded_update_allowed: "production", ["update.bounded"] => Allow;
+    // Measured writes: unmeasured (impact unknown) they wait for an approver; what
+    // a measurement leads to is `measured_writes_*` below.
+    ex_bounded_delete_unmeasured_held: "production", ["delete.bounded"] => Hold / Approver;
+    ex_bounded_update_unmeasured_held: "production", ["update.bounded"] => Hold / Approver;
     ex_transaction_allowed: "production", ["transaction"] => Allow;
     ex_session_allowed: "production", ["session"] => Allow;
     ex_copy_out_audited: "production", ["copy.out"] => Audit;
@@ -88,9 +90,9 @@ example_verdicts! {
     ex_column_type_held_self: "production", ["alter.column_type"] => Hold / SelfConfirm;
     ex_rename_held_self: "production", ["alter.rename"] => Hold / SelfConfirm;
     ex_detach_held_self: "production", ["alter.detach_partition"] => Hold / SelfConfirm;
-    ex_maybe_unbounded_held_self: "production", ["delete.maybe_unbounded"] => Hold / SelfConfirm;
-    ex_maybe_unbounded_update_held: "production", ["update.maybe_unbounded"] => Hold / SelfConfirm;
-    ex_merge_delete_held: "production", ["merge.delete", "write"] => Hold / SelfConfirm;
+    ex_maybe_unbounded_unmeasured_held: "production", ["delete.maybe_unbounded"] => Hold / Approver;
+    ex_maybe_unbounded_update_unmeasured_held: "production", ["update.maybe_unbounded"] => Hold / Approver;
+    ex_merge_delete_unmeasured_held: "production", ["merge.delete", "write"] => Hold / Approver;
     ex_set_role_held: "production", ["session.role"] => Hold / SelfConfirm;
     ex_unparsed_held: "production", ["unparsed"] => Hold / SelfConfirm;
     ex_unbounded_delete_blocked: "production", ["delete.unbounded"] => Block;
@@ -117,8 +119,10 @@ fn example_guards_every_destructive_class() {
         "truncate",
         "delete.unbounded",
         "delete.maybe_unbounded",
+        "delete.bounded",
         "update.unbounded",
         "update.maybe_unbounded",
+        "update.bounded",
         "merge.delete",
         "alter.drop_column",
         "alter.column_type",
@@ -172,4 +176,58 @@ fn example_guards_every_destructive_class() {
             );
         }
     }
+}
+
+/// The example policy measures every DELETE/UPDATE/MERGE … DELETE that is not plainly
+/// unbounded: within 1,000 rows and 10 % of each table (floor 10 rows) the production
+/// default allows it; over them, or with the impact unknown, an approver decides.
+#[test]
+fn measured_writes_are_allowed_within_the_limits_and_held_over_them() {
+    use pgwarden::policy::ImpactStep;
+    let p = example();
+    for classes in [
+        &["delete.bounded"][..],
+        &["delete.maybe_unbounded"],
+        &["update.bounded"],
+        &["update.maybe_unbounded"],
+        &["merge.delete", "write"],
+    ] {
+        let stmts = vec![st(classes, &["public.t"])];
+        let v = p.evaluate_all(&stmts, &ctx("production"));
+        let ImpactStep::Probe(call) = p.impact_step(&stmts, &ctx("production"), &v) else {
+            panic!("{classes:?} is not measured: {v:?}");
+        };
+        assert_eq!(&*call.rule, "large-writes-need-a-second-person");
+        assert_eq!(
+            (
+                call.limits.rows,
+                call.limits.share,
+                call.limits.share_min_rows
+            ),
+            (Some(1000), Some(0.1), 10),
+            "{classes:?}"
+        );
+        assert_eq!(
+            (call.within.action, call.within.rule.as_deref()),
+            (Action::Allow, None)
+        );
+        for o in [&call.over, &call.unknown] {
+            assert_eq!(
+                (o.action, o.confirm),
+                (Action::Hold, Confirm::Approver),
+                "{classes:?}"
+            );
+        }
+        // Not in other environments.
+        let v = p.evaluate_all(&stmts, &ctx("staging"));
+        assert_eq!(p.impact_step(&stmts, &ctx("staging"), &v), ImpactStep::None);
+    }
+    // Unbounded ones stay blocked, unmeasured.
+    let stmts = vec![st(&["delete.unbounded"], &["public.t"])];
+    let v = p.evaluate_all(&stmts, &ctx("production"));
+    assert_eq!(v.action, Action::Block);
+    assert_eq!(
+        p.impact_step(&stmts, &ctx("production"), &v),
+        ImpactStep::None
+    );
 }
