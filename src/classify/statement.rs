@@ -27,6 +27,10 @@ pub enum Class {
     UpdateMaybeUnbounded,
     UpdateBounded,
     MergeDelete,
+    /// MERGE with a `WHEN … THEN UPDATE` branch: may overwrite every row it joins.
+    MergeUpdate,
+    /// `INSERT … ON CONFLICT DO UPDATE`: may overwrite every row it conflicts with.
+    InsertUpsert,
     AlterDropColumn,
     AlterColumnType,
     /// A column type change the target's catalog shows to be metadata-only (a
@@ -120,6 +124,8 @@ impl Class {
         Class::UpdateMaybeUnbounded,
         Class::UpdateBounded,
         Class::MergeDelete,
+        Class::MergeUpdate,
+        Class::InsertUpsert,
         Class::AlterDropColumn,
         Class::AlterColumnType,
         Class::AlterColumnWiden,
@@ -188,6 +194,8 @@ impl Class {
             Class::UpdateMaybeUnbounded => "update.maybe_unbounded",
             Class::UpdateBounded => "update.bounded",
             Class::MergeDelete => "merge.delete",
+            Class::MergeUpdate => "merge.update",
+            Class::InsertUpsert => "insert.upsert",
             Class::AlterDropColumn => "alter.drop_column",
             Class::AlterColumnType => "alter.column_type",
             Class::AlterColumnWiden => "alter.column_widen",

@@ -10,7 +10,7 @@ use super::plpgsql;
 use super::session;
 use super::statement::{CatalogAsk, Class};
 use super::tree::{to_tree, Obj, G};
-use pg_query::protobuf::{CmdType, ObjectType};
+use pg_query::protobuf::{CmdType, ObjectType, OnConflictAction};
 
 /// How deep SQL found inside SQL (function bodies, DO blocks, dynamic strings) is followed.
 const MAX_DEPTH: u32 = 6;
@@ -215,6 +215,11 @@ impl<'a> Walker<'a> {
             "InsertStmt" => {
                 self.add(Class::Write);
                 self.catalog_target(o);
+                let upsert = o
+                    .get("on_conflict_clause")
+                    .is("OnConflictClause")
+                    .is_some_and(|c| c.int("action") == k(OnConflictAction::OnconflictUpdate));
+                self.add_if(upsert, Class::InsertUpsert);
             }
             "DeleteStmt" | "UpdateStmt" => {
                 self.dml(o);
@@ -230,6 +235,11 @@ impl<'a> Walker<'a> {
                 if deletes {
                     self.add(Class::MergeDelete);
                 }
+                let updates = o.list("merge_when_clauses").iter().any(|w| {
+                    w.is("MergeWhenClause")
+                        .is_some_and(|w| w.int("command_type") == k(CmdType::CmdUpdate))
+                });
+                self.add_if(updates, Class::MergeUpdate);
             }
             "ExplainStmt" => {
                 if explain_analyze(o) {

@@ -457,3 +457,19 @@ PREPARE p(int) AS DELETE FROM orders WHERE id > $1; EXECUTE p(-1)
 -- expect: delete.bounded
 -- destroys directly
 WITH d AS (DELETE FROM orders WHERE id > 0 RETURNING *) SELECT count(*) FROM d
+--@@
+-- expect: insert.upsert
+-- destroys directly
+INSERT INTO users SELECT id, 'gone' FROM users ON CONFLICT (id) DO UPDATE SET email = excluded.email
+--@@
+-- expect: insert.upsert
+-- destroys directly
+WITH u AS (INSERT INTO users SELECT id, NULL FROM users ON CONFLICT (id) DO UPDATE SET email = excluded.email RETURNING id) SELECT count(*) FROM u
+--@@
+-- expect: merge.update
+-- destroys directly
+MERGE INTO users USING users s ON users.id = s.id WHEN MATCHED THEN UPDATE SET email = 'gone'
+--@@
+-- expect: merge.update
+-- destroys directly
+MERGE INTO users USING (SELECT 1) s ON true WHEN MATCHED THEN UPDATE SET email = NULL

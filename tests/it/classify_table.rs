@@ -138,11 +138,15 @@ cases! {
 cases! {
     write_insert_returning: "INSERT INTO t (a) VALUES (1) RETURNING id" => "= write";
     write_insert_default: "INSERT INTO t DEFAULT VALUES" => "= write";
-    write_upsert_update: "INSERT INTO t (id, a) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a" => "= write", "", "t";
-    write_upsert_where: "INSERT INTO t VALUES (1) ON CONFLICT ON CONSTRAINT t_pkey DO UPDATE SET a = 1 WHERE t.a < 5" => "= write";
+    write_upsert_update: "INSERT INTO t (id, a) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a" => "= write insert.upsert", "", "t";
+    write_upsert_where: "INSERT INTO t VALUES (1) ON CONFLICT ON CONSTRAINT t_pkey DO UPDATE SET a = 1 WHERE t.a < 5" => "= write insert.upsert";
+    write_upsert_select: "INSERT INTO t SELECT * FROM t ON CONFLICT (id) DO UPDATE SET a = 0" => "write insert.upsert";
+    write_upsert_in_cte: "WITH u AS (INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = 0 RETURNING id) SELECT * FROM u" => "insert.upsert";
     write_insert_cte: "WITH s AS (SELECT 1 AS a) INSERT INTO t SELECT a FROM s" => "= write", "", "t";
-    write_merge_update: "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.a)" => "= write", "merge.delete", "t s";
+    write_merge_update: "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.a)" => "= write merge.update", "merge.delete", "t s";
     write_merge_nothing: "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DO NOTHING" => "= write";
+    write_merge_insert_only: "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.a)" => "= write";
+    write_merge_update_by_source: "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED BY SOURCE THEN UPDATE SET a = 0" => "merge.update", "merge.delete";
     write_notify: "NOTIFY jobs" => "= write";
     write_notify_fn: "SELECT pg_notify('jobs', 'x')" => "= read";
     write_insert_overriding: "INSERT INTO t OVERRIDING SYSTEM VALUE VALUES (1)" => "= write";

@@ -234,7 +234,11 @@ explain_cases! {
     // Reads and writes pass.
     select_plain: "prod", "SELECT * FROM users WHERE id = 1" => 0, ["classes: read", "objects: users", PROD_DEFAULT];
     insert_plain: "prod", "INSERT INTO t (a) VALUES (1)" => 0, ["classes: write", PROD_DEFAULT];
-    upsert: "prod", "INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = 2" => 0, ["write", PROD_DEFAULT];
+    upsert: "prod", "INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = 2" => 0,
+        ["insert.upsert", PROD_DEFAULT, MEASURED];
+    upsert_nothing: "prod", "INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING" => 0, ["classes: write\n", PROD_DEFAULT];
+    merge_update: "prod", "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a" => 0,
+        ["merge.update", PROD_DEFAULT, MEASURED];
     transaction: "prod", "BEGIN" => 0, ["classes: transaction", PROD_DEFAULT];
     create_index_audited: "prod", "CREATE INDEX i ON t (c)" => 0,
         ["classes: create.other", "AUDIT by rule 'record-ddl-and-bulk'"];

@@ -44,6 +44,7 @@ mod impact_extended;
 mod impact_multi;
 mod impact_probe;
 mod impact_session;
+mod impact_upsert;
 mod metrics_reload;
 mod notify_webhooks;
 mod plans_alembic;

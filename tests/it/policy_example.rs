@@ -124,6 +124,8 @@ fn example_guards_every_destructive_class() {
         "update.maybe_unbounded",
         "update.bounded",
         "merge.delete",
+        "merge.update",
+        "insert.upsert",
         "alter.drop_column",
         "alter.column_type",
         "alter.rename",
@@ -191,6 +193,8 @@ fn measured_writes_are_allowed_within_the_limits_and_held_over_them() {
         &["update.bounded"],
         &["update.maybe_unbounded"],
         &["merge.delete", "write"],
+        &["merge.update", "write"],
+        &["insert.upsert", "write"],
     ] {
         let stmts = vec![st(classes, &["public.t"])];
         let v = p.evaluate_all(&stmts, &ctx("production"));

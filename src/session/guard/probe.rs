@@ -342,6 +342,8 @@ impl Guard {
                     | Class::UpdateMaybeUnbounded
                     | Class::UpdateUnbounded
                     | Class::MergeDelete
+                    | Class::MergeUpdate
+                    | Class::InsertUpsert
                     | Class::Transaction
             )
         };
