@@ -353,7 +353,10 @@ fn measured_note(call: &crate::policy::ProbeCall, sql: &str) -> MeasuredNote {
     }
     if let Some(s) = l.share {
         let floor = if l.share_min_rows > 0 {
-            format!(" (of tables where over {} rows change)", l.share_min_rows)
+            format!(
+                " (of tables where over {} rows change, or all of more than one)",
+                l.share_min_rows
+            )
         } else {
             String::new()
         };

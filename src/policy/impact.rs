@@ -43,7 +43,9 @@ pub struct ImpactLimits {
     /// of its rows ...
     pub share: Option<f64>,
     /// ... and more than this many of them (a floor, so that 2 of 3 rows of a
-    /// lookup table pass as the deliberate change they are).
+    /// lookup table pass as the deliberate change they are). A table that has every
+    /// one of its rows changed, more than one, is over the share whatever the floor:
+    /// emptying or overwriting a small table is not routine.
     pub share_min_rows: u64,
     /// What the rule does when the impact is unknown.
     pub on_unknown: Action,
@@ -87,7 +89,9 @@ impl ImpactLimits {
         }
         if let Some(max) = self.share {
             for t in &i.tables {
-                if t.existing_rows_changed() > self.share_min_rows && t.share() > max {
+                let changed = t.existing_rows_changed();
+                let every_row = changed > 1 && t.share() >= 1.0;
+                if (changed > self.share_min_rows || every_row) && t.share() > max {
                     return Judgement::Over(format!(
                         "{}: {:.0} % of its rows changed > share = {:.0} %",
                         t.qualified(),
@@ -428,6 +432,26 @@ mod tests {
                 "2 of 3 rows of a lookup table (floor)",
                 known(vec![table("lookup", 0, 0, 2, 3)]),
                 false,
+            ),
+            (
+                "3 of 3 rows: every row, whatever the floor",
+                known(vec![table("lookup", 0, 3, 0, 3)]),
+                true,
+            ),
+            (
+                "10 of 10 rows deleted",
+                known(vec![table("small", 0, 0, 10, 10)]),
+                true,
+            ),
+            (
+                "the only row of a table (one row never exceeds)",
+                known(vec![table("single", 0, 1, 0, 1)]),
+                false,
+            ),
+            (
+                "2 rows of a table estimated at 1 (stale): every row",
+                known(vec![table("t", 0, 0, 2, 1)]),
+                true,
             ),
             (
                 "11 of 20 rows",

@@ -177,7 +177,7 @@ const TRASH_NOTE: &str = "trash:   moved to the trash, restorable with `pgwarden
 const UNBOUNDED: &str = "BLOCK by rule 'no-unbounded-writes'";
 const PROD_DEFAULT: &str = "ALLOW by the production default";
 const MEASURED: &str = "measured: at run time by rule 'large-writes-need-a-second-person': kept when \
-within rows = 1000 and share = 10 % (of tables where over 10 rows change) (→ ALLOW by the production \
+within rows = 1000 and share = 10 % (of tables where over 10 rows change, or all of more than one) (→ ALLOW by the production \
 default), else HOLD (confirm: approver, timeout 10m); impact unknown → HOLD (confirm: approver, timeout 10m)";
 const KEY_BOUND: &str = "; no probe when the target's catalog proves it bounded by a key\n";
 
@@ -784,7 +784,7 @@ impact = { rows = 1000, share = "10%", share_min_rows = 10, on_unknown = "block"
             "[1] DELETE FROM t WHERE id > 0\n    classes: delete.bounded\n    objects: t\n    \
              verdict: ALLOW by the production default\n    \
              measured: at run time by rule 'large-writes': kept when within rows = 1000 and \
-             share = 10 % (of tables where over 10 rows change) (→ ALLOW by the production \
+             share = 10 % (of tables where over 10 rows change, or all of more than one) (→ ALLOW by the production \
              default), else HOLD (confirm: approver, timeout 10m); impact unknown → BLOCK\n"
         ),
         "{out}"

@@ -109,16 +109,41 @@ async fn extended_protocol_unnamed_named_and_in_transactions() {
     assert_eq!(server_count(&cluster, "t").await, 10);
     assert_eq!(server_count_where(&cluster, "t", "v = 'gone'").await, 0);
 
-    // Parameters the classifier cannot see through are held (self-confirm), not run.
-    let m = expect_code(
-        c.query_typed(
+    // Parameters the classifier cannot see through are measured with their value:
+    // one that empties the table is rolled back and held for an approver, not run.
+    let (held, mut notices) = proxy
+        .endpoint()
+        .connect_with_messages(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
+        .await
+        .unwrap();
+    let task = tokio::spawn(async move {
+        held.query_typed(
             "DELETE FROM t WHERE $1::bool",
             &[(&true, tokio_postgres::types::Type::BOOL)],
         )
-        .await,
-        "PW001",
+        .await
+        .map(|_| ())
+    });
+    let notice = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match notices.recv().await {
+                Some(tokio_postgres::AsyncMessage::Notice(n)) => return n,
+                Some(_) => {}
+                None => panic!("connection ended before the hold notice"),
+            }
+        }
+    })
+    .await
+    .expect("no hold notice within 10 s");
+    assert_eq!(notice.code().code(), "PW001", "{notice:?}");
+    assert!(
+        notice
+            .message()
+            .contains("large-writes-need-a-second-person"),
+        "{notice:?}"
     );
-    token_of(&m);
+    assert!(!task.is_finished());
+    task.abort();
     assert_eq!(server_count(&cluster, "t").await, 10);
 
     // Allowed: a bounded delete with a parameter, on a named statement used twice.
@@ -312,16 +337,19 @@ async fn sql_prepare_execute_and_cursors() {
     let r = c.query_one("EXECUTE cnt", &[]).await.unwrap();
     assert_eq!(r.get::<_, i64>(0), 10);
     // EXECUTE of a statement PREPAREd earlier in the same message is judged as that
-    // statement (it used to be an unknown, opaque EXECUTE, held for an approver).
+    // statement (it used to be an unknown, opaque EXECUTE, held for an approver). A
+    // read here: the example policy measures writes, and a message of several
+    // statements with a write is not measured yet (it waits for an approver).
     tokio::time::timeout(
         Duration::from_secs(10),
-        c.batch_execute("PREPARE del_one(int) AS DELETE FROM t WHERE id = $1; EXECUTE del_one(1)"),
+        c.batch_execute("PREPARE one(int) AS SELECT v FROM t WHERE id = $1; EXECUTE one(1)"),
     )
     .await
     .expect("PREPARE; EXECUTE in one message was held")
     .unwrap();
+    c.batch_execute("DELETE FROM t WHERE id = 1").await.unwrap();
     assert_eq!(server_count(&cluster, "t").await, 9);
-    c.batch_execute("DEALLOCATE del_one; DEALLOCATE ALL")
+    c.batch_execute("DEALLOCATE one; DEALLOCATE ALL")
         .await
         .unwrap();
 
