@@ -39,6 +39,7 @@ mod enforce_lookup;
 mod explain_report;
 mod harness_smoke;
 mod hold_blast;
+mod hold_blast_self;
 mod hold_events;
 mod impact_extended;
 mod impact_multi;

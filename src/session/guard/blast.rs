@@ -1,9 +1,10 @@
 //! The guard's side of the blast radius: before a DROP, TRUNCATE or ALTER TABLE …
-//! DROP COLUMN is held for an approver (or when a rule with `empty = true` could
-//! decide it), the session reads from the target's catalog what it would destroy
-//! ([`Guard::blast_order`]); the relay runs the reads (`relay/blast.rs`), and
-//! [`Guard::after_blast`] decides with what they found: the hold carries the blast
-//! radius (notice, `GET /holds`, page, webhooks, audit), and a statement proven to
+//! DROP COLUMN is held (for an approver, or for its author's confirmation token), or
+//! when a rule with `empty = true` could decide it, the session reads from the
+//! target's catalog what it would destroy ([`Guard::blast_order`]); the relay runs
+//! the reads (`relay/blast.rs`), and [`Guard::after_blast`] decides with what they
+//! found: the hold carries the blast radius (notice or PW001 detail, `GET /holds`,
+//! page, webhooks, audit), and a statement proven to
 //! destroy no rows gets the `empty` rule's verdict. Nothing here does I/O.
 //!
 //! Two reads, each pgwarden's own Query on the client's connection (inside its
@@ -213,16 +214,20 @@ impl BlastOrder {
     }
 }
 
-/// Whether `verdict` is one that holds for an approver (the hold then shows the
-/// blast radius).
-fn holds_for_approver(v: &Verdict) -> bool {
-    v.action == Action::Hold && v.confirm == Confirm::Approver
+/// Whether `verdict` holds the statement, for an approver or for its author's
+/// confirmation (the hold notice or the PW001 error then shows the blast radius),
+/// and `text` is not already the confirmation (it carries a token: it runs or is
+/// refused on the token alone, so there is nothing left to show).
+fn holds_to_show(v: &Verdict, text: &str) -> bool {
+    v.action == Action::Hold
+        && (v.confirm == Confirm::Approver || crate::hold::extract_confirm_token(text).is_none())
 }
 
 impl Guard {
     /// A blast read, when `stmts` is one statement that destroys objects or rows
-    /// (DROP, TRUNCATE, DROP COLUMN) and either `verdict` holds it for an approver
-    /// or a rule with `empty = true` would decide it otherwise. Only a simple Query
+    /// (DROP, TRUNCATE, DROP COLUMN) and either `verdict` holds it (for an approver,
+    /// or for a confirmation token not yet given) or a rule with `empty = true`
+    /// would decide it otherwise. Only a simple Query
     /// in an idle session or a working transaction (`tx_status`) is read for.
     pub(super) fn blast_order(
         &mut self,
@@ -250,7 +255,7 @@ impl Guard {
                 .rule
                 .as_deref()
                 .is_some_and(|r| policy.trash_rule(r).is_some());
-        if if_empty.is_none() && (trash_next || !holds_for_approver(verdict)) {
+        if if_empty.is_none() && (trash_next || !holds_to_show(verdict, text)) {
             return None;
         }
         // The text as the client sent it: a statement served by its shape from the
