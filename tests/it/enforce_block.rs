@@ -338,8 +338,8 @@ async fn sql_prepare_execute_and_cursors() {
     assert_eq!(r.get::<_, i64>(0), 10);
     // EXECUTE of a statement PREPAREd earlier in the same message is judged as that
     // statement (it used to be an unknown, opaque EXECUTE, held for an approver). A
-    // read here: the example policy measures writes, and a message of several
-    // statements with a write is not measured yet (it waits for an approver).
+    // read here: the example policy measures writes, and a message that holds a
+    // PREPARE and a measured write is not measured (it waits for an approver).
     tokio::time::timeout(
         Duration::from_secs(10),
         c.batch_execute("PREPARE one(int) AS SELECT v FROM t WHERE id = $1; EXECUTE one(1)"),
