@@ -411,6 +411,16 @@ fn trash_note(stmt: &Statement, rule: &crate::policy::TrashRule) -> TrashNote {
                 rule.truncate_max_bytes
             ),
         },
+        Ok(crate::trash::statement::TrashRequest::DropSchema { .. }) => TrashNote {
+            covered: true,
+            text: format!(
+                "the schema is renamed into the trash, restorable with `pgwarden trash restore ID` \
+                 for {}; the fallback applies when it is sent with other statements or over the \
+                 extended protocol, or when the trash cannot keep it faithfully (objects outside \
+                 the schema depend on it, or its objects on relations elsewhere)",
+                format_duration(rule.retention)
+            ),
+        },
         Ok(_) => TrashNote {
             covered: true,
             text: format!(

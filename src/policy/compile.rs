@@ -414,6 +414,7 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
         let covered = [
             crate::classify::Class::DropTable,
             crate::classify::Class::DropView,
+            crate::classify::Class::DropSchema,
             crate::classify::Class::Truncate,
         ]
         .into_iter()
@@ -423,7 +424,7 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
                 &r.action.span(),
                 format!(
                     "rule '{name}': action = \"trash\" is carried out for DROP TABLE, DROP VIEW, \
-                     DROP MATERIALIZED VIEW and TRUNCATE only: every other statement this rule \
+                     DROP MATERIALIZED VIEW, DROP SCHEMA and TRUNCATE only: every other statement this rule \
                      matches gets the fallback (\"{fallback}\")"
                 ),
             );

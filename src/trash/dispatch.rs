@@ -4,6 +4,7 @@
 
 use super::facts::{self, TableFacts};
 use super::plan::{self, Context, NotFaithful, Plan};
+use super::schema::{self, SchemaFacts};
 use super::statement::TrashRequest;
 use super::truncate::{self, TruncateFacts};
 
@@ -12,6 +13,7 @@ use super::truncate::{self, TruncateFacts};
 pub enum Facts {
     Relations(TableFacts),
     Truncate(TruncateFacts),
+    Schema(SchemaFacts),
 }
 
 /// The catalog query for `request` (one row, or none when nothing it names
@@ -21,6 +23,7 @@ pub fn facts_sql(request: &TrashRequest) -> String {
     match request {
         TrashRequest::DropRelations { kind, .. } => facts::sql(&names, kind.relkinds()),
         TrashRequest::Truncate { cascade, .. } => truncate::sql(&names, *cascade),
+        TrashRequest::DropSchema { name, .. } => schema::sql(name),
     }
 }
 
@@ -32,6 +35,7 @@ pub fn read_facts(
     Ok(match request {
         TrashRequest::DropRelations { .. } => facts::read(rows)?.map(Facts::Relations),
         TrashRequest::Truncate { .. } => truncate::read(rows)?.map(Facts::Truncate),
+        TrashRequest::DropSchema { .. } => schema::read(rows)?.map(Facts::Schema),
     })
 }
 
@@ -42,6 +46,7 @@ pub fn keeps_something(facts: Option<&Facts>) -> bool {
         None => false,
         Some(Facts::Relations(f)) => f.tables.iter().any(|t| t.persistence != "t"),
         Some(Facts::Truncate(f)) => f.named.iter().any(|t| t.persistence != "t"),
+        Some(Facts::Schema(_)) => true,
     }
 }
 
@@ -71,6 +76,11 @@ pub fn plan(
             truncate::plan(f, *restart_identity, *cascade, id, cx).map(Plan::Trash)
         }
         (TrashRequest::Truncate { .. }, None) => Err(NotFaithful("no table to empty".into())),
+        // DROP SCHEMA IF EXISTS of a missing schema removes nothing.
+        (TrashRequest::DropSchema { .. }, None) => Ok(Plan::AsWritten("the schema does not exist")),
+        (TrashRequest::DropSchema { .. }, Some(Facts::Schema(f))) => {
+            schema::plan(f, id, cx).map(Plan::Trash)
+        }
         _ => Err(NotFaithful(
             "the catalog facts do not match the statement".into(),
         )),

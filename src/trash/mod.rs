@@ -23,6 +23,7 @@ pub mod plan;
 pub mod registry;
 pub mod retention;
 pub mod run;
+pub mod schema;
 pub mod statement;
 pub mod truncate;
 pub mod who;

@@ -175,6 +175,9 @@ impl Item {
         if self.kind == "truncate" {
             return super::truncate::not_empty_sql(&self.moved);
         }
+        if self.kind == "schema" {
+            return super::schema::taken_sql(as_name.unwrap_or(&self.original_name));
+        }
         let checks: Vec<String> = self
             .moved
             .iter()
@@ -205,6 +208,15 @@ impl Item {
                 }
             }
             out.push(format!("DROP SCHEMA {} CASCADE", ident(trash)));
+            out.push(self.delete_sql());
+            return Ok(out);
+        }
+        if self.kind == "schema" {
+            let name = as_name.unwrap_or(&self.original_name);
+            if name.is_empty() || name.len() > 63 {
+                return Err("--as: a schema name of 1 to 63 bytes".into());
+            }
+            out.push(super::schema::restore_sql(trash, name));
             out.push(self.delete_sql());
             return Ok(out);
         }

@@ -224,7 +224,8 @@ pub fn plan(
     statements.push(super::plan::registry_insert(
         id,
         "truncate",
-        first,
+        Some(&first.schema),
+        &first.name,
         &schema,
         cx,
         &moved,

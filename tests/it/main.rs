@@ -71,6 +71,7 @@ mod tools_migrations;
 mod tools_production;
 mod trash_matview;
 mod trash_proxy;
+mod trash_schema;
 mod trash_several;
 mod trash_table;
 mod trash_truncate;
