@@ -60,9 +60,11 @@ fn bench(c: &mut Criterion) {
 
     // A short text's miss is read on the calling thread; the same work handed to the
     // big-stack pool (as every miss was before) adds the two threads' wake-ups.
+    // (The 3-table join has more tokens than a text read inline may have: it always
+    // goes to the pool, as `classify_miss/join3` measures.)
     let mut place = c.benchmark_group("classify_miss_where");
-    for (name, sql) in [("short", SHORT), ("oltp_update", UPDATE), ("join3", JOIN3)] {
-        assert!(deep::inline(sql));
+    for (name, sql) in [("short", SHORT), ("oltp_update", UPDATE)] {
+        assert!(deep::inline(sql), "{name} is read inline");
         place.bench_with_input(BenchmarkId::new("inline", name), sql, |b, sql| {
             b.iter(|| classify(black_box(sql), &facts))
         });
