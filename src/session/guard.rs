@@ -13,6 +13,7 @@ mod blast;
 mod cache;
 mod extended;
 mod holds;
+mod key_shapes;
 mod lookup;
 mod metrics;
 mod multi;
@@ -155,6 +156,8 @@ pub struct Guard {
     plan_used: Option<(String, String)>,
     /// Impact probes started in this session (numbers pgwarden's savepoints).
     probes: u64,
+    /// Key shapes of the statements judged so far (a parse each saved).
+    key_shapes: key_shapes::KeyShapes,
     /// The transaction status when the statement being decided arrived.
     tx_status: u8,
     /// The measured impact of the statement being decided, for its audit record and
@@ -227,6 +230,7 @@ impl Guard {
             repeat: None,
             plan_used: None,
             probes: 0,
+            key_shapes: key_shapes::KeyShapes::default(),
             tx_status: 0,
             probe_note: None,
             blast_note: None,

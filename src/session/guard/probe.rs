@@ -158,7 +158,8 @@ impl Guard {
             ImpactStep::Probe(call) => {
                 let mut wants_catalog = false;
                 if !one_row_may_exceed(&call.limits) {
-                    if let Some(shape) = key_shape(text) {
+                    let key = stmts.first().map_or(text, |s| s.sql.as_str());
+                    if let Some(shape) = self.key_shapes.get(key, text) {
                         match self.catalog.as_ref() {
                             Some(c) if c.is_fresh(Instant::now(), CATALOG_MAX_AGE) => {
                                 if let KeyBound::AtMostOneRow { .. } =
