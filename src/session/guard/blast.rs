@@ -214,6 +214,17 @@ impl BlastOrder {
     }
 }
 
+/// Whether the statement is of a kind a blast read can say something about: a
+/// DROP, TRUNCATE or DROP COLUMN. Every other statement (a write held before it is
+/// measured, say) is not parsed again for nothing. Skipping the read only ever
+/// keeps the verdict as it is.
+fn destroys(stmt: &Statement) -> bool {
+    use crate::classify::Class;
+    stmt.classes.iter().any(|c| {
+        matches!(c, Class::Truncate | Class::AlterDropColumn) || c.as_str().starts_with("drop.")
+    })
+}
+
 /// Whether `verdict` holds the statement, for an approver or for its author's
 /// confirmation (the hold notice or the PW001 error then shows the blast radius),
 /// and `text` is not already the confirmation (it carries a token: it runs or is
@@ -237,10 +248,10 @@ impl Guard {
         policy: &Policy,
         trash_tried: bool,
     ) -> Option<Box<BlastOrder>> {
-        let [_] = stmts else {
+        let [stmt] = stmts else {
             return None;
         };
-        if !matches!(self.tx_status, b'I' | b'T') {
+        if !matches!(self.tx_status, b'I' | b'T') || !destroys(stmt) {
             return None;
         }
         let if_empty = policy
