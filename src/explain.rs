@@ -93,9 +93,9 @@ pub struct MeasuredNote {
     /// change)".
     pub limits: String,
     /// Over a limit: the rule's action (hold or block), who confirms, how long.
-    pub over: Outcome,
+    pub over: VerdictSummary,
     /// Impact unknown (not measurable, the probe timed out or failed): `on_unknown`.
-    pub unknown: Outcome,
+    pub unknown: VerdictSummary,
     /// The statement has the shape of a key-bounded one (`WHERE id = …`): when the
     /// target's catalog shows a primary key or a unique NOT NULL index there, a
     /// session runs it without a probe (at most one row, within the limits).
@@ -104,17 +104,17 @@ pub struct MeasuredNote {
 
 /// One possible verdict of a measured statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outcome {
+pub struct VerdictSummary {
     pub action: Action,
     /// For holds.
     pub confirm: Option<Confirm>,
     pub timeout: Option<Duration>,
 }
 
-impl Outcome {
-    fn of(v: &crate::policy::Verdict) -> Outcome {
+impl VerdictSummary {
+    fn of(v: &crate::policy::Verdict) -> VerdictSummary {
         let hold = v.action == Action::Hold;
-        Outcome {
+        VerdictSummary {
             action: v.action,
             confirm: hold.then_some(v.confirm),
             timeout: hold.then_some(v.timeout),
@@ -365,8 +365,8 @@ fn measured_note(call: &crate::policy::ProbeCall, sql: &str) -> MeasuredNote {
     MeasuredNote {
         rule: call.rule.to_string(),
         limits: limits.join(" and "),
-        over: Outcome::of(&call.over),
-        unknown: Outcome::of(&call.unknown),
+        over: VerdictSummary::of(&call.over),
+        unknown: VerdictSummary::of(&call.unknown),
         key_shape: !l.one_row_may_exceed() && crate::catalog::key_shape(sql).is_some(),
     }
 }

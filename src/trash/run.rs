@@ -39,7 +39,7 @@ pub enum TrashError {
 
 /// What happened to a DROP.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum TrashRun {
     /// Moved into the trash.
     Trashed(TrashPlan),
     /// Run as written (nothing to keep), with the reason.
@@ -126,7 +126,7 @@ pub async fn drop_into_trash(
     sql: &str,
     in_transaction: bool,
     cx: &Context<'_>,
-) -> Result<Outcome, TrashError> {
+) -> Result<TrashRun, TrashError> {
     let request = statement::read(sql).map_err(|u| TrashError::Unsupported(u.0))?;
     let scope = Scope {
         c,
@@ -151,7 +151,7 @@ async fn trash_steps(
     sql: &str,
     request: &statement::TrashRequest,
     cx: &Context<'_>,
-) -> Result<Outcome, TrashError> {
+) -> Result<TrashRun, TrashError> {
     c.batch_execute(&as_written_open()).await.map_err(failed)?;
     let as_written = c.batch_execute(sql).await;
     if as_written.is_ok() {
@@ -183,13 +183,13 @@ async fn trash_steps(
     {
         Plan::AsWritten(why) => {
             c.batch_execute(sql).await.map_err(TrashError::Refused)?;
-            Ok(Outcome::AsWritten(why))
+            Ok(TrashRun::AsWritten(why))
         }
         Plan::Trash(p) => {
             for s in &p.statements {
                 c.batch_execute(s).await.map_err(failed)?;
             }
-            Ok(Outcome::Trashed(p))
+            Ok(TrashRun::Trashed(p))
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::support;
 use std::time::Duration;
 
 use pgwarden::trash::plan::Context;
-use pgwarden::trash::run::{self, Outcome, TrashError};
+use pgwarden::trash::run::{self, TrashError, TrashRun};
 use support::*;
 use tokio_postgres::Client;
 
@@ -109,7 +109,7 @@ pub(crate) async fn md5(c: &Client, table: &str) -> String {
     .join("")
 }
 
-async fn trash(c: &Client, sql: &str) -> Result<Outcome, TrashError> {
+async fn trash(c: &Client, sql: &str) -> Result<TrashRun, TrashError> {
     run::drop_into_trash(
         c,
         sql,
@@ -122,10 +122,10 @@ async fn trash(c: &Client, sql: &str) -> Result<Outcome, TrashError> {
     .await
 }
 
-fn trashed_id(o: Outcome) -> i64 {
+fn trashed_id(o: TrashRun) -> i64 {
     match o {
-        Outcome::Trashed(p) => p.id,
-        Outcome::AsWritten(w) => panic!("run as written: {w}"),
+        TrashRun::Trashed(p) => p.id,
+        TrashRun::AsWritten(w) => panic!("run as written: {w}"),
     }
 }
 
@@ -237,7 +237,7 @@ async fn refusals_transactions_restore_as_purge_and_fallbacks() {
     assert!(exists(&c, "orders").await);
     assert!(matches!(
         trash(&c, "DROP TABLE IF EXISTS missing").await,
-        Ok(Outcome::AsWritten(_))
+        Ok(TrashRun::AsWritten(_))
     ));
 
     // Inside a client transaction the move is part of it.

@@ -468,7 +468,8 @@ impl Relay {
                     }
                     backend::ERROR_RESPONSE => {
                         r.error = Some(
-                            backend::sqlstate(m.body()).unwrap_or_else(|| "XX000".to_string()),
+                            backend::sqlstate(m.body())
+                                .unwrap_or_else(|| SqlState::INTERNAL_ERROR.as_str().to_string()),
                         );
                     }
                     backend::COPY_IN_RESPONSE
