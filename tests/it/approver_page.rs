@@ -42,16 +42,7 @@ fn psql_in_background(proxy: &TestProxy, sql: &str) -> tokio::task::JoinHandle<C
 
 /// Opens the page, checks it asks for a sign-in, and signs in as alice.
 async fn sign_in(b: &Browser, base: &str) {
-    b.goto(&format!("{base}/ui")).await;
-    let token = b
-        .wait_for("form#login", "Approver token", Duration::from_secs(30))
-        .await;
-    let input = b.find_in(&token, "input[name=token]").await;
-    b.type_into(&input, ALICE_TOKEN).await;
-    let submit = b.find_in(&token, "button[type=submit]").await;
-    b.click(&submit).await;
-    b.wait_for("header", "signed in as alice", Duration::from_secs(30))
-        .await;
+    b.sign_in(base, ALICE_TOKEN, "alice").await;
     let url = b.script("return window.location.href").await;
     assert!(
         !url.as_str().unwrap_or_default().contains(ALICE_TOKEN),

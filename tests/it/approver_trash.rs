@@ -45,16 +45,7 @@ async fn psql(proxy: &TestProxy, sql: &str) -> CmdOutput {
 }
 
 async fn sign_in(b: &Browser, base: &str) {
-    b.goto(&format!("{base}/ui")).await;
-    let form = b
-        .wait_for("form#login", "Approver token", Duration::from_secs(30))
-        .await;
-    let input = b.find_in(&form, "input[name=token]").await;
-    b.type_into(&input, ALICE_TOKEN).await;
-    let submit = b.find_in(&form, "button[type=submit]").await;
-    b.click(&submit).await;
-    b.wait_for("header", "signed in as alice", Duration::from_secs(30))
-        .await;
+    b.sign_in(base, ALICE_TOKEN, "alice").await;
 }
 
 /// Items in the registry, counted by the superuser.

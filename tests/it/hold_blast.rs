@@ -452,16 +452,7 @@ async fn the_page_shows_what_a_held_drop_or_truncate_would_destroy() {
     let p = start(&cluster, false).await;
     let base = format!("http://{}", p.proxy.admin_addr().expect("admin"));
     let b = Browser::start(1100, 800).await;
-    b.goto(&format!("{base}/ui")).await;
-    let form = b
-        .wait_for("form#login", "Approver token", Duration::from_secs(30))
-        .await;
-    let input = b.find_in(&form, "input[name=token]").await;
-    b.type_into(&input, ALICE_TOKEN).await;
-    b.click(&b.find_in(&form, "button[type=submit]").await)
-        .await;
-    b.wait_for("header", "signed in as alice", Duration::from_secs(30))
-        .await;
+    b.sign_in(&base, ALICE_TOKEN, "alice").await;
 
     let (c, mut rx) = connect(&p).await;
     let cases = [
@@ -579,13 +570,7 @@ async fn another_replica_shows_the_blast_radius_of_a_hold() {
     assert_eq!(one["blast"], want, "{one}");
 
     let page = Browser::start(1100, 800).await;
-    page.goto(&format!("http://{b_admin}/ui")).await;
-    let form = page
-        .wait_for("form#login", "Approver token", Duration::from_secs(30))
-        .await;
-    let input = page.find_in(&form, "input[name=token]").await;
-    page.type_into(&input, ALICE_TOKEN).await;
-    page.click(&page.find_in(&form, "button[type=submit]").await)
+    page.sign_in(&format!("http://{b_admin}"), ALICE_TOKEN, "alice")
         .await;
     let card = page
         .wait_for(

@@ -15,74 +15,20 @@ use std::time::Duration;
 
 use support::guarded::*;
 use support::http;
+use support::impact::*;
 use support::raw::{message, BackendMsg, RawConn};
 use support::*;
 use tokio_postgres::AsyncMessage;
 
-const ALICE_TOKEN: &str = "alice-impact-extended-token";
-
-/// As in impact_session.rs: over 5 rows (or over half a table, floor 3 rows) is
-/// blocked; `held_t` is held for an approver instead.
-const POLICY: &str = r#"
-[defaults]
-production = { action = "allow", on_unparsed = "block" }
-
-[[rule]]
-name = "no-unbounded-writes"
-environment = "production"
-classes = ["delete.unbounded", "update.unbounded"]
-action = "block"
-
-[[rule]]
-name = "held-impact"
-environment = "production"
-classes = ["delete.*", "update.*", "merge.delete", "write"]
-objects = ["held_t", "*.held_t"]
-action = "hold"
-timeout = "30s"
-impact = { rows = 5, on_unknown = "hold" }
-
-[[rule]]
-name = "impact-limit"
-environment = "production"
-classes = ["delete.*", "update.*", "merge.delete", "write"]
-action = "block"
-impact = { rows = 5, share = "50%", share_min_rows = 3, on_unknown = "block" }
-"#;
-
-async fn impact_proxy(cluster: &PgCluster) -> TestProxy {
-    let env = "PGWARDEN_TEST_TOKEN_IMPACT_EXT_ALICE";
-    std::env::set_var(env, ALICE_TOKEN);
-    prod_builder(cluster)
-        .policy_toml(POLICY)
-        .admin(&[("alice", env)])
-        .start()
-        .await
-}
-
-fn logged_cluster() -> PgCluster {
-    PgCluster::builder()
-        .setting("log_statement", "'all'")
-        .start()
-}
-
 /// How often the server's log shows an extended-protocol execution (`execute
 /// <name>: …`) of a statement containing `marker`.
 fn executions_logged(cluster: &PgCluster, marker: &str) -> usize {
-    cluster
-        .log()
-        .lines()
-        .filter(|l| l.contains("execute ") && l.contains(marker))
-        .count()
+    logged_lines(cluster, "execute ", marker)
 }
 
 /// How many impact probes the server ran (their counts query).
 fn probes_logged(cluster: &PgCluster) -> usize {
-    cluster
-        .log()
-        .lines()
-        .filter(|l| l.contains("statement:") && l.contains("pg_stat_xact_user_tables"))
-        .count()
+    times_logged(cluster, "pg_stat_xact_user_tables")
 }
 
 async fn logged_once(cluster: &PgCluster, marker: &str) {

@@ -13,64 +13,9 @@ use std::time::Duration;
 
 use support::guarded::*;
 use support::http;
+use support::impact::*;
 use support::raw::{BackendMsg, RawConn};
 use support::*;
-
-const ALICE_TOKEN: &str = "alice-impact-multi-token";
-
-/// Over 5 rows (or over half of a table, with a floor of 3 rows) is blocked; the
-/// table `held_t` is held for an approver instead.
-const POLICY: &str = r#"
-[defaults]
-production = { action = "allow", on_unparsed = "block" }
-
-[[rule]]
-name = "no-unbounded-writes"
-environment = "production"
-classes = ["delete.unbounded", "update.unbounded"]
-action = "block"
-
-[[rule]]
-name = "held-impact"
-environment = "production"
-classes = ["delete.*", "update.*", "merge.delete", "write"]
-objects = ["held_t", "*.held_t"]
-action = "hold"
-timeout = "30s"
-impact = { rows = 5, on_unknown = "hold" }
-
-[[rule]]
-name = "impact-limit"
-environment = "production"
-classes = ["delete.*", "update.*", "merge.delete", "write"]
-action = "block"
-impact = { rows = 5, share = "50%", share_min_rows = 3, on_unknown = "block" }
-"#;
-
-async fn impact_proxy(cluster: &PgCluster) -> TestProxy {
-    let env = "PGWARDEN_TEST_TOKEN_IMPACT_MULTI_ALICE";
-    std::env::set_var(env, ALICE_TOKEN);
-    prod_builder(cluster)
-        .policy_toml(POLICY)
-        .admin(&[("alice", env)])
-        .start()
-        .await
-}
-
-fn logged_cluster() -> PgCluster {
-    PgCluster::builder()
-        .setting("log_statement", "'all'")
-        .start()
-}
-
-/// How many statements in the server's log contain `marker`.
-fn times_logged(cluster: &PgCluster, marker: &str) -> usize {
-    cluster
-        .log()
-        .lines()
-        .filter(|l| l.contains("statement:") && l.contains(marker))
-        .count()
-}
 
 /// `t` and `u` with 20 rows each (ids 1..=20), refilled in place (same table
 /// OIDs, so row descriptions compare equal between runs).

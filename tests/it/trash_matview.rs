@@ -5,7 +5,10 @@
 //! ROLLBACK undoes it, and a drop PostgreSQL refuses gives its own error.
 
 use crate::support;
-use crate::trash_proxy::{cli, exists, item_of, notice, registry_count, through, POLICY};
+use crate::trash_proxy::{
+    cli, exists, item_of, notice, psql_trashes, refused_as_directly, registry_count, through,
+    POLICY,
+};
 use crate::trash_table::{lines, md5};
 
 use pgwarden::trash::run;
@@ -40,19 +43,6 @@ async fn mv_snapshot(c: &Client) -> Vec<String> {
     .await
 }
 
-fn err_of(r: Result<Vec<tokio_postgres::SimpleQueryMessage>, tokio_postgres::Error>) -> String {
-    let e = r.expect_err("refused");
-    let db = e.as_db_error().expect("a server error");
-    format!(
-        "{} {} {} {:?} {:?}",
-        db.severity(),
-        db.code().code(),
-        db.message(),
-        db.detail(),
-        db.hint()
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trash_matview_moves_and_comes_back_identical() {
     let cluster = PgCluster::start();
@@ -85,10 +75,7 @@ async fn trash_matview_moves_and_comes_back_identical() {
         "DROP MATERIALIZED VIEW no_such_mv",
         "DROP MATERIALIZED VIEW kept",
     ] {
-        let want = err_of(direct.simple_query(sql).await);
-        let got = err_of(c.simple_query(sql).await);
-        assert_eq!(got, want, "{sql}");
-        assert!(usable(&c).await, "{sql}");
+        refused_as_directly(&direct, &c, sql).await;
     }
 
     // ROLLBACK undoes it.
@@ -105,30 +92,14 @@ async fn trash_matview_moves_and_comes_back_identical() {
     assert_eq!(registry_count(&su).await, 0);
 
     // psql sees the server's tag.
-    let out = proxy
-        .endpoint()
-        .psql(
-            SUPERUSER,
-            SUPERUSER_PASSWORD,
-            APP_DB,
-            &[
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                "DROP MATERIALIZED VIEW kept_mv CASCADE",
-            ],
-        )
-        .await;
-    out.assert_ok("psql DROP MATERIALIZED VIEW");
-    assert_eq!(out.stdout.trim(), "DROP MATERIALIZED VIEW");
-    assert!(
-        out.stderr.contains(
-            "NOTICE:  pgwarden: materialized view \"public\".\"kept_mv\" was moved to the trash"
-        ),
-        "{}",
-        out.stderr
-    );
-    let id = item_of(&out.stderr);
+    let stderr = psql_trashes(
+        &proxy,
+        "DROP MATERIALIZED VIEW kept_mv CASCADE",
+        "DROP MATERIALIZED VIEW",
+        "NOTICE:  pgwarden: materialized view \"public\".\"kept_mv\" was moved to the trash",
+    )
+    .await;
+    let id = item_of(&stderr);
     assert!(!exists(&su, "kept_mv").await && !exists(&su, "over_mv").await);
     assert!(!exists(&su, "kept_mv_id").await, "the index moved too");
     let items = run::list(&su).await.expect("list");

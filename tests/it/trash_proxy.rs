@@ -48,6 +48,50 @@ pub(crate) async fn through(
         .expect("connect through pgwarden")
 }
 
+/// A refused statement's server error, every field a client sees.
+pub(crate) fn server_error(
+    r: Result<Vec<tokio_postgres::SimpleQueryMessage>, tokio_postgres::Error>,
+) -> String {
+    let e = r.expect_err("refused");
+    let db = e.as_db_error().expect("a server error");
+    format!(
+        "{} {} {} {:?} {:?}",
+        db.severity(),
+        db.code().code(),
+        db.message(),
+        db.detail(),
+        db.hint()
+    )
+}
+
+/// `sql` is refused through pgwarden (`c`) with exactly the error it gets
+/// directly, and the session is usable afterwards.
+pub(crate) async fn refused_as_directly(direct: &Client, c: &Client, sql: &str) {
+    let want = server_error(direct.simple_query(sql).await);
+    let got = server_error(c.simple_query(sql).await);
+    assert_eq!(got, want, "{sql}");
+    assert!(usable(c).await, "{sql}");
+}
+
+/// Runs `sql` with psql (as the superuser, stopping at the first error) through
+/// the proxy; it must succeed with `tag` on stdout and `notice` on stderr, which
+/// it returns.
+pub(crate) async fn psql_trashes(proxy: &TestProxy, sql: &str, tag: &str, notice: &str) -> String {
+    let out = proxy
+        .endpoint()
+        .psql(
+            SUPERUSER,
+            SUPERUSER_PASSWORD,
+            APP_DB,
+            &["-v", "ON_ERROR_STOP=1", "-c", sql],
+        )
+        .await;
+    out.assert_ok(sql);
+    assert_eq!(out.stdout.trim(), tag, "{sql}");
+    assert!(out.stderr.contains(notice), "{sql}: {}", out.stderr);
+    out.stderr
+}
+
 /// The next notice's message.
 pub(crate) async fn notice(rx: &mut tokio::sync::mpsc::UnboundedReceiver<AsyncMessage>) -> String {
     loop {
@@ -204,28 +248,17 @@ async fn trash_proxy_psql_sees_drop_table_and_the_notice() {
         .expect("table");
     let rows = md5(&su, "notes").await;
     let proxy = trash_proxy(&cluster).await;
-    let out = proxy
-        .endpoint()
-        .psql(
-            SUPERUSER,
-            SUPERUSER_PASSWORD,
-            APP_DB,
-            &["-v", "ON_ERROR_STOP=1", "-c", "DROP TABLE notes"],
-        )
-        .await;
-    out.assert_ok("psql DROP TABLE");
-    assert_eq!(out.stdout.trim(), "DROP TABLE");
+    let stderr = psql_trashes(
+        &proxy,
+        "DROP TABLE notes",
+        "DROP TABLE",
+        "NOTICE:  pgwarden: table \"public\".\"notes\" was moved to the trash",
+    )
+    .await;
     assert!(
-        out.stderr
-            .contains("NOTICE:  pgwarden: table \"public\".\"notes\" was moved to the trash"),
+        stderr.contains("HINT:  To restore it: pgwarden trash restore 1 (or --as NAME"),
         "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("HINT:  To restore it: pgwarden trash restore 1 (or --as NAME"),
-        "{}",
-        out.stderr
+        stderr
     );
     assert!(!exists(&su, "notes").await);
     assert_eq!(md5(&su, "pgwarden_trash_1.notes").await, rows);
@@ -241,41 +274,29 @@ async fn trash_proxy_refused_drops_get_the_servers_error() {
     let proxy = trash_proxy(&cluster).await;
     let (c, _rx) = through(&proxy).await;
     let direct = cluster.superuser_client().await;
-    let err_of = |r: Result<Vec<tokio_postgres::SimpleQueryMessage>, tokio_postgres::Error>| {
-        let e = r.expect_err("refused");
-        let db = e.as_db_error().expect("a server error");
-        format!(
-            "{} {} {} {:?} {:?}",
-            db.severity(),
-            db.code().code(),
-            db.message(),
-            db.detail(),
-            db.hint()
-        )
-    };
     for sql in [
         "DROP TABLE orders",
         "DROP TABLE no_such_table",
         "DROP TABLE customers",
         "DROP TABLE pg_catalog.pg_class",
     ] {
-        let want = err_of(direct.simple_query(sql).await);
-        let got = err_of(c.simple_query(sql).await);
+        let want = server_error(direct.simple_query(sql).await);
+        let got = server_error(c.simple_query(sql).await);
         assert_eq!(got, want, "{sql}");
         // Idle again: the next statement works.
         assert!(usable(&c).await, "{sql}");
         // Inside a transaction the transaction is failed, as directly.
         let want_tx = {
             direct.batch_execute("BEGIN").await.expect("begin");
-            let e = err_of(direct.simple_query(sql).await);
-            let next = err_of(direct.simple_query("SELECT 1").await);
+            let e = server_error(direct.simple_query(sql).await);
+            let next = server_error(direct.simple_query("SELECT 1").await);
             direct.batch_execute("ROLLBACK").await.expect("rollback");
             (e, next)
         };
         c.batch_execute("BEGIN").await.expect("begin");
         let got_tx = (
-            err_of(c.simple_query(sql).await),
-            err_of(c.simple_query("SELECT 1").await),
+            server_error(c.simple_query(sql).await),
+            server_error(c.simple_query("SELECT 1").await),
         );
         c.batch_execute("ROLLBACK").await.expect("rollback");
         assert_eq!(got_tx, want_tx, "{sql} in a transaction");

@@ -5,7 +5,7 @@
 //! elsewhere) gets the fallback; a drop PostgreSQL refuses gives its own error.
 
 use crate::support;
-use crate::trash_proxy::{cli, registry_count, through, POLICY};
+use crate::trash_proxy::{cli, psql_trashes, refused_as_directly, registry_count, through, POLICY};
 use crate::trash_table::{lines, md5};
 
 use pgwarden::trash::run;
@@ -45,19 +45,6 @@ async fn schema_snapshot(c: &Client) -> Vec<String> {
     .await
 }
 
-fn err_of(r: Result<Vec<tokio_postgres::SimpleQueryMessage>, tokio_postgres::Error>) -> String {
-    let e = r.expect_err("refused");
-    let db = e.as_db_error().expect("a server error");
-    format!(
-        "{} {} {} {:?} {:?}",
-        db.severity(),
-        db.code().code(),
-        db.message(),
-        db.detail(),
-        db.hint()
-    )
-}
-
 async fn has_schema(c: &Client, name: &str) -> bool {
     lines(
         c,
@@ -94,10 +81,7 @@ async fn trash_schema_is_renamed_and_comes_back() {
 
     // Refused as directly: not empty without CASCADE, a missing schema.
     for sql in ["DROP SCHEMA side", "DROP SCHEMA no_such_schema"] {
-        let want = err_of(direct.simple_query(sql).await);
-        let got = err_of(c.simple_query(sql).await);
-        assert_eq!(got, want, "{sql}");
-        assert!(usable(&c).await, "{sql}");
+        refused_as_directly(&direct, &c, sql).await;
     }
     // Not faithful: the fallback (PW002 here) with the reason, nothing changed.
     for (sql, why) in [
@@ -131,23 +115,13 @@ async fn trash_schema_is_renamed_and_comes_back() {
     assert_eq!(registry_count(&su).await, 0);
 
     // psql sees DROP SCHEMA and the NOTICE; the name is free.
-    let out = proxy
-        .endpoint()
-        .psql(
-            SUPERUSER,
-            SUPERUSER_PASSWORD,
-            APP_DB,
-            &["-v", "ON_ERROR_STOP=1", "-c", "DROP SCHEMA side CASCADE"],
-        )
-        .await;
-    out.assert_ok("psql DROP SCHEMA");
-    assert_eq!(out.stdout.trim(), "DROP SCHEMA");
-    assert!(
-        out.stderr
-            .contains("NOTICE:  pgwarden: schema \"side\" was moved to the trash"),
-        "{}",
-        out.stderr
-    );
+    psql_trashes(
+        &proxy,
+        "DROP SCHEMA side CASCADE",
+        "DROP SCHEMA",
+        "NOTICE:  pgwarden: schema \"side\" was moved to the trash",
+    )
+    .await;
     assert!(!has_schema(&su, "side").await);
     let items = run::list(&su).await.expect("list");
     assert_eq!(items[0].kind, "schema");

@@ -7,7 +7,9 @@
 //! applies; a TRUNCATE PostgreSQL refuses gives its own error.
 
 use crate::support;
-use crate::trash_proxy::{cli, item_of, notice, registry_count, through, POLICY};
+use crate::trash_proxy::{
+    cli, item_of, notice, psql_trashes, refused_as_directly, registry_count, through, POLICY,
+};
 use crate::trash_table::{lines, md5};
 
 use pgwarden::trash::run;
@@ -51,19 +53,6 @@ async fn state(c: &Client) -> Vec<String> {
     out
 }
 
-fn err_of(r: Result<Vec<tokio_postgres::SimpleQueryMessage>, tokio_postgres::Error>) -> String {
-    let e = r.expect_err("refused");
-    let db = e.as_db_error().expect("a server error");
-    format!(
-        "{} {} {} {:?} {:?}",
-        db.severity(),
-        db.code().code(),
-        db.message(),
-        db.detail(),
-        db.hint()
-    )
-}
-
 async fn count(c: &Client, table: &str) -> String {
     lines(c, &format!("SELECT count(*) FROM {table}"))
         .await
@@ -103,10 +92,7 @@ async fn trash_truncate_copies_the_rows_and_restore_puts_them_back() {
         "TRUNCATE no_such_table",
         "TRUNCATE acc_v",
     ] {
-        let want = err_of(direct.simple_query(sql).await);
-        let got = err_of(c.simple_query(sql).await);
-        assert_eq!(got, want, "{sql}");
-        assert!(usable(&c).await, "{sql}");
+        refused_as_directly(&direct, &c, sql).await;
     }
     assert_eq!(registry_count(&su).await, 0);
 
@@ -123,29 +109,8 @@ async fn trash_truncate_copies_the_rows_and_restore_puts_them_back() {
     assert_eq!(registry_count(&su).await, 0);
 
     // Outside: the tag, the NOTICE, the tables empty, the identity restarted.
-    let out = proxy
-        .endpoint()
-        .psql(
-            SUPERUSER,
-            SUPERUSER_PASSWORD,
-            APP_DB,
-            &[
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                "TRUNCATE accounts RESTART IDENTITY CASCADE",
-            ],
-        )
-        .await;
-    out.assert_ok("psql TRUNCATE");
-    assert_eq!(out.stdout.trim(), "TRUNCATE TABLE");
-    assert!(
-        out.stderr
-            .contains("NOTICE:  pgwarden: the rows of 2 tables (\"public\".\"accounts\", …) were moved to the trash"),
-        "{}",
-        out.stderr
-    );
-    let id = item_of(&out.stderr);
+    let stderr = psql_trashes(&proxy, "TRUNCATE accounts RESTART IDENTITY CASCADE", "TRUNCATE TABLE", "NOTICE:  pgwarden: the rows of 2 tables (\"public\".\"accounts\", …) were moved to the trash").await;
+    let id = item_of(&stderr);
     assert_eq!(count(&su, "accounts").await, "0");
     assert_eq!(count(&su, "entries").await, "0");
     // As after a real TRUNCATE: new rows start the identity again.

@@ -30,6 +30,7 @@ pub mod cluster;
 pub mod fake_server;
 pub mod guarded;
 pub mod http;
+pub mod impact;
 pub mod proxy;
 pub mod raw;
 pub mod webdriver;

@@ -223,6 +223,25 @@ impl Browser {
     }
 
     /// Runs a script in the page and returns its result.
+    /// Opens the approver page at `base`, waits for its sign-in form, signs in
+    /// with `token` and waits until the header names `who`.
+    pub async fn sign_in(&self, base: &str, token: &str, who: &str) {
+        self.goto(&format!("{base}/ui")).await;
+        let form = self
+            .wait_for("form#login", "Approver token", Duration::from_secs(30))
+            .await;
+        let input = self.find_in(&form, "input[name=token]").await;
+        self.type_into(&input, token).await;
+        self.click(&self.find_in(&form, "button[type=submit]").await)
+            .await;
+        self.wait_for(
+            "header",
+            &format!("signed in as {who}"),
+            Duration::from_secs(30),
+        )
+        .await;
+    }
+
     pub async fn script(&self, js: &str) -> Value {
         self.call(
             "POST",

@@ -1,0 +1,70 @@
+//! The impact tests' shared setting: a policy with small limits (over 5 rows, or
+//! over half of a table with a floor of 3 rows, is blocked; `held_t` is held for an
+//! approver instead), the proxy that enforces it with approver `alice`, and a
+//! cluster that logs every statement, so a test can count how often one ran.
+
+use super::guarded::prod_builder;
+use super::{PgCluster, TestProxy};
+
+/// Approver `alice`'s token on [`impact_proxy`]'s admin API.
+pub const ALICE_TOKEN: &str = "alice-impact-test-token";
+
+pub const POLICY: &str = r#"
+[defaults]
+production = { action = "allow", on_unparsed = "block" }
+
+[[rule]]
+name = "no-unbounded-writes"
+environment = "production"
+classes = ["delete.unbounded", "update.unbounded"]
+action = "block"
+
+[[rule]]
+name = "held-impact"
+environment = "production"
+classes = ["delete.*", "update.*", "merge.delete", "write"]
+objects = ["held_t", "*.held_t"]
+action = "hold"
+timeout = "30s"
+impact = { rows = 5, on_unknown = "hold" }
+
+[[rule]]
+name = "impact-limit"
+environment = "production"
+classes = ["delete.*", "update.*", "merge.delete", "write"]
+action = "block"
+impact = { rows = 5, share = "50%", share_min_rows = 3, on_unknown = "block" }
+"#;
+
+/// pgwarden with [`POLICY`] on a production target of `cluster`.
+pub async fn impact_proxy(cluster: &PgCluster) -> TestProxy {
+    let env = "PGWARDEN_TEST_TOKEN_IMPACT_ALICE";
+    std::env::set_var(env, ALICE_TOKEN);
+    prod_builder(cluster)
+        .policy_toml(POLICY)
+        .admin(&[("alice", env)])
+        .start()
+        .await
+}
+
+/// A cluster whose log shows every statement (`log_statement = all`).
+pub fn logged_cluster() -> PgCluster {
+    PgCluster::builder()
+        .setting("log_statement", "'all'")
+        .start()
+}
+
+/// How often the server's log shows a statement containing `marker`.
+pub fn times_logged(cluster: &PgCluster, marker: &str) -> usize {
+    logged_lines(cluster, "statement:", marker)
+}
+
+/// How many lines of the server's log contain both `kind` (e.g. `statement:` or
+/// `execute `) and `marker`.
+pub fn logged_lines(cluster: &PgCluster, kind: &str, marker: &str) -> usize {
+    cluster
+        .log()
+        .lines()
+        .filter(|l| l.contains(kind) && l.contains(marker))
+        .count()
+}
