@@ -28,9 +28,8 @@
 #                        w2:PGWARDEN__SERVER__WORKER_THREADS=2"); PGWARDEN_BIN=PATH in a
 #                        variant runs that binary (e.g. to compare two builds),
 #                        PGWARDEN_ENVIRONMENT=ENV sets the target's environment and
-#                        PGWARDEN_POLICY=PATH its policy file (PGWARDEN_POLICY=measured:
-#                        the example policy with its commented-out impact rule in force,
-#                        so DELETE/UPDATE not bounded by a key are probed;
+#                        PGWARDEN_POLICY=PATH its policy file (the example policy
+#                        measures DELETE/UPDATE not bounded by a key;
 #                        PGWARDEN_POLICY=unmeasured: the example policy without its rules
 #                        that have impact limits, i.e. probing off); rows are named
 #                        pgwarden-NAME. Default: "allow-all:" (development target, no
@@ -93,16 +92,6 @@ for c in $CLIENTS; do
     ((c <= POOL)) || die "POOL ($POOL) must be at least the largest client count ($c) so PgBouncer does not queue"
 done
 
-# measured_policy FILE: FILE (the example policy) with its commented-out impact rule
-# (the `# [[rule]]` block after "# Measured writes") in force.
-measured_policy() {
-    awk '/^# Measured writes/ { seen = 1 }
-        seen && /^# \[\[rule\]\]$/ { on = 1 }
-        on && /^$/ { on = 0; seen = 0 }
-        on { sub(/^# /, "") }
-        { print }' "$1"
-}
-
 # unmeasured_policy FILE: FILE without its rules that have `impact` limits (probing
 # off: what those rules matched falls to the rules after them).
 unmeasured_policy() {
@@ -145,14 +134,10 @@ else
         for v in "${vars[@]}"; do
             [[ $v =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "PGWARDEN_VARIANTS: '$v' in '$spec' is not VAR=VALUE"
         done
-        # PGWARDEN_POLICY=measured: the example policy with its impact rule in force;
-        # PGWARDEN_POLICY=unmeasured: without any rule that has impact limits
+        # PGWARDEN_POLICY=unmeasured: the example policy without any rule that has
+        # impact limits
         for i in "${!vars[@]}"; do
             case ${vars[$i]} in
-                PGWARDEN_POLICY=measured)
-                    measured_policy "$REPO_ROOT/policy.example.toml" >"$WORK/measured-policy.toml"
-                    vars[i]=PGWARDEN_POLICY=$WORK/measured-policy.toml
-                    ;;
                 PGWARDEN_POLICY=unmeasured)
                     unmeasured_policy "$REPO_ROOT/policy.example.toml" >"$WORK/unmeasured-policy.toml"
                     vars[i]=PGWARDEN_POLICY=$WORK/unmeasured-policy.toml

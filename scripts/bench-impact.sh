@@ -17,7 +17,8 @@
 #   classes = ["delete.*", "update.*"]
 #   action = "hold"
 #   impact = { rows = 1000, share = "10%", share_min_rows = 10, on_unknown = "hold" }
-# pgbench must use -M simple (the default here): the extended protocol is not measured.
+# pgbench runs -M simple (the default here); with -M prepared a DML is measured only
+# as one [Parse] Bind [Describe] Execute Sync batch (see docs/impact.md).
 set -euo pipefail
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
     sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "$0"
