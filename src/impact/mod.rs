@@ -3,10 +3,10 @@
 //!
 //! The probe runs the client's statement inside a savepoint (inside a client
 //! transaction) or inside a transaction pgwarden opens (outside one), reads the
-//! per-table deltas of `pg_stat_xact_user_tables` (which count every row the
-//! statement inserted, updated or deleted in any table of this database: ON DELETE
-//! CASCADE / SET NULL actions and trigger writes included), then either keeps the
-//! statement's effect or rolls it back. This module builds the SQL texts
+//! per-table deltas of the counts behind `pg_stat_xact_user_tables` (which count
+//! every row the statement inserted, updated or deleted in any table of this
+//! database: ON DELETE CASCADE / SET NULL actions and trigger writes included),
+//! then either keeps the statement's effect or rolls it back. This module builds the SQL texts
 //! ([`ProbePlan`]) and turns the replies into a [`Measured`] value; it does no I/O.
 //! The session core sends the texts as its own messages and never forwards their
 //! replies.

@@ -95,10 +95,21 @@ const SETTINGS: &str = "SELECT pg_catalog.current_setting('statement_timeout'), 
      pg_catalog.current_setting('lock_timeout'), \
      pg_catalog.current_setting('track_counts')";
 
-/// Per-table counts of this transaction so far (before and after the statement).
-const COUNTS: &str = "SELECT s.relid::int8, s.n_tup_ins, s.n_tup_upd, s.n_tup_del \
-     FROM pg_catalog.pg_stat_xact_user_tables s \
-     WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0";
+/// The tables whose rows count (those of `pg_stat_xact_user_tables`: tables,
+/// materialized views and partitioned tables outside `pg_catalog` and
+/// `information_schema`; TOAST tables have their own relkind) with this
+/// transaction's counts so far. Read from `pg_class` and the counting functions
+/// directly: the views aggregate over every index of the database and cost about
+/// three times as much per probe on the server.
+const COUNTED: &str = "FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     CROSS JOIN LATERAL (SELECT \
+       pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) AS ins, \
+       pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) AS upd, \
+       pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid) AS del) x \
+     WHERE c.relkind IN ('r', 'm', 'p') \
+     AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+     AND x.ins + x.upd + x.del > 0";
 
 impl ProbePlan {
     /// A plan for the `seq`-th probe of a session; `in_transaction` is true when the
@@ -162,8 +173,9 @@ impl ProbePlan {
     /// ([`Snapshot::from_rows`]), then two SETs.
     pub fn open(&self) -> String {
         format!(
-            "{}; {SETTINGS}; {COUNTS}; {}",
+            "{}; {SETTINGS}; {}; {}",
             self.begin(),
+            self.counts(),
             self.timeouts()
         )
     }
@@ -178,7 +190,7 @@ impl ProbePlan {
     /// The counts so far, alone (before each measured statement of a message of
     /// several, `session/relay/multi.rs`). Reply: rows for [`Snapshot::from_rows`].
     pub fn counts(&self) -> String {
-        COUNTS.to_string()
+        format!("SELECT c.oid::int8, x.ins, x.upd, x.del {COUNTED}")
     }
 
     fn timeouts(&self) -> String {
@@ -194,15 +206,11 @@ impl ProbePlan {
     /// describe the table before this transaction). Reply: rows for
     /// [`Measured::from_rows`].
     pub fn measure(&self) -> String {
-        "SELECT s.relid::int8, s.schemaname::text, s.relname::text, \
-         s.n_tup_ins, s.n_tup_upd, s.n_tup_del, \
-         GREATEST(COALESCE(t.n_live_tup, 0), c.reltuples::int8, 0) \
-         FROM pg_catalog.pg_stat_xact_user_tables s \
-         JOIN pg_catalog.pg_class c ON c.oid = s.relid \
-         LEFT JOIN pg_catalog.pg_stat_user_tables t ON t.relid = s.relid \
-         WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0 \
-         ORDER BY 2, 3"
-            .to_string()
+        format!(
+            "SELECT c.oid::int8, n.nspname::text, c.relname::text, x.ins, x.upd, x.del, \
+             GREATEST(pg_catalog.pg_stat_get_live_tuples(c.oid), c.reltuples::int8, 0) \
+             {COUNTED} ORDER BY 2, 3"
+        )
     }
 
     /// Ends the scope and lets its effect stand, changing no setting: `RELEASE`
@@ -305,7 +313,7 @@ mod tests {
         assert_eq!(p.release(), "RELEASE SAVEPOINT pgwarden_probe_7");
         let timed = p.open_timed();
         assert!(timed.starts_with("SAVEPOINT pgwarden_probe_7; SELECT"));
-        assert!(!timed.contains("pg_stat_xact_user_tables"));
+        assert!(!timed.contains("pg_stat_get_xact_tuples"));
         assert!(timed.ends_with("SET LOCAL lock_timeout = 500"));
         let p = plan(false);
         assert_eq!(

@@ -28,7 +28,7 @@ fn executions_logged(cluster: &PgCluster, marker: &str) -> usize {
 
 /// How many impact probes the server ran (their counts query).
 fn probes_logged(cluster: &PgCluster) -> usize {
-    times_logged(cluster, "pg_stat_xact_user_tables")
+    times_logged(cluster, PROBE_MARKER)
 }
 
 async fn logged_once(cluster: &PgCluster, marker: &str) {

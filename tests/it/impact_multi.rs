@@ -165,7 +165,7 @@ async fn within_the_limit_every_statement_runs_once_and_replies_are_as_direct() 
         direct_counts
     );
     // The measured statements were measured: pgwarden's counts were read.
-    assert!(times_logged(&cluster, "pg_stat_xact_user_tables") > 10);
+    assert!(times_logged(&cluster, PROBE_MARKER) > 10);
 }
 
 /// The destructive families of the issue, each after a harmless statement and

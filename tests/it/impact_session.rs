@@ -268,7 +268,7 @@ async fn within_the_limit_it_runs_once_and_cascades_and_triggers_count() {
 
     // Bounded by the primary key (the session read the catalog for the DELETE on
     // `parent` above): no probe. After DDL through the session, probed again.
-    let probes = || times_logged(&cluster, "pg_stat_xact_user_tables");
+    let probes = || times_logged(&cluster, PROBE_MARKER);
     let before = probes();
     c.batch_execute("UPDATE t SET v = 'keyed' WHERE id = 3")
         .await
@@ -503,7 +503,7 @@ async fn a_key_bound_statement_inside_a_transaction_is_not_probed() {
         .endpoint()
         .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
         .await;
-    let probes = || times_logged(&cluster, "pg_stat_xact_user_tables");
+    let probes = || times_logged(&cluster, PROBE_MARKER);
 
     // The session's first key-shaped statement comes inside BEGIN: the catalog is
     // read there (under pgwarden's savepoint) and no probe runs.
@@ -581,7 +581,7 @@ async fn a_failed_catalog_read_inside_a_transaction_leaves_it_as_it_was() {
         },
     )
     .await;
-    assert!(times_logged(&cluster, "pg_stat_xact_user_tables") > 0);
+    assert!(times_logged(&cluster, PROBE_MARKER) > 0);
     // The client's transaction works and holds both updates.
     assert_eq!(
         client_value(&c, "SELECT v FROM t WHERE id = 1").await,

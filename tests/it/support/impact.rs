@@ -6,6 +6,10 @@
 use super::guarded::prod_builder;
 use super::{PgCluster, TestProxy};
 
+/// A text in each of the probe's counting queries, to count probes in the
+/// server's log.
+pub const PROBE_MARKER: &str = "pg_stat_get_xact_tuples_inserted";
+
 /// Approver `alice`'s token on [`impact_proxy`]'s admin API.
 pub const ALICE_TOKEN: &str = "alice-impact-test-token";
 
