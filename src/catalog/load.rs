@@ -1,7 +1,7 @@
 //! The catalog queries and the reading of their text rows into [`TableInfo`]s.
 //!
 //! Two read-only queries over `pg_catalog`, each one simple-protocol Query:
-//! [`TABLES_SQL`] (one row per relation) and [`KEYS_SQL`] (one row per column of
+//! [`tables_sql`] (one row per relation) and [`keys_sql`] (one row per column of
 //! each qualifying unique index, in index order). System schemas are left out;
 //! temporary schemas are kept, because an unqualified name may resolve to them.
 
@@ -15,7 +15,7 @@ use super::TableInfo;
 /// correlated EXISTS and `pg_stat_all_tables` (which groups over every index) the
 /// planner's cost for 2,000 tables passed `jit_optimize_above_cost`, and the
 /// JIT-compiled read took over half a second on every session's first write.
-pub const TABLES_SQL: &str =
+const TABLES_SELECT: &str =
     "SELECT c.oid::int8, n.nspname::text, c.relname::text, c.relkind::text, \
  GREATEST(c.reltuples::int8, pg_catalog.pg_stat_get_live_tuples(c.oid), 0), \
  c.oid IN (SELECT g.tgrelid FROM pg_catalog.pg_trigger g WHERE NOT g.tgisinternal), \
@@ -28,15 +28,47 @@ pub const TABLES_SQL: &str =
  FROM pg_catalog.pg_class c \
  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast' \
- ORDER BY 2, 3";
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'";
+
+/// The tables query: every relation of the user schemas (`names` `None`), or
+/// only those named one of `names` (in any schema: an unqualified name may mean
+/// any of them). Each name is sent as a literal.
+pub fn tables_sql(names: Option<&[String]>) -> String {
+    let only = names.map_or(String::new(), |n| {
+        format!(" AND c.relname IN ({})", literals(n))
+    });
+    format!("{TABLES_SELECT}{only} ORDER BY 2, 3")
+}
+
+/// The keys query, for every table or only for the tables named one of `names`.
+pub fn keys_sql(names: Option<&[String]>) -> String {
+    let only = names.map_or(String::new(), |n| {
+        format!(
+            " AND i.indrelid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname IN ({}))",
+            literals(n)
+        )
+    });
+    format!("{KEYS_SELECT}{only} ORDER BY 1, 2, k.ord")
+}
+
+/// `names` as a list of SQL literals (an empty list matches nothing: `NULL`).
+fn literals(names: &[String]) -> String {
+    if names.is_empty() {
+        return "NULL".to_string();
+    }
+    names
+        .iter()
+        .map(|n| super::quote::literal(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// table oid, index oid, column: the key columns (not INCLUDE columns) of unique,
 /// valid, live, immediate, non-partial, expression-free indexes whose key columns
 /// are all NOT NULL. The indexes with a nullable key column are one hashed subplan,
 /// not a correlated one per index (whose cost passed `jit_above_cost` at 2,000
 /// tables).
-pub const KEYS_SQL: &str = "SELECT i.indrelid::int8, i.indexrelid::int8, a.attname::text \
+const KEYS_SELECT: &str = "SELECT i.indrelid::int8, i.indexrelid::int8, a.attname::text \
  FROM pg_catalog.pg_index i \
  CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
@@ -45,8 +77,7 @@ pub const KEYS_SQL: &str = "SELECT i.indrelid::int8, i.indexrelid::int8, a.attna
    AND i.indexrelid NOT IN (SELECT j.indexrelid FROM pg_catalog.pg_index j \
      CROSS JOIN LATERAL pg_catalog.unnest(j.indkey::int2[]) WITH ORDINALITY AS x(attnum, ord) \
      JOIN pg_catalog.pg_attribute b ON b.attrelid = j.indrelid AND b.attnum = x.attnum \
-     WHERE x.ord <= j.indnkeyatts AND NOT b.attnotnull) \
- ORDER BY 1, 2, k.ord";
+     WHERE x.ord <= j.indnkeyatts AND NOT b.attnotnull)";
 
 /// A row that is not what the query returns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,6 +156,23 @@ pub fn tables(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_queries_for_some_names_send_them_as_literals() {
+        let names = vec!["t".to_string(), "it's".to_string()];
+        let t = tables_sql(Some(&names));
+        assert!(
+            t.contains(" AND c.relname IN (E't', E'it''s') ORDER BY 2, 3"),
+            "{t}"
+        );
+        let k = keys_sql(Some(&names));
+        assert!(
+            k.contains("WHERE c.relname IN (E't', E'it''s')) ORDER BY 1, 2, k.ord"),
+            "{k}"
+        );
+        assert!(tables_sql(Some(&[])).contains("IN (NULL)"));
+        assert!(!tables_sql(None).contains("relname IN"));
+    }
+
     use super::*;
 
     fn row(v: &[&'static str]) -> Vec<Option<&'static str>> {

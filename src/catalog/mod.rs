@@ -59,6 +59,8 @@ pub enum NotBounded {
     Shape,
     /// No table of that name in the catalog.
     NoSuchTable,
+    /// The catalog was read for other table names only.
+    NotRead,
     /// Not a plain table, or has children, triggers, rules or cascading keys.
     ReachesFurther(String),
     /// The pinned columns cover no key (of one of the tables the name may mean).
@@ -82,13 +84,25 @@ pub struct Catalog {
     tables: Vec<TableInfo>,
     /// relname (as stored) → indexes into `tables`, in load order.
     by_name: HashMap<String, Vec<usize>>,
+    /// The table names it was read for (`None`: every table of the database).
+    names: Option<Vec<String>>,
     loaded_at: Instant,
     stale: bool,
 }
 
 impl Catalog {
-    /// A catalog read at `loaded_at`.
+    /// A catalog of every table, read at `loaded_at`.
     pub fn new(tables: Vec<TableInfo>, loaded_at: Instant) -> Catalog {
+        Catalog::build(tables, None, loaded_at)
+    }
+
+    /// A catalog of the tables named one of `names` (in any schema), read at
+    /// `loaded_at` (with [`load::tables_sql`] and [`load::keys_sql`] for `names`).
+    pub fn named(names: Vec<String>, tables: Vec<TableInfo>, loaded_at: Instant) -> Catalog {
+        Catalog::build(tables, Some(names), loaded_at)
+    }
+
+    fn build(tables: Vec<TableInfo>, names: Option<Vec<String>>, loaded_at: Instant) -> Catalog {
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, t) in tables.iter().enumerate() {
             by_name.entry(t.name.clone()).or_default().push(i);
@@ -96,9 +110,22 @@ impl Catalog {
         Catalog {
             tables,
             by_name,
+            names,
             loaded_at,
             stale: false,
         }
+    }
+
+    /// Whether it was read for tables named `name`.
+    pub fn covers(&self, name: &str) -> bool {
+        self.names
+            .as_ref()
+            .is_none_or(|n| n.iter().any(|x| x == name))
+    }
+
+    /// The names it was read for, when read for some names only.
+    pub fn names(&self) -> Option<&[String]> {
+        self.names.as_deref()
     }
 
     pub fn tables(&self) -> &[TableInfo] {
@@ -131,6 +158,9 @@ impl Catalog {
     pub fn key_bound(&self, shape: &KeyShape, now: Instant, max_age: Duration) -> KeyBound {
         if !self.is_fresh(now, max_age) {
             return KeyBound::Unknown(NotBounded::Stale);
+        }
+        if !self.covers(&shape.table) {
+            return KeyBound::Unknown(NotBounded::NotRead);
         }
         let candidates: Vec<&TableInfo> = match &shape.schema {
             Some(s) => self.table(s, &shape.table).into_iter().collect(),
@@ -286,6 +316,27 @@ mod tests {
         for (sql, want) in cases {
             assert_eq!(bound(&c, sql, t0), want, "{sql}");
         }
+    }
+
+    #[test]
+    fn a_catalog_read_for_some_names_knows_nothing_of_others() {
+        let t0 = Instant::now();
+        let c = Catalog::named(vec!["t".into()], vec![table("public", "t", &[&["id"]])], t0);
+        assert!(c.covers("t") && !c.covers("u"));
+        assert!(matches!(
+            bound(&c, "DELETE FROM t WHERE id = 1", t0),
+            KeyBound::AtMostOneRow { .. }
+        ));
+        assert_eq!(
+            bound(&c, "DELETE FROM u WHERE id = 1", t0),
+            KeyBound::Unknown(NotBounded::NotRead)
+        );
+        // Read for a name with no table: no table of that name.
+        let none = Catalog::named(vec!["u".into()], Vec::new(), t0);
+        assert_eq!(
+            bound(&none, "DELETE FROM u WHERE id = 1", t0),
+            KeyBound::Unknown(NotBounded::NoSuchTable)
+        );
     }
 
     #[test]

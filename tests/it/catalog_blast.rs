@@ -68,8 +68,8 @@ async fn query_rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
 }
 
 async fn catalog(c: &Client) -> Catalog {
-    let t = query_rows(c, load::TABLES_SQL).await;
-    let k = query_rows(c, load::KEYS_SQL).await;
+    let t = query_rows(c, &load::tables_sql(None)).await;
+    let k = query_rows(c, &load::keys_sql(None)).await;
     let tables = load::tables(&borrowed(&t), &borrowed(&k)).expect("catalog rows");
     Catalog::new(tables, Instant::now())
 }

@@ -25,8 +25,9 @@ pub struct ProbeOrder {
     /// the re-run must not exceed.
     approved: Option<Impact>,
     /// The statement has the shape of a key-bounded one and the session's catalog
-    /// is missing or stale: the relay loads it first ([`Guard::catalog_loaded`]).
-    pub wants_catalog: bool,
+    /// is missing, stale or was read for other tables: the relay reads the catalog
+    /// of the tables with these names first ([`Guard::catalog_loaded`]).
+    pub wants_catalog: Option<Vec<String>>,
     /// An extended-protocol batch measured as a whole (`guard/extended.rs`);
     /// `None`: a simple Query.
     pub batch: Option<BatchInfo>,
@@ -61,7 +62,7 @@ impl ProbeOrder {
             text,
             stmts,
             approved: None,
-            wants_catalog: false,
+            wants_catalog: None,
             batch: None,
             multi: Some(multi),
         }
@@ -87,6 +88,9 @@ pub type TextRow<'a> = Vec<Option<&'a str>>;
 /// How long a session's catalog is trusted; DDL through the session marks it stale
 /// at once. DDL by other sessions is seen at the next load.
 pub(super) const CATALOG_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// How many table names a session's catalog covers at most.
+const CATALOG_NAMES: usize = 32;
 
 /// Whether `limits` can be exceeded by a statement that changes at most one row of
 /// one table and nothing else (then a key-bounded statement needs measuring).
@@ -156,14 +160,17 @@ impl Guard {
             ImpactStep::None => Ok(None),
             ImpactStep::Decided(v) => Err(v),
             ImpactStep::Probe(call) => {
-                let mut wants_catalog = false;
+                let mut wants_catalog = None;
                 if !one_row_may_exceed(&call.limits) {
                     let key = stmts.first().map_or(text, |s| s.sql.as_str());
                     if let Some(shape) = self.key_shapes.get(key, text) {
+                        let now = Instant::now();
                         match self.catalog.as_ref() {
-                            Some(c) if c.is_fresh(Instant::now(), CATALOG_MAX_AGE) => {
+                            Some(c)
+                                if c.is_fresh(now, CATALOG_MAX_AGE) && c.covers(&shape.table) =>
+                            {
                                 if let KeyBound::AtMostOneRow { .. } =
-                                    c.key_bound(&shape, Instant::now(), CATALOG_MAX_AGE)
+                                    c.key_bound(&shape, now, CATALOG_MAX_AGE)
                                 {
                                     // At most one row, within every limit: no probe.
                                     return Err(call.within);
@@ -173,7 +180,10 @@ impl Guard {
                             // (under pgwarden's own savepoint there, so a failed
                             // read leaves the client's transaction as it was); a
                             // failed transaction is never probed.
-                            _ => wants_catalog = matches!(tx_status, b'I' | b'T'),
+                            _ if matches!(tx_status, b'I' | b'T') => {
+                                wants_catalog = Some(self.catalog_names(&shape.table));
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -287,7 +297,7 @@ impl Guard {
         mut order: Box<ProbeOrder>,
         rows: Option<(&[TextRow<'_>], &[TextRow<'_>])>,
     ) -> Result<Decision, Box<ProbeOrder>> {
-        order.wants_catalog = false;
+        let names = order.wants_catalog.take().unwrap_or_default();
         let loaded = rows.and_then(|(t, k)| crate::catalog::load::tables(t, k).ok());
         let Some(tables) = loaded else {
             // Unknown keys: measure.
@@ -295,7 +305,7 @@ impl Guard {
             return Err(order);
         };
         let now = Instant::now();
-        let catalog = Catalog::new(tables, now);
+        let catalog = Catalog::named(names, tables, now);
         let bounded = key_shape(&order.text).is_some_and(|shape| {
             matches!(
                 catalog.key_bound(&shape, now, CATALOG_MAX_AGE),
@@ -353,6 +363,24 @@ impl Guard {
                 c.mark_stale();
             }
         }
+    }
+
+    /// The table names to read the catalog for, so that it covers `table`: the
+    /// names the session's catalog covers (fresh or not: one read renews them all)
+    /// and `table`, the newest [`CATALOG_NAMES`] of them. The session keeps the
+    /// catalog of the tables it writes only: the whole catalog of a database of
+    /// 2,000 tables took about a megabyte in every session.
+    fn catalog_names(&self, table: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .catalog
+            .as_ref()
+            .and_then(|c| c.names())
+            .map_or_else(Vec::new, <[String]>::to_vec);
+        names.retain(|n| n != table);
+        names.push(table.to_string());
+        let extra = names.len().saturating_sub(CATALOG_NAMES);
+        names.drain(..extra);
+        names
     }
 
     /// On approval of a hold: the re-run probe, if the hold was decided by a

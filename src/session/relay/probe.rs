@@ -136,9 +136,13 @@ impl Relay {
         }
         let mut pbuf = BytesMut::new();
         let timeout = order.plan.statement_timeout() + SERVER_GRACE;
-        let order = if order.wants_catalog {
+        let order = if let Some(names) = &order.wants_catalog {
             // Keys and estimates: a statement bounded by a key needs no probe.
-            let sql = format!("{}; {}", load::TABLES_SQL, load::KEYS_SQL);
+            let sql = format!(
+                "{}; {}",
+                load::tables_sql(Some(names)),
+                load::keys_sql(Some(names))
+            );
             let plan = order.plan.clone();
             let sets = self
                 .read_catalog(&sql, 2, &plan, &mut pbuf, timeout)
