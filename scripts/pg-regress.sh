@@ -360,7 +360,7 @@ TRASH_NOTICE_RE='^(NOTICE:  pgwarden: .* moved to the trash as item [0-9]+ \(sch
 expected_files() {
     local f
     for f in "$SUITE/expected/$1.out" "$SUITE/expected/$1"_[0-9].out; do
-        [[ -f $f ]] && echo "$f"
+        [[ ! -f $f ]] || echo "$f"
     done
 }
 
@@ -400,7 +400,8 @@ other_diff() {
         return
     fi
     while read -r exp; do
-        lines=$(diff -w "$exp" "$tmp" | wc -l)
+        # diff exits 1 when the files differ: not an error here (pipefail, set -e)
+        lines=$(diff -w "$exp" "$tmp" | wc -l || true)
         if ((best_lines < 0 || lines < best_lines)); then
             best=$exp
             best_lines=$lines
