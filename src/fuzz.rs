@@ -521,6 +521,14 @@ mod tests {
     }
 
     #[test]
+    fn literals_regressions() {
+        // Found by cargo-fuzz (session 9): a NUL inside a comment made the shape's
+        // key ("text NUL kinds") split in the wrong place.
+        literals(&[11, 51, 45, 45, 175, 101, 0, 0, 0, 93, 0, 0]);
+        literals(b"SELECT 1 -- \0 2");
+    }
+
+    #[test]
     fn session_on_random_interleavings() {
         for input in inputs(6, 100, 300) {
             session(&input);

@@ -98,7 +98,10 @@ fn plain(c: u8) -> bool {
 /// backslash outside a string, an unterminated quote or comment.
 pub fn shape_into(sql: &str, facts: &SessionFacts, out: &mut Shape) -> bool {
     out.clear();
-    if sql.len() > MAX_TEXT || super::session::unreadable(facts) {
+    // A NUL would make the key ("text NUL kinds") ambiguous; no protocol message
+    // carries one in its text (PostgreSQL ends the text at the first NUL), but a
+    // file given to `pgwarden explain` may.
+    if sql.len() > MAX_TEXT || sql.contains('\0') || super::session::unreadable(facts) {
         return false;
     }
     let mut kinds = String::new();
