@@ -318,6 +318,7 @@ fn trash(conn: TrashConnection, command: TrashCommand) -> anyhow::Result<ExitCod
                 let item = run::restore(&c, id, as_name.as_deref()).await?;
                 let name = match (&item.original_schema, &as_name) {
                     (Some(s), Some(n)) => format!("{s}.{n}"),
+                    (None, Some(n)) => n.clone(),
                     _ => item.original(),
                 };
                 println!("restored trash item {id} as {name}");
