@@ -415,6 +415,7 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
             crate::classify::Class::DropTable,
             crate::classify::Class::DropView,
             crate::classify::Class::DropSchema,
+            crate::classify::Class::DropDatabase,
             crate::classify::Class::Truncate,
         ]
         .into_iter()
@@ -424,7 +425,7 @@ fn compile_rule(cx: &mut Ctx<'_>, p: &str, raw: &Spanned<RawRule>) -> Result<Rul
                 &r.action.span(),
                 format!(
                     "rule '{name}': action = \"trash\" is carried out for DROP TABLE, DROP VIEW, \
-                     DROP MATERIALIZED VIEW, DROP SCHEMA and TRUNCATE only: every other statement this rule \
+                     DROP MATERIALIZED VIEW, DROP SCHEMA, DROP DATABASE and TRUNCATE only: every other statement this rule \
                      matches gets the fallback (\"{fallback}\")"
                 ),
             );

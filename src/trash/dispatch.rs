@@ -1,12 +1,16 @@
 //! Pure: from a [`TrashRequest`] to the catalog query about it, the reading of its
 //! answer and the plan, whatever the statement kind (DROP of relations, TRUNCATE).
-//! The proxy's relay and [`super::run`] both go through here.
+//! The proxy's relay and [`super::run`] both go through here, except for `DROP
+//! DATABASE`: it cannot be tried in a transaction, and only the proxy carries it
+//! out, through [`super::database`] (here it reads no facts and has no plan).
 
 use super::facts::{self, TableFacts};
 use super::plan::{self, Context, NotFaithful, Plan};
 use super::schema::{self, SchemaFacts};
 use super::statement::TrashRequest;
 use super::truncate::{self, TruncateFacts};
+
+const ONLY_THE_PROXY: &str = "DROP DATABASE is trashed by the proxy only";
 
 /// What the catalog said about the statement's objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +28,7 @@ pub fn facts_sql(request: &TrashRequest) -> String {
         TrashRequest::DropRelations { kind, .. } => facts::sql(&names, kind.relkinds()),
         TrashRequest::Truncate { cascade, .. } => truncate::sql(&names, *cascade),
         TrashRequest::DropSchema { name, .. } => schema::sql(name),
+        TrashRequest::DropDatabase { name, .. } => super::database::facts_sql(name, None),
     }
 }
 
@@ -36,6 +41,7 @@ pub fn read_facts(
         TrashRequest::DropRelations { .. } => facts::read(rows)?.map(Facts::Relations),
         TrashRequest::Truncate { .. } => truncate::read(rows)?.map(Facts::Truncate),
         TrashRequest::DropSchema { .. } => schema::read(rows)?.map(Facts::Schema),
+        TrashRequest::DropDatabase { .. } => return Err(ONLY_THE_PROXY.into()),
     })
 }
 
@@ -81,6 +87,7 @@ pub fn plan(
         (TrashRequest::DropSchema { .. }, Some(Facts::Schema(f))) => {
             schema::plan(f, id, cx).map(Plan::Trash)
         }
+        (TrashRequest::DropDatabase { .. }, _) => Err(NotFaithful(ONLY_THE_PROXY.into())),
         _ => Err(NotFaithful(
             "the catalog facts do not match the statement".into(),
         )),

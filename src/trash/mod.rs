@@ -6,9 +6,12 @@
 //! Pure parts, no I/O: [`statement`] reads the DROP statement, [`facts`] is the
 //! catalog query about the dropped table and the reading of its one row, [`plan`]
 //! turns facts into the SQL that keeps the data (or says why that would not be
-//! faithful), [`registry`] owns the registry table and the restore and purge plans.
+//! faithful), [`registry`] owns the registry table and the restore and purge plans,
+//! [`database`] is the trash for `DROP DATABASE` (a rename, recorded in the shared
+//! catalog rather than a registry).
 //! [`run`] carries the plans out on a tokio-postgres connection (the CLI, the
-//! proxy's retention purge in [`retention`] and the tests use it); the proxy's
+//! proxy's retention purge in [`retention`] and the tests use it; trashed databases
+//! through [`database_run`]); the proxy's
 //! sessions run the trash themselves (`session/relay/trash.rs`).
 //!
 //! Layout on the target: the registry is `pgwarden_trash.registry`; each trashed
@@ -17,6 +20,8 @@
 //! `DROP SCHEMA … CASCADE`.
 
 pub mod connect;
+pub mod database;
+pub mod database_run;
 pub mod dispatch;
 pub mod facts;
 pub mod plan;

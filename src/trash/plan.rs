@@ -79,6 +79,9 @@ pub struct TrashPlan {
     pub moved: Vec<Moved>,
     pub removed: Vec<Removed>,
     pub size: i64,
+    /// Where the item is kept: its schema (`pgwarden_trash_<id>`), or for a
+    /// database the name it was renamed to (`pgwarden_trash_db_<oid>`).
+    pub trash_name: String,
 }
 
 impl TrashPlan {
@@ -89,13 +92,16 @@ impl TrashPlan {
         } else {
             "was"
         };
+        // A database is renamed rather than moved into a schema.
+        let place = if self.what.starts_with("database ") {
+            format!("database {}, closed to connections", self.trash_name)
+        } else {
+            format!("schema {}", self.trash_name)
+        };
         format!(
-            "pgwarden: {} {verb} moved to the trash as item {} (schema {}) instead of being \
+            "pgwarden: {} {verb} moved to the trash as item {} ({place}) instead of being \
              destroyed; restore it with `pgwarden trash restore {}`",
-            self.what,
-            self.id,
-            item_schema(self.id),
-            self.id
+            self.what, self.id, self.id
         )
     }
 }
@@ -295,6 +301,7 @@ pub fn plan(
         moved: moved_list,
         removed: removed_list,
         size: f.size,
+        trash_name: item_schema(id),
     }))
 }
 

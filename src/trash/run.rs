@@ -194,27 +194,36 @@ async fn trash_steps(
     }
 }
 
-/// Every trashed item (none when the registry does not exist).
+/// Every trashed item: the registry's (none when it does not exist), then the
+/// cluster's trashed databases.
 pub async fn list(c: &Client) -> Result<Vec<Item>, TrashError> {
-    if one(c, registry::EXISTS_SQL).await?.as_deref() != Some("true") {
-        return Ok(Vec::new());
+    let mut items = Vec::new();
+    if one(c, registry::EXISTS_SQL).await?.as_deref() == Some("true") {
+        let r = rows(c, &registry::list_sql()).await.map_err(failed)?;
+        for row in borrowed(&r) {
+            items.push(Item::from_row(&row).map_err(TrashError::Failed)?);
+        }
     }
-    let r = rows(c, &registry::list_sql()).await.map_err(failed)?;
-    borrowed(&r)
-        .iter()
-        .map(|row| Item::from_row(row).map_err(TrashError::Failed))
-        .collect()
+    let databases = super::database_run::list(c).await?;
+    items.extend(databases.into_iter().map(|(item, _)| item));
+    Ok(items)
 }
 
-/// Total bytes in the trash.
+/// Total bytes in the trash (trashed databases as recorded when trashed).
 pub async fn size(c: &Client) -> Result<i64, TrashError> {
+    let databases: i64 = super::database_run::list(c)
+        .await?
+        .iter()
+        .map(|(item, _)| item.size_bytes)
+        .sum();
     if one(c, registry::EXISTS_SQL).await?.as_deref() != Some("true") {
-        return Ok(0);
+        return Ok(databases);
     }
-    Ok(one(c, &registry::size_sql())
+    let registry: i64 = one(c, &registry::size_sql())
         .await?
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
+        .unwrap_or(0);
+    Ok(registry.saturating_add(databases))
 }
 
 async fn locked_item(c: &Client, id: i64) -> Result<Item, TrashError> {
@@ -251,6 +260,9 @@ async fn in_transaction(
 /// Puts item `id` back under its name (or `as_name`), with the foreign keys and
 /// views that were removed alongside. Refuses when a name is taken.
 pub async fn restore(c: &Client, id: i64, as_name: Option<&str>) -> Result<Item, TrashError> {
+    if let Some(db) = super::database_run::find(c, id).await? {
+        return super::database_run::restore(c, db, as_name).await;
+    }
     c.batch_execute("BEGIN").await.map_err(failed)?;
     let result = async {
         let item = locked_item(c, id).await?;
@@ -282,23 +294,30 @@ pub async fn restore(c: &Client, id: i64, as_name: Option<&str>) -> Result<Item,
 
 /// Really drops item `id`.
 pub async fn purge(c: &Client, id: i64) -> Result<Item, TrashError> {
+    if let Some(db) = super::database_run::find(c, id).await? {
+        return super::database_run::purge(c, db).await;
+    }
     in_transaction(c, id, Item::purge_plan).await
 }
 
 /// Purges every item whose retention has passed; returns them.
 pub async fn purge_expired(c: &Client) -> Result<Vec<Item>, TrashError> {
-    if one(c, registry::EXISTS_SQL).await?.as_deref() != Some("true") {
-        return Ok(Vec::new());
+    let mut purged = Vec::new();
+    if one(c, registry::EXISTS_SQL).await?.as_deref() == Some("true") {
+        let ids: Vec<i64> = rows(c, &registry::expired_sql())
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten()?.parse().ok())
+            .collect();
+        for id in ids {
+            purged.push(in_transaction(c, id, Item::purge_plan).await?);
+        }
     }
-    let ids: Vec<i64> = rows(c, &registry::expired_sql())
-        .await
-        .map_err(failed)?
-        .into_iter()
-        .filter_map(|r| r.into_iter().next().flatten()?.parse().ok())
-        .collect();
-    let mut purged = Vec::with_capacity(ids.len());
-    for id in ids {
-        purged.push(purge(c, id).await?);
+    for db in super::database_run::list(c).await? {
+        if db.0.expired {
+            purged.push(super::database_run::purge(c, db).await?);
+        }
     }
     Ok(purged)
 }

@@ -154,6 +154,7 @@ pub fn plan(f: &SchemaFacts, id: i64, cx: &Context<'_>) -> Result<TrashPlan, Not
         moved: Vec::new(),
         removed: Vec::new(),
         size: f.size,
+        trash_name: schema,
     })
 }
 

@@ -75,6 +75,13 @@ pub enum TrashRequest {
         cascade: bool,
         missing_ok: bool,
     },
+    /// `DROP DATABASE [IF EXISTS] name [WITH (FORCE)]` (carried out by the proxy
+    /// only: it cannot run in the transaction the other kinds are tried in).
+    DropDatabase {
+        name: String,
+        missing_ok: bool,
+        force: bool,
+    },
     /// `TRUNCATE [TABLE] name [, …] [RESTART IDENTITY] [CASCADE]` (no `ONLY`).
     Truncate {
         names: Vec<RelName>,
@@ -90,7 +97,7 @@ impl TrashRequest {
             TrashRequest::DropRelations { names, .. } | TrashRequest::Truncate { names, .. } => {
                 names
             }
-            TrashRequest::DropSchema { .. } => &[],
+            TrashRequest::DropSchema { .. } | TrashRequest::DropDatabase { .. } => &[],
         }
     }
 
@@ -99,6 +106,7 @@ impl TrashRequest {
             TrashRequest::DropRelations { cascade, .. }
             | TrashRequest::Truncate { cascade, .. }
             | TrashRequest::DropSchema { cascade, .. } => *cascade,
+            TrashRequest::DropDatabase { .. } => false,
         }
     }
 
@@ -108,6 +116,7 @@ impl TrashRequest {
             TrashRequest::DropRelations { kind, .. } => kind.drop_tag(),
             TrashRequest::Truncate { .. } => "TRUNCATE TABLE",
             TrashRequest::DropSchema { .. } => "DROP SCHEMA",
+            TrashRequest::DropDatabase { .. } => "DROP DATABASE",
         }
     }
 
@@ -123,6 +132,7 @@ impl TrashRequest {
             TrashRequest::DropRelations { .. } => Class::DropView,
             TrashRequest::Truncate { .. } => Class::Truncate,
             TrashRequest::DropSchema { .. } => Class::DropSchema,
+            TrashRequest::DropDatabase { .. } => Class::DropDatabase,
         }
     }
 }
@@ -140,9 +150,6 @@ pub fn read(sql: &str) -> Result<TrashRequest, Unsupported> {
         .unwrap_or_else(|| Err(Unsupported("could not be read".into())))
 }
 
-/// What is not trashed yet, for the reasons the fallback gives.
-pub const NOT_YET: &str = "DROP DATABASE is not trashed yet";
-
 fn read_tree(sql: &str) -> Result<TrashRequest, Unsupported> {
     let parsed = pg_query::parse(sql, 0).map_err(|_| Unsupported("unparsed".into()))?;
     let stmts = &parsed.protobuf.stmts;
@@ -157,9 +164,9 @@ fn read_tree(sql: &str) -> Result<TrashRequest, Unsupported> {
     match node {
         NodeEnum::DropStmt(d) => read_drop(d),
         NodeEnum::TruncateStmt(t) => read_truncate(t),
-        NodeEnum::DropdbStmt(_) => Err(Unsupported(NOT_YET.into())),
+        NodeEnum::DropdbStmt(d) => read_drop_database(d),
         _ => Err(Unsupported(
-            "not a DROP TABLE, DROP VIEW, DROP MATERIALIZED VIEW or TRUNCATE".into(),
+            "not a DROP TABLE, VIEW, MATERIALIZED VIEW, SCHEMA, DATABASE or TRUNCATE".into(),
         )),
     }
 }
@@ -215,6 +222,28 @@ fn read_drop_schema(d: &pg_query::protobuf::DropStmt) -> Result<TrashRequest, Un
         name: s.sval.clone(),
         cascade: d.behavior == DropBehavior::DropCascade as i32,
         missing_ok: d.missing_ok,
+    })
+}
+
+fn read_drop_database(d: &pg_query::protobuf::DropdbStmt) -> Result<TrashRequest, Unsupported> {
+    let mut force = false;
+    for o in &d.options {
+        match o.node.as_ref() {
+            Some(NodeEnum::DefElem(e)) if e.defname == "force" && e.arg.is_none() => force = true,
+            _ => {
+                return Err(Unsupported(
+                    "a DROP DATABASE option other than FORCE".into(),
+                ))
+            }
+        }
+    }
+    if d.dbname.is_empty() {
+        return Err(Unsupported("no database name".into()));
+    }
+    Ok(TrashRequest::DropDatabase {
+        name: d.dbname.clone(),
+        missing_ok: d.missing_ok,
+        force,
     })
 }
 
@@ -357,8 +386,27 @@ mod tests {
     }
 
     #[test]
+    fn drop_database_forms() {
+        let db = |name: &str, missing_ok, force| TrashRequest::DropDatabase {
+            name: name.into(),
+            missing_ok,
+            force,
+        };
+        assert_eq!(read("DROP DATABASE d"), Ok(db("d", false, false)));
+        assert_eq!(
+            read("drop database if exists \"D x\" with (force)"),
+            Ok(db("D x", true, true))
+        );
+        assert_eq!(read("DROP DATABASE d (FORCE)"), Ok(db("d", false, true)));
+        assert_eq!(
+            read("DROP DATABASE d").map(|r| r.tag()),
+            Ok("DROP DATABASE")
+        );
+        assert!(read("DROP DATABASE d; SELECT 1").is_err());
+    }
+
+    #[test]
     fn not_covered() {
-        assert_eq!(read("DROP DATABASE d"), Err(Unsupported(NOT_YET.into())));
         assert_eq!(
             read("DROP SCHEMA IF EXISTS \"S x\" CASCADE"),
             Ok(TrashRequest::DropSchema {
@@ -369,8 +417,6 @@ mod tests {
         );
         for sql in [
             "DROP SCHEMA a, b",
-            "DROP DATABASE d",
-            "DROP DATABASE IF EXISTS d WITH (FORCE)",
             "DROP INDEX i",
             "DROP INDEX CONCURRENTLY i",
             "TRUNCATE ONLY t",

@@ -249,6 +249,7 @@ pub fn plan(
         moved,
         removed: Vec::new(),
         size: f.size,
+        trash_name: schema,
     })
 }
 

@@ -69,6 +69,7 @@ mod startup_guard;
 mod startup_limit;
 mod tools_migrations;
 mod tools_production;
+mod trash_database;
 mod trash_facts;
 mod trash_matview;
 mod trash_proxy;

@@ -56,7 +56,9 @@ impl TrashOrder {
 pub enum TrashResult {
     /// Moved into the trash (not yet committed); the client is told so.
     Trashed,
-    /// The server refused the DROP as written: the client gets the server's error.
+    /// The server refused the DROP as written: the client gets the server's error
+    /// (for `DROP DATABASE`: the drop's error, or its NOTICE for `IF EXISTS` of a
+    /// missing database, as the relay built it).
     Refused,
     /// Nothing to keep (a temporary table, `IF EXISTS` of a missing one): the
     /// statement is forwarded as it is.
@@ -177,7 +179,7 @@ impl Guard {
                 user: self.user.clone(),
                 item: p.id,
                 original: p.original.clone(),
-                trash_schema: crate::trash::item_schema(p.id),
+                trash_schema: p.trash_name.clone(),
                 size_bytes: p.size,
                 retention_s: retention.as_secs(),
             }));

@@ -9,7 +9,8 @@
 //! pgwarden's own statements run with the impact probe's timeouts (`SET LOCAL`
 //! inside its savepoint or transaction, the client's values restored after); a
 //! timeout means the fallback. Like the probe, it starts once the server owes the
-//! session nothing.
+//! session nothing. `DROP DATABASE` has a path of its own (`trash/database.rs`):
+//! it cannot be tried in a savepoint.
 
 use bytes::BytesMut;
 
@@ -19,7 +20,10 @@ use crate::impact::{ProbePlan, SavedSettings};
 use crate::protocol::{backend, originate, sqlstate::SqlState};
 use crate::session::guard::{Decision, TrashOrder, TrashResult};
 use crate::trash::plan::Plan;
+use crate::trash::statement::TrashRequest;
 use crate::trash::{as_written_open, as_written_undo, dispatch, registry};
+
+mod database;
 
 /// What the steps after the as-written check found.
 enum Steps {
@@ -80,6 +84,9 @@ impl Relay {
     /// Carries out `order` for the simple Query in the first `total` bytes of
     /// `cbuf`.
     pub(super) async fn trash(&mut self, order: Box<TrashOrder>, total: usize) -> Result<(), End> {
+        if matches!(order.request, TrashRequest::DropDatabase { .. }) {
+            return self.trash_database(order, total).await;
+        }
         if !self.wait_idle().await? {
             let why = "the server was still busy with this client's earlier requests";
             return self.fallback(order, why.to_string(), total).await;
@@ -356,6 +363,7 @@ mod tests {
             moved: Vec::new(),
             removed: Vec::new(),
             size: 0,
+            trash_name: "pgwarden_trash_4".into(),
         };
         let notice = pick(
             &originate::report(&originate::Report::new(
