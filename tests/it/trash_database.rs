@@ -88,7 +88,20 @@ async fn trash_database_is_renamed_closed_and_comes_back() {
     su.batch_execute("COMMENT ON DATABASE shop IS 'the shop''s data'")
         .await
         .expect("comment");
-    let proxy = prod_builder(&cluster).policy_toml(POLICY).start().await;
+    let pw_var = "PGWARDEN_TEST_TRASH_DATABASE_PW";
+    std::env::set_var(pw_var, SUPERUSER_PASSWORD);
+    let token_var = "PGWARDEN_TEST_TOKEN_TRASH_DATABASE";
+    std::env::set_var(token_var, "tok-db");
+    let proxy = prod_builder(&cluster)
+        .policy_toml(POLICY)
+        .admin(&[("carol", token_var)])
+        .extra_toml(&format!(
+            "\n[trash]\ntarget = \"{PROD}\"\nurl = \"host=127.0.0.1 port={} user={SUPERUSER} dbname={APP_DB}\"\n\
+             password_env = \"{pw_var}\"\ntls = {{ mode = \"disable\" }}\n",
+            cluster.port()
+        ))
+        .start()
+        .await;
 
     // psql through pgwarden: the tag, and the NOTICE saying where it went.
     let stderr = psql_trashes(
@@ -146,10 +159,27 @@ async fn trash_database_is_renamed_closed_and_comes_back() {
         "{stdout}"
     );
 
+    // The admin API lists it through the shared handlers.
+    use support::http::request;
+    let admin = proxy.admin_addr().expect("admin");
+    let l = request(admin, "GET", "/trash", Some("tok-db"), None).await;
+    assert_eq!(l.status, 200, "{}", l.body);
+    let v: serde_json::Value = serde_json::from_str(&l.body).expect("json");
+    let listed = v["items"].as_array().expect("items");
+    assert!(
+        listed
+            .iter()
+            .any(|i| i["id"] == id && i["kind"] == "database" && i["original"] == "shop"),
+        "{v}"
+    );
+
     // The name is free at once; restore is refused while it is taken.
     su.batch_execute("CREATE DATABASE shop")
         .await
         .expect("the name is free");
+    let path = format!("/trash/{id}/restore");
+    let r = request(admin, "POST", &path, Some("tok-db"), None).await;
+    assert_eq!(r.status, 409, "{}", r.body);
     let (code, _, stderr) = cli(&cluster, &["restore", &id.to_string()]);
     assert_ne!(code, Some(0));
     assert!(stderr.contains("database shop already exists"), "{stderr}");
