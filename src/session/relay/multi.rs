@@ -133,8 +133,10 @@ impl Relay {
                 return self.unrun(d, &unit).await;
             }
             drop_ready(&mut ran.raw);
-            held.extend_from_slice(&ran.raw);
-            let Some(before) = before else { continue };
+            let Some(before) = before else {
+                held.extend_from_slice(&ran.raw);
+                continue;
+            };
             let after = self
                 .roundtrip(&query_message(&plan.measure()), &mut pbuf, false, timeout)
                 .await?;
@@ -160,6 +162,9 @@ impl Relay {
                 self.leftover(pbuf);
                 return self.unrun(d, &unit).await;
             }
+            // It may stand: its replies (rows, RETURNING rows, tag) go with the
+            // others; a refused statement's never reach the client.
+            held.extend_from_slice(&ran.raw);
             if let Measured::Known(impact) = m {
                 impacts.push((i, impact));
             }
