@@ -75,6 +75,8 @@ fn plain(c: &Class) -> bool {
             | Class::UpdateMaybeUnbounded
             | Class::UpdateUnbounded
             | Class::MergeDelete
+            | Class::MergeUpdate
+            | Class::InsertUpsert
     )
 }
 
@@ -384,6 +386,14 @@ mod tests {
             ("DELETE FROM b WHERE id > 0; SELECT count(*) FROM b", true),
             (
                 "INSERT INTO a VALUES (1); UPDATE a SET v = 2 WHERE v > 0",
+                true,
+            ),
+            (
+                "INSERT INTO a VALUES (1) ON CONFLICT (id) DO UPDATE SET v = 2; SELECT 1",
+                true,
+            ),
+            (
+                "MERGE INTO a USING b ON a.id = b.id WHEN MATCHED THEN UPDATE SET v = 1; SELECT 1",
                 true,
             ),
             ("DELETE FROM b WHERE id > 0", false),
