@@ -41,6 +41,7 @@ mod harness_smoke;
 mod hold_blast;
 mod hold_blast_self;
 mod hold_events;
+mod impact_explain;
 mod impact_extended;
 mod impact_multi;
 mod impact_probe;

@@ -123,9 +123,13 @@ fn first_word(sql: &str) -> Option<String> {
 }
 
 /// Statements that run in a transaction block exactly as in a message of several
-/// (VACUUM, for one, is classified a read but cannot).
+/// (VACUUM, for one, is classified a read but cannot). EXPLAIN of one of these
+/// (with ANALYZE it runs, once, and is measured like the statement it explains)
+/// has that statement's classes; EXPLAIN of anything else (EXPLAIN ANALYZE CREATE
+/// TABLE AS …) has classes `plain` does not accept.
 const RUN_IN_A_BLOCK: &[&str] = &[
     "SELECT", "WITH", "VALUES", "TABLE", "INSERT", "UPDATE", "DELETE", "MERGE", "EXECUTE",
+    "EXPLAIN",
 ];
 
 /// The statements' texts as they appear, in order, in `text`, each with the number
@@ -421,6 +425,15 @@ mod tests {
             ),
             (
                 "DELETE FROM b WHERE id > 0; EXPLAIN ANALYZE DELETE FROM b",
+                true,
+            ),
+            ("EXPLAIN DELETE FROM b; DELETE FROM b WHERE id > 0", true),
+            (
+                "DELETE FROM b WHERE id > 0; EXPLAIN ANALYZE CREATE TABLE x AS SELECT 1",
+                false,
+            ),
+            (
+                "DELETE FROM b WHERE id > 0; EXPLAIN ANALYZE SELECT pg_terminate_backend(1)",
                 false,
             ),
         ];
