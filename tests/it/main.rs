@@ -46,6 +46,7 @@ mod impact_extended;
 mod impact_multi;
 mod impact_probe;
 mod impact_session;
+mod impact_txn;
 mod impact_upsert;
 mod metrics_reload;
 mod notify_webhooks;

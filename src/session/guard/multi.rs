@@ -1,6 +1,6 @@
 //! The guard's side of measuring a simple Query message of several statements
-//! (`UPDATE a …; DELETE FROM b …`): which messages can be measured faithfully
-//! ([`Guard::multi_order`]), whether each measured statement may stand once the
+//! (`UPDATE a …; DELETE FROM b …`, also between the client's own `BEGIN` and
+//! `COMMIT`): which messages can be measured faithfully ([`Guard::multi_order`]), whether each measured statement may stand once the
 //! relay has run it at its position ([`Guard::multi_stands`]), and the decision on
 //! the message ([`Guard::after_multi`]). The relay runs the statements one by one
 //! inside pgwarden's transaction or savepoint (`relay/multi.rs`); nothing here
@@ -17,7 +17,18 @@ use super::{Decision, Guard};
 /// The statements of a measured message, in order.
 #[derive(Debug)]
 pub struct MultiInfo {
+    /// The statements run one by one and measured (the message without `lead` and
+    /// `tail`).
     pub parts: Vec<Part>,
+    /// The client's `BEGIN` (or `START TRANSACTION`) that opens the message, with
+    /// the number of characters before it (0): the relay sends it first, as it is.
+    pub lead: Option<(String, usize)>,
+    /// The client's `COMMIT` (or `END`) that ends the message, with the number of
+    /// characters before it: the relay sends it, as it is, in place of pgwarden's
+    /// own keep step.
+    pub tail: Option<(String, usize)>,
+    /// How many statements the message has (lead and tail included).
+    count: usize,
     /// The message's verdict when every measured statement is within its limits.
     within: Verdict,
     /// The re-run of an approved hold: the statement it was held at and the
@@ -36,6 +47,15 @@ pub struct Part {
     /// Its probe, if it is measured.
     call: Option<ProbeCall>,
     objects: Vec<String>,
+    /// Its place in the message (0-based, lead included), for "statement K of N".
+    pub position: usize,
+}
+
+impl MultiInfo {
+    /// How many statements the message has.
+    pub fn count(&self) -> usize {
+        self.count
+    }
 }
 
 impl Part {
@@ -132,6 +152,77 @@ const RUN_IN_A_BLOCK: &[&str] = &[
     "EXPLAIN",
 ];
 
+/// The client's transaction control at an edge of a measured message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    /// `BEGIN` / `START TRANSACTION` (with any transaction modes).
+    Begin,
+    /// `COMMIT` / `END` (not `AND CHAIN`).
+    Commit,
+}
+
+/// Whether `stmt` is a plain `BEGIN` or `COMMIT`, read from its parse tree.
+fn edge(stmt: &Statement) -> Option<Edge> {
+    if !stmt.classes.iter().all(|c| *c == Class::Transaction) {
+        return None;
+    }
+    crate::classify::deep::read(&stmt.sql, edge_of).flatten()
+}
+
+fn edge_of(sql: &str) -> Option<Edge> {
+    use crate::classify::tree::to_tree;
+    use pg_query::protobuf::TransactionStmtKind as K;
+    let parsed = pg_query::parse(sql, 0).ok()?;
+    let [raw] = parsed.protobuf.stmts.as_slice() else {
+        return None;
+    };
+    let tree = to_tree(raw.stmt.as_deref()?);
+    let t = tree.is("TransactionStmt")?;
+    let kind = t.int("kind");
+    let is = |k: K| kind == i64::from(k as i32);
+    if is(K::TransStmtBegin) || is(K::TransStmtStart) {
+        Some(Edge::Begin)
+    } else if is(K::TransStmtCommit) && !t.flag("chain") {
+        Some(Edge::Commit)
+    } else {
+        None
+    }
+}
+
+/// A measured message's shape: whether it opens with the client's `BEGIN` and
+/// ends with its `COMMIT`, around statements that each run one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub lead: bool,
+    pub tail: bool,
+}
+
+/// A statement that runs one by one in pgwarden's transaction or savepoint as it
+/// would in the message.
+fn one_by_one(s: &Statement) -> bool {
+    s.classes.iter().all(plain)
+        && s.prepares.is_none()
+        && s.deallocates.is_none()
+        && first_word(&s.sql).is_some_and(|w| RUN_IN_A_BLOCK.contains(&w.as_str()))
+}
+
+/// The shape of a message pgwarden can measure faithfully, or `None`: reads and
+/// writes only, optionally opened by `BEGIN` and closed by `COMMIT` (transaction
+/// control anywhere else, or any other statement, is not emulated).
+pub fn shape(stmts: &[Statement]) -> Option<Shape> {
+    let lead = stmts.first().and_then(edge) == Some(Edge::Begin);
+    let tail = stmts.len() > 1 && stmts.last().and_then(edge) == Some(Edge::Commit);
+    let body = stmts
+        .get(usize::from(lead)..stmts.len() - usize::from(tail))
+        .unwrap_or_default();
+    let enough = if lead || tail {
+        !body.is_empty()
+    } else {
+        body.len() > 1
+    };
+    (enough && body.iter().all(one_by_one)).then_some(Shape { lead, tail })
+}
+
 /// The statements' texts as they appear, in order, in `text`, each with the number
 /// of characters before it; `None` if one cannot be found.
 fn split(text: &str, stmts: &[Statement]) -> Option<Vec<(String, usize)>> {
@@ -147,18 +238,6 @@ fn split(text: &str, stmts: &[Statement]) -> Option<Vec<(String, usize)>> {
         at = found + s.sql.len();
     }
     Some(out)
-}
-
-/// Whether a message of these statements can be run one by one with the same
-/// effect and replies as the server gives it whole (see docs/impact.md).
-pub fn eligible(stmts: &[Statement]) -> bool {
-    stmts.len() > 1
-        && stmts.iter().all(|s| {
-            s.classes.iter().all(plain)
-                && s.prepares.is_none()
-                && s.deallocates.is_none()
-                && first_word(&s.sql).is_some_and(|w| RUN_IN_A_BLOCK.contains(&w.as_str()))
-        })
 }
 
 /// The strictest (shortest) of the measured statements' probe settings.
@@ -186,7 +265,16 @@ impl Guard {
         tx_status: u8,
     ) -> Option<Box<ProbeOrder>> {
         let facts = self.multi_facts.take()?;
-        if !eligible(stmts) || !matches!(tx_status, b'I' | b'T') {
+        let form = shape(stmts)?;
+        // A COMMIT that ends the message without a BEGIN before it commits the
+        // client's transaction; outside one the server warns from its implicit
+        // block (a notice pgwarden cannot reproduce exactly): not measured.
+        let status_fits = match tx_status {
+            b'T' => true,
+            b'I' => form.lead || !form.tail,
+            _ => false,
+        };
+        if !status_fits {
             return None;
         }
         let call = self
@@ -196,13 +284,22 @@ impl Guard {
         // The statements as the client wrote them: a cached classification may be
         // another text of the same shape (other literals).
         let own = crate::classify::classify(text, &facts);
-        if own.len() != stmts.len() || !eligible(&own) {
+        if own.len() != stmts.len() || shape(&own) != Some(form) {
             return None;
         }
-        let pieces = split(text, &own)?;
+        let mut pieces = split(text, &own)?;
+        let count = pieces.len();
+        let tail = if form.tail { pieces.pop() } else { None };
+        let lead = if form.lead && !pieces.is_empty() {
+            Some(pieces.remove(0))
+        } else {
+            None
+        };
+        let first_body = usize::from(form.lead);
         let now = std::time::Instant::now();
         let mut parts = Vec::with_capacity(stmts.len());
-        for ((sql, offset), (stmt, call)) in pieces.into_iter().zip(own.iter().zip(call.calls)) {
+        let body = own.iter().zip(call.calls).enumerate().skip(first_body);
+        for ((sql, offset), (position, (stmt, call))) in pieces.into_iter().zip(body) {
             // A statement bounded by a key (the session's catalog is fresh) changes
             // at most one row: within every limit that one row cannot exceed.
             let bounded = call.as_ref().is_some_and(|c| {
@@ -221,6 +318,7 @@ impl Guard {
                 offset,
                 call: if bounded { None } else { call },
                 objects: stmt.objects.clone(),
+                position,
             });
         }
         let calls: Vec<&ProbeCall> = parts.iter().filter_map(|p| p.call.as_ref()).collect();
@@ -229,13 +327,18 @@ impl Guard {
         let mut first = first;
         first.limits.probe = settings;
         self.probes += 1;
+        // pgwarden's savepoint goes inside the transaction the client's BEGIN opens.
+        let in_transaction = tx_status == b'T' || lead.is_some();
         Some(Box::new(ProbeOrder::multi(
-            ProbePlan::new(self.probes, tx_status == b'T', settings),
+            ProbePlan::new(self.probes, in_transaction, settings),
             first,
             text.to_string(),
             stmts.to_vec(),
             MultiInfo {
                 parts,
+                lead,
+                tail,
+                count,
                 within: call.within,
                 approved: None,
             },
@@ -279,7 +382,7 @@ impl Guard {
             );
         };
         let approved = multi.approved.take();
-        let count = multi.parts.len();
+        let count = multi.count;
         match end {
             MultiEnd::Kept(impacts) => {
                 let note: Vec<String> = impacts
@@ -288,7 +391,7 @@ impl Guard {
                         let part = multi.parts.get(*i)?;
                         Some(format!(
                             "statement {} of {count}: {}",
-                            i + 1,
+                            part.position + 1,
                             impact.sentence(&part.objects)
                         ))
                     })
@@ -319,7 +422,7 @@ impl Guard {
                         return super::probe::rerun_refusal(seen, &unknown, false);
                     }
                 }
-                let place = format!("statement {} of {count}", i + 1);
+                let place = format!("statement {} of {count}", part.position + 1);
                 let (verdict, note) = match &result {
                     ProbeResult::Measured(Measured::Known(impact)) => {
                         let sentence = impact.sentence(&part.objects);
@@ -401,8 +504,8 @@ mod tests {
                 true,
             ),
             ("DELETE FROM b WHERE id > 0", false),
-            ("BEGIN; DELETE FROM b WHERE id > 0; COMMIT", false),
-            ("DELETE FROM b WHERE id > 0; COMMIT", false),
+            ("BEGIN; DELETE FROM b WHERE id > 0; COMMIT", true),
+            ("DELETE FROM b WHERE id > 0; COMMIT", true),
             ("SET search_path = x; DELETE FROM b WHERE id > 0", false),
             ("DELETE FROM b WHERE id > 0; VACUUM b", false),
             (
@@ -438,7 +541,70 @@ mod tests {
             ),
         ];
         for (sql, want) in cases {
-            assert_eq!(eligible(&stmts(sql)), want, "{sql}");
+            assert_eq!(shape(&stmts(sql)).is_some(), want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn the_clients_begin_and_commit_are_accepted_only_at_the_edges() {
+        let both = Some(Shape {
+            lead: true,
+            tail: true,
+        });
+        let lead = Some(Shape {
+            lead: true,
+            tail: false,
+        });
+        let tail = Some(Shape {
+            lead: false,
+            tail: true,
+        });
+        let cases = [
+            ("BEGIN; UPDATE a SET v = 1 WHERE id > 0; COMMIT", both),
+            (
+                "START TRANSACTION ISOLATION LEVEL REPEATABLE READ; DELETE FROM a WHERE id > 0; END",
+                both,
+            ),
+            (
+                "begin work; DELETE FROM a WHERE id > 0; SELECT 1; commit transaction",
+                both,
+            ),
+            (
+                "BEGIN; EXPLAIN ANALYZE DELETE FROM a WHERE id > 0; COMMIT",
+                both,
+            ),
+            ("BEGIN; DELETE FROM a WHERE id > 0", lead),
+            ("DELETE FROM a WHERE id > 0; COMMIT", tail),
+            ("BEGIN; COMMIT", None),
+            ("BEGIN; DELETE FROM a WHERE id > 0; COMMIT; SELECT 1", None),
+            ("DELETE FROM a WHERE id > 0; BEGIN", None),
+            ("BEGIN; DELETE FROM a WHERE id > 0; ROLLBACK", None),
+            ("BEGIN; DELETE FROM a WHERE id > 0; ABORT", None),
+            ("BEGIN; DELETE FROM a WHERE id > 0; COMMIT AND CHAIN", None),
+            ("BEGIN; SAVEPOINT s; DELETE FROM a WHERE id > 0; COMMIT", None),
+            ("BEGIN; BEGIN; DELETE FROM a WHERE id > 0; COMMIT", None),
+            ("BEGIN; DELETE FROM a WHERE id > 0; COMMIT; COMMIT", None),
+            ("COMMIT; DELETE FROM a WHERE id > 0", None),
+            ("BEGIN; LOCK a; DELETE FROM a WHERE id > 0; COMMIT", None),
+            (
+                "BEGIN; SET LOCAL lock_timeout = 1; DELETE FROM a WHERE id > 0; COMMIT",
+                None,
+            ),
+            (
+                "BEGIN; DELETE FROM a WHERE id > 0; PREPARE TRANSACTION 'x'",
+                None,
+            ),
+            (
+                "BEGIN; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; DELETE FROM a WHERE id > 0; COMMIT",
+                None,
+            ),
+            (
+                "BEGIN; DELETE FROM a WHERE id > 0; COMMIT PREPARED 'x'",
+                None,
+            ),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(shape(&stmts(sql)), want, "{sql}");
         }
     }
 }

@@ -72,9 +72,18 @@ impl ProbeOrder {
     /// (`tx_status`), which requests relayed since the decision may have changed;
     /// `Err` (the reason) when the probe cannot run in it.
     pub fn in_status(&mut self, tx_status: u8) -> Result<(), String> {
+        let (lead, tail) = self
+            .multi
+            .as_ref()
+            .map_or((false, false), |m| (m.lead.is_some(), m.tail.is_some()));
         match tx_status {
+            b'I' if tail && !lead => {
+                Err("the message's COMMIT has no transaction to commit".to_string())
+            }
             b'I' | b'T' => {
-                self.plan = self.plan.with_transaction(tx_status == b'T');
+                // A message that opens with the client's BEGIN runs inside the
+                // transaction that BEGIN opens, under pgwarden's savepoint.
+                self.plan = self.plan.with_transaction(tx_status == b'T' || lead);
                 Ok(())
             }
             _ => Err("the client's transaction failed before the statement ran".to_string()),

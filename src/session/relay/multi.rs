@@ -17,7 +17,7 @@ use super::probe::{
     as_refs, insert_before_ready, query_message, tag_rows, HELD_REPLIES_MAX, SERVER_GRACE,
 };
 use super::{End, Relay};
-use crate::impact::{Measured, SavedSettings, Snapshot, Unknown};
+use crate::impact::{Measured, ProbePlan, SavedSettings, Snapshot, Unknown};
 use crate::protocol::{backend, frame};
 use crate::session::guard::{Decision, MultiEnd, ProbeOrder, ProbeResult};
 
@@ -35,13 +35,47 @@ impl Relay {
             let d = self.guard.after_multi(order, MultiEnd::NotRun(why.into()));
             return self.unrun(d, &unit).await;
         }
-        if let Err(why) = order.in_status(self.core.state.tx_status) {
+        let status = self.core.state.tx_status;
+        if let Err(why) = order.in_status(status) {
             let d = self.guard.after_multi(order, MultiEnd::NotRun(why));
             return self.unrun(d, &unit).await;
         }
+        let (lead, tail) = order
+            .multi
+            .as_ref()
+            .map(|m| (m.lead.clone(), m.tail.clone()))
+            .unwrap_or_default();
         let plan = order.plan.clone();
         let timeout = plan.statement_timeout() + SERVER_GRACE;
         let mut pbuf = BytesMut::new();
+        let mut held = BytesMut::new();
+        // The client's BEGIN opened the transaction the message runs in: undoing
+        // the message (for a hold, or to forward it as it is) rolls that back too.
+        let opened = lead.is_some() && status == b'I';
+        let scope = Scope {
+            plan: plan.clone(),
+            opened,
+            timeout,
+        };
+
+        // 0. The client's BEGIN, exactly as it wrote it (inside its transaction
+        //    the server warns, as it would in the message).
+        if let Some((sql, offset)) = &lead {
+            let mut ran = self
+                .roundtrip(&query_message(sql), &mut pbuf, true, timeout)
+                .await?;
+            shift_positions(&mut ran.raw, *offset);
+            if ran.error.is_some() {
+                // Failed by itself: the server's error and status, and nothing
+                // after it runs, as directly.
+                let d = self.guard.after_multi(order, MultiEnd::Failed);
+                return self
+                    .deliver_failed(ran.raw, pbuf, true, d, total, timeout)
+                    .await;
+            }
+            drop_ready(&mut ran.raw);
+            held.extend_from_slice(&ran.raw);
+        }
 
         // 1. pgwarden's transaction (or savepoint) and the probe's timeouts, for
         //    the whole message: its locks are held until it is judged.
@@ -53,35 +87,34 @@ impl Relay {
                 timeout,
             )
             .await?;
-        let opened = match (&open.error, open.results.as_slice()) {
+        let opened_probe = match (&open.error, open.results.as_slice()) {
             (None, [_, settings, ..]) => settings.first().and_then(|row| {
                 let refs: Vec<Option<&str>> = row.iter().map(|v| v.as_deref()).collect();
                 SavedSettings::from_row(&refs).map(|s| (s, row.get(2).cloned().flatten()))
             }),
             _ => None,
         };
-        let Some((saved, track_counts)) = opened else {
-            self.undo(&plan, &mut pbuf, timeout).await?;
+        let Some((saved, track_counts)) = opened_probe else {
+            self.undo_message(&scope, &mut pbuf).await?;
             let why = "pgwarden's probe could not start".to_string();
             let d = self.guard.after_multi(order, MultiEnd::NotRun(why));
             return self.unrun(d, &unit).await;
         };
 
         // 2. The statements, one by one.
-        let parts: Vec<(String, usize, bool)> = order
+        let parts: Vec<(String, usize, bool, usize)> = order
             .multi
             .as_ref()
             .map(|m| {
                 m.parts
                     .iter()
-                    .map(|p| (p.sql.clone(), p.offset, p.measured()))
+                    .map(|p| (p.sql.clone(), p.offset, p.measured(), p.position))
                     .collect()
             })
             .unwrap_or_default();
-        let count = parts.len();
-        let mut held = BytesMut::new();
+        let count = order.multi.as_ref().map_or(0, |m| m.count());
         let mut impacts = Vec::new();
-        for (i, (sql, offset, measured)) in parts.into_iter().enumerate() {
+        for (i, (sql, offset, measured, position)) in parts.into_iter().enumerate() {
             let before = if measured {
                 let r = self
                     .roundtrip(&query_message(&plan.counts()), &mut pbuf, false, timeout)
@@ -94,7 +127,7 @@ impl Relay {
                 None
             };
             if measured && before.is_none() {
-                self.undo(&plan, &mut pbuf, timeout).await?;
+                self.undo_message(&scope, &mut pbuf).await?;
                 let m = Measured::Unknown(Unknown::Unreadable("no counts".into()));
                 let end = MultiEnd::Stopped(i, ProbeResult::Measured(m));
                 let d = self.guard.after_multi(order, end);
@@ -107,19 +140,20 @@ impl Relay {
             shift_positions(&mut ran.raw, offset);
             if let Some(code) = ran.error.clone() {
                 if plan.own_timeout(&code, started.elapsed()) {
-                    self.undo(&plan, &mut pbuf, timeout).await?;
+                    self.undo_message(&scope, &mut pbuf).await?;
                     let why = Unknown::from_sqlstate(&code).describe();
                     let m = Measured::Unknown(Unknown::from_sqlstate(&code));
                     let end = if measured {
                         MultiEnd::Stopped(i, ProbeResult::Measured(m))
                     } else {
-                        MultiEnd::NotRun(format!("statement {} of {count}: {why}", i + 1))
+                        MultiEnd::NotRun(format!("statement {} of {count}: {why}", position + 1))
                     };
                     let d = self.guard.after_multi(order, end);
                     return self.unrun(d, &unit).await;
                 }
                 // Failed by itself: what the server sent so far, then its error
-                // (the later statements do not run, as directly).
+                // (the later statements do not run, as directly). After the
+                // client's BEGIN the transaction stays failed, as directly.
                 held.extend_from_slice(&ran.raw);
                 let d = self.guard.after_multi(order, MultiEnd::Failed);
                 return self
@@ -127,7 +161,7 @@ impl Relay {
                     .await;
             }
             if ran.overflow || held.len() + ran.raw.len() > HELD_REPLIES_MAX {
-                self.undo(&plan, &mut pbuf, timeout).await?;
+                self.undo_message(&scope, &mut pbuf).await?;
                 let why = "the message's results are larger than pgwarden holds back";
                 let d = self.guard.after_multi(order, MultiEnd::NotRun(why.into()));
                 return self.unrun(d, &unit).await;
@@ -156,8 +190,12 @@ impl Relay {
                     .guard
                     .after_multi(order, MultiEnd::Stopped(i, ProbeResult::Measured(m)));
                 if matches!(d, Decision::Refuse(_)) {
-                    // As after an error at this statement: the results before it.
+                    // As after an error at this statement: the results before it
+                    // (the client's BEGIN included, whose transaction the refusal
+                    // leaves failed, as an error there would).
                     self.to_client.extend_from_slice(&held);
+                } else {
+                    self.undo_lead(&scope, &mut pbuf).await?;
                 }
                 self.leftover(pbuf);
                 return self.unrun(d, &unit).await;
@@ -174,24 +212,64 @@ impl Relay {
         let d = self.guard.after_multi(order, MultiEnd::Kept(impacts));
         let d = self.audited(d, false).await;
         if let Decision::Forward(_) = d {
-            let kept = self
-                .roundtrip(&query_message(&plan.keep(&saved)), &mut pbuf, true, timeout)
+            let Some((sql, offset)) = &tail else {
+                let kept = self
+                    .roundtrip(&query_message(&plan.keep(&saved)), &mut pbuf, true, timeout)
+                    .await?;
+                if let Some(code) = &kept.error {
+                    // COMMIT failed (a deferred constraint): the server commits a
+                    // message's implicit transaction before its last command tag,
+                    // and sends the error in that tag's place.
+                    tracing::info!(sqlstate = %code, "measured message failed at commit");
+                    drop_last_tag(&mut held);
+                }
+                held.extend_from_slice(&[backend::READY_FOR_QUERY, 0, 0, 0, 5, kept.status]);
+                insert_before_ready(&mut held, &kept.raw);
+                return self.deliver(held, pbuf, total);
+            };
+            // The client's own COMMIT ends it (pgwarden's savepoint and SET LOCALs
+            // with it): its tag, or the error of a deferred constraint, and the
+            // status are the server's.
+            let mut kept = self
+                .roundtrip(&query_message(sql), &mut pbuf, true, timeout)
                 .await?;
+            shift_positions(&mut kept.raw, *offset);
             if let Some(code) = &kept.error {
-                // COMMIT failed (a deferred constraint): the server commits a
-                // message's implicit transaction before its last command tag, and
-                // sends the error in that tag's place.
-                tracing::info!(sqlstate = %code, "measured message failed at commit");
-                drop_last_tag(&mut held);
+                tracing::info!(sqlstate = %code, "measured message failed at its COMMIT");
             }
-            held.extend_from_slice(&[backend::READY_FOR_QUERY, 0, 0, 0, 5, kept.status]);
-            insert_before_ready(&mut held, &kept.raw);
+            held.extend_from_slice(&kept.raw);
             return self.deliver(held, pbuf, total);
         }
-        self.undo(&plan, &mut pbuf, timeout).await?;
+        self.undo_message(&scope, &mut pbuf).await?;
         self.leftover(pbuf);
         self.carry_out(d, total)
     }
+
+    /// Rolls back pgwarden's savepoint (or transaction) and, when the message's own
+    /// BEGIN opened the transaction, that transaction: the session is as it was
+    /// before the message.
+    async fn undo_message(&mut self, scope: &Scope, pbuf: &mut BytesMut) -> Result<(), End> {
+        self.undo(&scope.plan, pbuf, scope.timeout).await?;
+        self.undo_lead(scope, pbuf).await
+    }
+
+    /// Rolls back the transaction the message's BEGIN opened, if it did.
+    async fn undo_lead(&mut self, scope: &Scope, pbuf: &mut BytesMut) -> Result<(), End> {
+        if !scope.opened {
+            return Ok(());
+        }
+        // Outside a transaction the plan's undo is a plain ROLLBACK.
+        let idle = scope.plan.with_transaction(false);
+        self.undo(&idle, pbuf, scope.timeout).await
+    }
+}
+
+/// Where a measured message runs: pgwarden's plan, whether the client's BEGIN of
+/// the message opened the transaction, and how long pgwarden waits for replies.
+struct Scope {
+    plan: ProbePlan,
+    opened: bool,
+    timeout: std::time::Duration,
 }
 
 /// Removes the ReadyForQuery messages from `raw` (one statement's replies).
