@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::guarded::*;
-use support::raw::{BackendMsg, RawConn};
+use support::impact::*;
+use support::raw::RawConn;
 use support::*;
 use tokio_postgres::{AsyncMessage, Client};
 
@@ -166,35 +167,6 @@ async fn every_form_destroys_directly_and_is_held_through_pgwarden() {
         );
     }
     proxy.shutdown().await;
-}
-
-/// How many statements in the server's log contain `marker`.
-fn times_logged(cluster: &PgCluster, marker: &str) -> usize {
-    cluster
-        .log()
-        .lines()
-        .filter(|l| l.contains("statement:") && l.contains(marker))
-        .count()
-}
-
-/// One message's replies as comparable lines: every message's type and exact body.
-async fn exchange(c: &mut RawConn, sql: &str) -> Vec<String> {
-    c.send(&support::raw::query(sql)).await.unwrap();
-    let mut out = vec![format!("> {sql}")];
-    loop {
-        let m: BackendMsg = c
-            .read_message(Duration::from_secs(20))
-            .await
-            .unwrap_or_else(|| panic!("{sql}: no reply; so far {out:?}"));
-        out.push(format!(
-            "{} {}",
-            m.tag as char,
-            String::from_utf8_lossy(&m.body).replace('\0', "|")
-        ));
-        if m.tag == b'Z' {
-            return out;
-        }
-    }
 }
 
 /// Plans without timings, so that two runs print the same.

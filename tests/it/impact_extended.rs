@@ -9,7 +9,6 @@
 
 use crate::support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -384,16 +383,6 @@ async fn other_extended_shapes_get_on_unknown() {
     assert_eq!(server_count(&cluster, "t").await, 98);
 }
 
-async fn approve(addr: SocketAddr, id: u64) -> http::Response {
-    http::post(
-        addr,
-        &format!("/holds/{id}/approve"),
-        Some(ALICE_TOKEN),
-        None,
-    )
-    .await
-}
-
 /// Sends `sql` with the parameter `value` (extended protocol) from a task, and
 /// waits for the hold notice.
 async fn hold_extended(ep: &Endpoint, sql: &str, value: i32) -> Held {
@@ -424,16 +413,6 @@ async fn hold_extended(ep: &Endpoint, sql: &str, value: i32) -> Held {
         task,
         client,
     }
-}
-
-async fn outcome(
-    task: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
-) -> Result<(), String> {
-    tokio::time::timeout(Duration::from_secs(15), task)
-        .await
-        .expect("held statement not resolved within 15 s")
-        .expect("task panicked")
-        .map_err(|e| sqlstate(&e).unwrap_or_else(|| format!("client error {e}")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,13 +8,10 @@
 
 use crate::support;
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use support::guarded::*;
 use support::http;
 use support::impact::*;
-use support::raw::{BackendMsg, RawConn};
+use support::raw::RawConn;
 use support::*;
 
 /// `t` and `u` with 20 rows each (ids 1..=20), refilled in place (same table
@@ -44,27 +41,6 @@ async fn tables(cluster: &PgCluster) {
          ANALYZE t, u, p, c",
     )
     .await;
-}
-
-/// One message's replies as comparable lines: every message's type and exact
-/// body.
-async fn exchange(c: &mut RawConn, sql: &str) -> Vec<String> {
-    c.send(&support::raw::query(sql)).await.unwrap();
-    let mut out = vec![format!("> {sql}")];
-    loop {
-        let m: BackendMsg = c
-            .read_message(Duration::from_secs(20))
-            .await
-            .unwrap_or_else(|| panic!("{sql}: no reply; so far {out:?}"));
-        out.push(format!(
-            "{} {}",
-            m.tag as char,
-            String::from_utf8_lossy(&m.body).replace('\0', "|")
-        ));
-        if m.tag == b'Z' {
-            return out;
-        }
-    }
 }
 
 /// Messages of several statements, each within the limits, with errors in the
@@ -343,26 +319,6 @@ async fn what_cannot_run_one_by_one_keeps_on_unknown() {
         .await;
     direct.assert_ok("psql -c direct");
     assert_eq!(via.stdout, direct.stdout);
-}
-
-async fn approve(addr: SocketAddr, id: u64) -> http::Response {
-    http::post(
-        addr,
-        &format!("/holds/{id}/approve"),
-        Some(ALICE_TOKEN),
-        None,
-    )
-    .await
-}
-
-async fn outcome(
-    task: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
-) -> Result<(), String> {
-    tokio::time::timeout(Duration::from_secs(15), task)
-        .await
-        .expect("held statement not resolved within 15 s")
-        .expect("task panicked")
-        .map_err(|e| sqlstate(&e).unwrap_or_else(|| format!("client error {e}")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

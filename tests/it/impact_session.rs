@@ -7,7 +7,6 @@
 
 use crate::support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::guarded::*;
@@ -333,26 +332,6 @@ async fn a_lock_wait_is_impact_unknown() {
         .await
         .unwrap();
     assert_eq!(server_count(&cluster, "t").await, 18);
-}
-
-async fn approve(addr: SocketAddr, id: u64) -> http::Response {
-    http::post(
-        addr,
-        &format!("/holds/{id}/approve"),
-        Some(ALICE_TOKEN),
-        None,
-    )
-    .await
-}
-
-async fn outcome(
-    task: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
-) -> Result<(), String> {
-    tokio::time::timeout(Duration::from_secs(15), task)
-        .await
-        .expect("held statement not resolved within 15 s")
-        .expect("task panicked")
-        .map_err(|e| sqlstate(&e).unwrap_or_else(|| format!("client error {e}")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,69 +10,13 @@
 
 use crate::support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::guarded::*;
 use support::http;
-use support::raw::{BackendMsg, RawConn};
+use support::impact::*;
+use support::raw::RawConn;
 use support::*;
-
-const ALICE_TOKEN: &str = "alice-impact-txn-token";
-
-/// Over 5 rows (or over half of a table, with a floor of 3 rows) is blocked; the
-/// table `held_t` is held for an approver instead.
-const POLICY: &str = r#"
-[defaults]
-production = { action = "allow", on_unparsed = "block" }
-
-[[rule]]
-name = "no-unbounded-writes"
-environment = "production"
-classes = ["delete.unbounded", "update.unbounded"]
-action = "block"
-
-[[rule]]
-name = "held-impact"
-environment = "production"
-classes = ["delete.*", "update.*", "merge.delete", "write"]
-objects = ["held_t", "*.held_t"]
-action = "hold"
-timeout = "30s"
-impact = { rows = 5, on_unknown = "hold" }
-
-[[rule]]
-name = "impact-limit"
-environment = "production"
-classes = ["delete.*", "update.*", "merge.delete", "write"]
-action = "block"
-impact = { rows = 5, share = "50%", share_min_rows = 3, on_unknown = "block" }
-"#;
-
-async fn block_proxy(cluster: &PgCluster) -> TestProxy {
-    let env = "PGWARDEN_TEST_TOKEN_IMPACT_TXN_ALICE";
-    std::env::set_var(env, ALICE_TOKEN);
-    prod_builder(cluster)
-        .policy_toml(POLICY)
-        .admin(&[("alice", env)])
-        .start()
-        .await
-}
-
-fn logged_cluster() -> PgCluster {
-    PgCluster::builder()
-        .setting("log_statement", "'all'")
-        .start()
-}
-
-/// How many statements in the server's log contain `marker`.
-fn times_logged(cluster: &PgCluster, marker: &str) -> usize {
-    cluster
-        .log()
-        .lines()
-        .filter(|l| l.contains("statement:") && l.contains(marker))
-        .count()
-}
 
 /// `t` and `u` (100 rows each), `p` with a deferred foreign key from `c`.
 async fn tables(cluster: &PgCluster) {
@@ -102,26 +46,6 @@ async fn refill(cluster: &PgCluster) {
          ANALYZE t, u, p, c;",
     )
     .await;
-}
-
-/// One message's replies as comparable lines: every message's type and exact body.
-async fn exchange(c: &mut RawConn, sql: &str) -> Vec<String> {
-    c.send(&support::raw::query(sql)).await.unwrap();
-    let mut out = vec![format!("> {sql}")];
-    loop {
-        let m: BackendMsg = c
-            .read_message(Duration::from_secs(20))
-            .await
-            .unwrap_or_else(|| panic!("{sql}: no reply; so far {out:?}"));
-        out.push(format!(
-            "{} {}",
-            m.tag as char,
-            String::from_utf8_lossy(&m.body).replace('\0', "|")
-        ));
-        if m.tag == b'Z' {
-            return out;
-        }
-    }
 }
 
 /// Messages with the client's transaction control, each measured statement within
@@ -352,7 +276,7 @@ async fn every_family_destroys_directly_and_is_held_through_pgwarden() {
 async fn a_refusal_after_begin_leaves_the_transaction_failed_as_an_error_would() {
     let cluster = logged_cluster();
     tables(&cluster).await;
-    let proxy = block_proxy(&cluster).await;
+    let proxy = impact_proxy(&cluster).await;
     let mut c = RawConn::connect(&proxy.endpoint()).await;
     c.login_trust(TRUST_USER, APP_DB).await;
     let lines = |r: &[String]| r.join("\n");
@@ -453,7 +377,7 @@ async fn a_refusal_after_begin_leaves_the_transaction_failed_as_an_error_would()
 async fn shapes_not_emulated_keep_on_unknown() {
     let cluster = PgCluster::start();
     tables(&cluster).await;
-    let proxy = block_proxy(&cluster).await;
+    let proxy = impact_proxy(&cluster).await;
     let c = proxy
         .endpoint()
         .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
@@ -476,32 +400,12 @@ async fn shapes_not_emulated_keep_on_unknown() {
     proxy.shutdown().await;
 }
 
-async fn approve(addr: SocketAddr, id: u64) -> http::Response {
-    http::post(
-        addr,
-        &format!("/holds/{id}/approve"),
-        Some(ALICE_TOKEN),
-        None,
-    )
-    .await
-}
-
-async fn outcome(
-    task: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
-) -> Result<(), String> {
-    tokio::time::timeout(Duration::from_secs(15), task)
-        .await
-        .expect("held statement not resolved within 15 s")
-        .expect("task panicked")
-        .map_err(|e| sqlstate(&e).unwrap_or_else(|| format!("client error {e}")))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_transaction_shows_the_impact_and_approval_reruns_it_bounded() {
     let cluster = logged_cluster();
     tables(&cluster).await;
     victim_table(&cluster, "held_t", 20, SCRAM_USER).await;
-    let proxy = block_proxy(&cluster).await;
+    let proxy = impact_proxy(&cluster).await;
     let admin = proxy.admin_addr().expect("admin listener");
 
     let sql = "BEGIN; UPDATE u SET v = 'one' WHERE id = 1; \

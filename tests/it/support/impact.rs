@@ -3,8 +3,12 @@
 //! approver instead), the proxy that enforces it with approver `alice`, and a
 //! cluster that logs every statement, so a test can count how often one ran.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use super::guarded::prod_builder;
-use super::{PgCluster, TestProxy};
+use super::raw::{BackendMsg, RawConn};
+use super::{http, sqlstate, PgCluster, TestProxy};
 
 /// A text in each of the probe's counting queries, to count probes in the
 /// server's log.
@@ -71,4 +75,46 @@ pub fn logged_lines(cluster: &PgCluster, kind: &str, marker: &str) -> usize {
         .lines()
         .filter(|l| l.contains(kind) && l.contains(marker))
         .count()
+}
+
+/// One message's replies as comparable lines: every message's type and exact body.
+pub async fn exchange(c: &mut RawConn, sql: &str) -> Vec<String> {
+    c.send(&super::raw::query(sql)).await.unwrap();
+    let mut out = vec![format!("> {sql}")];
+    loop {
+        let m: BackendMsg = c
+            .read_message(Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| panic!("{sql}: no reply; so far {out:?}"));
+        out.push(format!(
+            "{} {}",
+            m.tag as char,
+            String::from_utf8_lossy(&m.body).replace('\0', "|")
+        ));
+        if m.tag == b'Z' {
+            return out;
+        }
+    }
+}
+
+/// Approves hold `id` on the admin API at `addr` as alice.
+pub async fn approve(addr: SocketAddr, id: u64) -> http::Response {
+    http::post(
+        addr,
+        &format!("/holds/{id}/approve"),
+        Some(ALICE_TOKEN),
+        None,
+    )
+    .await
+}
+
+/// What became of a held statement run in `task`: `Ok`, or its SQLSTATE.
+pub async fn outcome(
+    task: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+) -> Result<(), String> {
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("held statement not resolved within 15 s")
+        .expect("task panicked")
+        .map_err(|e| sqlstate(&e).unwrap_or_else(|| format!("client error {e}")))
 }
