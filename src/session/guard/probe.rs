@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::catalog::{key_shape, Catalog, KeyBound};
+use crate::catalog::{key_shape, Catalog, KeyBound, NotBounded};
 use crate::classify::Statement;
 use crate::impact::{Impact, Measured, ProbePlan};
 use crate::policy::{Action, Confirm, ImpactStep, Judgement, ProbeCall, Verdict};
@@ -174,22 +174,22 @@ impl Guard {
                     let key = stmts.first().map_or(text, |s| s.sql.as_str());
                     if let Some(shape) = self.key_shapes.get(key, text) {
                         let now = Instant::now();
-                        match self.catalog.as_ref() {
-                            Some(c)
-                                if c.is_fresh(now, CATALOG_MAX_AGE) && c.covers(&shape.table) =>
-                            {
-                                if let KeyBound::AtMostOneRow { .. } =
-                                    c.key_bound(&shape, now, CATALOG_MAX_AGE)
-                                {
-                                    // At most one row, within every limit: no probe.
-                                    return Err(call.within);
-                                }
-                            }
-                            // Read when idle or inside a working transaction
+                        let bound = self
+                            .catalog
+                            .as_ref()
+                            .map(|c| c.key_bound(&shape, now, CATALOG_MAX_AGE));
+                        match bound {
+                            // At most one row, within every limit: no probe.
+                            Some(KeyBound::AtMostOneRow { .. }) => return Err(call.within),
+                            // No catalog, a stale one, or one read for other tables:
+                            // read it when idle or inside a working transaction
                             // (under pgwarden's own savepoint there, so a failed
                             // read leaves the client's transaction as it was); a
                             // failed transaction is never probed.
-                            _ if matches!(tx_status, b'I' | b'T') => {
+                            None
+                            | Some(KeyBound::Unknown(NotBounded::Stale | NotBounded::NotRead))
+                                if matches!(tx_status, b'I' | b'T') =>
+                            {
                                 wants_catalog = Some(self.catalog_names(&shape.table));
                             }
                             _ => {}
