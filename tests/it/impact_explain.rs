@@ -7,23 +7,16 @@
 //! rows it gets directly, byte for byte. Over the limit no plan row reaches the
 //! client. Plain EXPLAIN runs nothing and is not held.
 
+use crate::policy_example_impact::{each_destroys_directly_and_is_held, Run, ROWS};
 use crate::support;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use support::guarded::*;
 use support::impact::*;
 use support::raw::RawConn;
 use support::*;
-use tokio_postgres::{AsyncMessage, Client};
-
-const ROWS: i64 = 100;
-
-type Run =
-    fn(Arc<Client>) -> Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send>>;
+use tokio_postgres::Client;
 
 async fn simple(c: Arc<Client>, sql: &'static str) -> Result<u64, tokio_postgres::Error> {
     c.batch_execute(sql).await.map(|_| 0)
@@ -82,91 +75,9 @@ fn families() -> Vec<(&'static str, &'static str, Run)> {
     ]
 }
 
-/// `t`'s rows and the rows still as created, counted on the server.
-async fn state(cluster: &PgCluster) -> (i64, i64) {
-    (
-        server_count(cluster, "t").await,
-        server_count_where(cluster, "t", "v = 'row ' || id").await,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_form_destroys_directly_and_is_held_through_pgwarden() {
-    let cluster = PgCluster::start();
-    let proxy = prod_builder(&cluster).start().await;
-    let ep = proxy.endpoint();
-    let whole = (ROWS, ROWS);
-    for (what, setup, run) in families() {
-        // Directly, as the same user: the attempt destroys data.
-        victim_table(&cluster, "t", ROWS, SCRAM_USER).await;
-        let direct = cluster
-            .endpoint()
-            .must_connect(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
-            .await;
-        if !setup.is_empty() {
-            direct.batch_execute(setup).await.unwrap();
-        }
-        run(Arc::new(direct))
-            .await
-            .unwrap_or_else(|e| panic!("{what} directly: {e:?}"));
-        assert_ne!(
-            state(&cluster).await,
-            whole,
-            "{what}: not destructive directly"
-        );
-
-        // Through pgwarden with the built-in policy: measured, rolled back and held
-        // for an approver with the measured impact.
-        victim_table(&cluster, "t", ROWS, SCRAM_USER).await;
-        let (client, mut rx) = ep
-            .connect_with_messages(SCRAM_USER, SCRAM_PASSWORD, APP_DB)
-            .await
-            .unwrap();
-        let client = Arc::new(client);
-        if !setup.is_empty() {
-            client.batch_execute(setup).await.unwrap();
-        }
-        let task = tokio::spawn(run(Arc::clone(&client)));
-        let notice = tokio::time::timeout(Duration::from_secs(15), async {
-            while let Some(m) = rx.recv().await {
-                if let AsyncMessage::Notice(n) = m {
-                    return Some(n);
-                }
-            }
-            None
-        })
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no hold notice within 15 s"))
-        .unwrap_or_else(|| panic!("{what}: connection ended before a hold notice"));
-        assert_eq!(notice.code().code(), "PW001", "{what}: {notice:?}");
-        let text = format!(
-            "{} {}",
-            notice.message(),
-            notice.detail().unwrap_or_default()
-        );
-        assert!(
-            text.contains("large-writes-need-a-second-person"),
-            "{what}: {text}"
-        );
-        assert!(
-            text.contains(&format!("{ROWS} of {ROWS} rows of public.t (100 %)")),
-            "{what}: the measured impact is not in the notice: {text}"
-        );
-        assert!(
-            !task.is_finished(),
-            "{what}: the held statement did not wait"
-        );
-        assert_eq!(state(&cluster).await, whole, "{what}: changed while held");
-        task.abort();
-        drop(client);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(
-            state(&cluster).await,
-            whole,
-            "{what}: changed after the hold"
-        );
-    }
-    proxy.shutdown().await;
+    each_destroys_directly_and_is_held(families()).await;
 }
 
 /// Plans without timings, so that two runs print the same.
